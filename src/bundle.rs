@@ -1,0 +1,300 @@
+//! The model bundle: what a trained model is on disk and in a download.
+//!
+//! A folder with `model.safetensors` (Hugging Face GPT-2 tensor names and layouts),
+//! `config.json` (a valid `GPT2Config`), `tokenizer.json` and `llmplay.json` (how it was made),
+//! so `transformers.GPT2LMHeadModel.from_pretrained(folder)` loads it. The same bundle as one
+//! file is a safetensors file whose metadata carries the three JSON documents: still a plain
+//! safetensors file for any other reader.
+//!
+//! Import checks everything and returns a message, never panics: a truncated or corrupt file, an
+//! oversized header, a missing or misshapen tensor, an unsupported config, or a tokenizer with
+//! more ids than the model has embeddings.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::tensor::{Device, TensorData};
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::model::{Activation, Gpt, GptConfig};
+use crate::tokenizer::{Tokenizer, ENDOFTEXT};
+
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const CONFIG_FILE: &str = "config.json";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const META_FILE: &str = "llmplay.json";
+/// Refuse weight files whose JSON header is larger than this (real GPT-2 headers are ~20 KB;
+/// a one-file bundle adds its tokenizer, ~2 MB for GPT-2's).
+const MAX_HEADER_BYTES: usize = 64 << 20;
+
+/// How a model was made (`llmplay.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Metadata {
+    /// "pretrain", "sft", "rl", or "imported".
+    pub stage: String,
+    /// Optimizer steps of that stage.
+    pub steps: usize,
+    pub train_loss: Option<f32>,
+    pub val_loss: Option<f32>,
+    pub corpus_name: Option<String>,
+    pub corpus_bytes: Option<usize>,
+    /// The training settings, as the training loop read them.
+    pub train_config: Option<Value>,
+    pub llmplay_version: String,
+}
+
+/// A model, its tokenizer and how it was made, held in memory.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub config: GptConfig,
+    pub tokenizer: Tokenizer,
+    pub weights: HashMap<String, TensorData>,
+    pub meta: Metadata,
+}
+
+impl Bundle {
+    /// Reads a trained model's parameters back from the device into a bundle.
+    pub async fn from_model(model: &Gpt, config: &GptConfig, tokenizer: &Tokenizer, meta: Metadata) -> Bundle {
+        let mut weights = HashMap::new();
+        for (name, p) in model.params() {
+            weights.insert(name, p.to_data().await);
+        }
+        Bundle { config: config.clone(), tokenizer: tokenizer.clone(), weights, meta }
+    }
+
+    pub fn from_weights(config: &GptConfig, tokenizer: &Tokenizer, weights: Vec<(String, TensorData)>, meta: Metadata) -> Bundle {
+        Bundle { config: config.clone(), tokenizer: tokenizer.clone(), weights: weights.into_iter().collect(), meta }
+    }
+
+    /// Builds the model on `device`.
+    pub fn model(&self, device: &Device) -> Result<Gpt, String> {
+        Gpt::from_named(&self.config, self.weights.clone(), device)
+    }
+
+    /// `model.safetensors` bytes; `extra` adds metadata entries (the one-file bundle's JSON).
+    pub fn safetensors_bytes(&self, extra: &[(&str, String)]) -> Result<Vec<u8>, String> {
+        let mut names: Vec<&String> = self.weights.keys().collect();
+        names.sort();
+        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = names
+            .into_iter()
+            .map(|name| {
+                let data = &self.weights[name];
+                let values: Vec<f32> = data.clone().convert::<f32>().try_to_vec().expect("f32 weights");
+                let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                (name.clone(), data.shape().to_vec(), raw)
+            })
+            .collect();
+        let views = bytes
+            .iter()
+            .map(|(name, shape, raw)| {
+                let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), raw)
+                    .expect("shape matches data");
+                (name.clone(), view)
+            })
+            .collect::<Vec<_>>();
+        // transformers refuses safetensors files whose metadata lacks "format".
+        let mut metadata: HashMap<String, String> = HashMap::from([("format".into(), "pt".into())]);
+        metadata.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        safetensors::serialize(views, Some(metadata)).map_err(|e| format!("writing safetensors: {e}"))
+    }
+
+    pub fn config_json(&self) -> String {
+        serde_json::to_string_pretty(&hf_config(&self.config, &self.tokenizer)).expect("json")
+    }
+
+    pub fn meta_json(&self) -> String {
+        serde_json::to_string_pretty(&self.meta).expect("json")
+    }
+
+    /// Writes the bundle folder (creating it).
+    pub fn save_dir(&self, dir: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let write = |name: &str, bytes: &[u8]| {
+            // Write then rename, so a crash never leaves a half-written file in the bundle.
+            let path = dir.join(name);
+            let tmp = dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, bytes)
+                .and_then(|_| std::fs::rename(&tmp, &path))
+                .map_err(|e| format!("writing {}: {e}", path.display()))
+        };
+        write(WEIGHTS_FILE, &self.safetensors_bytes(&[])?)?;
+        write(CONFIG_FILE, self.config_json().as_bytes())?;
+        write(TOKENIZER_FILE, self.tokenizer.to_json().as_bytes())?;
+        write(META_FILE, self.meta_json().as_bytes())
+    }
+
+    /// Reads a bundle folder, or a one-file bundle if `path` is a file.
+    pub fn load(path: &Path) -> Result<Bundle, String> {
+        if path.is_file() {
+            let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            return Bundle::from_single_file(&bytes);
+        }
+        if !path.is_dir() {
+            return Err(format!("{} is not a model folder or bundle file", path.display()));
+        }
+        let read = |name: &str| {
+            std::fs::read(path.join(name)).map_err(|e| format!("reading {}: {e}", path.join(name).display()))
+        };
+        let text = |name: &str| {
+            read(name).and_then(|b| String::from_utf8(b).map_err(|_| format!("{name} is not UTF-8 text")))
+        };
+        let meta = if path.join(META_FILE).exists() { Some(text(META_FILE)?) } else { None };
+        Bundle::from_parts(&read(WEIGHTS_FILE)?, &text(CONFIG_FILE)?, &text(TOKENIZER_FILE)?, meta.as_deref())
+    }
+
+    /// The bundle as one safetensors file with the JSON documents in its metadata.
+    pub fn to_single_file(&self) -> Result<Vec<u8>, String> {
+        self.safetensors_bytes(&[
+            (CONFIG_FILE, self.config_json()),
+            (TOKENIZER_FILE, self.tokenizer.to_json()),
+            (META_FILE, self.meta_json()),
+        ])
+    }
+
+    pub fn from_single_file(bytes: &[u8]) -> Result<Bundle, String> {
+        let (_, header) = read_header(bytes)?;
+        let metadata = header.metadata().clone().unwrap_or_default();
+        let get = |name: &str| {
+            metadata.get(name).cloned().ok_or_else(|| {
+                format!("this safetensors file is not an llmplay bundle: its metadata has no {name} (load a folder with {name} beside the weights instead)")
+            })
+        };
+        Bundle::from_parts(bytes, &get(CONFIG_FILE)?, &get(TOKENIZER_FILE)?, metadata.get(META_FILE).map(String::as_str))
+    }
+
+    /// Checks and assembles a bundle from its files' contents.
+    pub fn from_parts(weights: &[u8], config_json: &str, tokenizer_json: &str, meta_json: Option<&str>) -> Result<Bundle, String> {
+        let config = parse_hf_config(config_json)?;
+        let tokenizer = Tokenizer::from_json(tokenizer_json)?;
+        if tokenizer.vocab_size() > config.vocab_size {
+            return Err(format!(
+                "the tokenizer and the config disagree: the tokenizer has {} tokens but the model only {} embeddings",
+                tokenizer.vocab_size(),
+                config.vocab_size
+            ));
+        }
+        let meta = match meta_json {
+            Some(json) => serde_json::from_str(json).map_err(|e| format!("llmplay.json is not valid: {e}"))?,
+            None => Metadata { stage: "imported".into(), ..Metadata::default() },
+        };
+        let weights = read_weights(weights, &config)?;
+        Ok(Bundle { config, tokenizer, weights, meta })
+    }
+}
+
+fn read_header(bytes: &[u8]) -> Result<(usize, safetensors::tensor::Metadata), String> {
+    if bytes.len() >= 8 {
+        let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+        if n > MAX_HEADER_BYTES as u64 {
+            return Err(format!("the weights file is corrupt: its header claims {n} bytes (the limit is {MAX_HEADER_BYTES})"));
+        }
+    }
+    SafeTensors::read_metadata(bytes).map_err(|e| format!("the weights file is not valid safetensors (truncated or corrupt?): {e}"))
+}
+
+/// Reads and checks every tensor the config needs, converting f16/bf16/f64 weights to f32.
+fn read_weights(bytes: &[u8], config: &GptConfig) -> Result<HashMap<String, TensorData>, String> {
+    read_header(bytes)?;
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|e| format!("the weights file is not valid safetensors (truncated or corrupt?): {e}"))?;
+    let mut out = HashMap::new();
+    for (name, shape) in config.parameter_shapes() {
+        // Models saved from GPT2Model (not GPT2LMHeadModel) have no "transformer." prefix.
+        let bare = name.strip_prefix("transformer.").expect("our names are prefixed");
+        let view = file
+            .tensor(&name)
+            .or_else(|_| file.tensor(bare))
+            .map_err(|_| format!("the weights have no tensor {name}; is this a GPT-2 model?"))?;
+        if view.shape() != shape.as_slice() {
+            return Err(format!("{name} has shape {:?} but the config needs {:?}", view.shape(), shape));
+        }
+        let raw = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+            Dtype::F64 => raw.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
+            Dtype::F16 => raw.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            Dtype::BF16 => raw.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            other => return Err(format!("{name} is stored as {other:?}; only float weights are supported")),
+        };
+        if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+            return Err(format!("{name} holds a non-finite value ({}) at index {bad}: the weights are corrupt", values[bad]));
+        }
+        out.insert(name, TensorData::new(values, shape));
+    }
+    Ok(out)
+}
+
+/// Our config as a Hugging Face `GPT2Config` (config.json).
+pub fn hf_config(config: &GptConfig, tokenizer: &Tokenizer) -> Value {
+    let eot = tokenizer.token_id(ENDOFTEXT);
+    json!({
+        "architectures": ["GPT2LMHeadModel"],
+        "model_type": "gpt2",
+        "vocab_size": config.vocab_size,
+        "n_positions": config.block_size,
+        "n_ctx": config.block_size,
+        "n_embd": config.n_embd,
+        "n_layer": config.n_layer,
+        "n_head": config.n_head,
+        "n_inner": config.n_inner,
+        "activation_function": match config.activation { Activation::GeluTanh => "gelu_new", Activation::Gelu => "gelu" },
+        "resid_pdrop": config.dropout,
+        "embd_pdrop": config.dropout,
+        "attn_pdrop": config.dropout,
+        "layer_norm_epsilon": config.layer_norm_epsilon,
+        "initializer_range": 0.02,
+        "scale_attn_weights": true,
+        "scale_attn_by_inverse_layer_idx": false,
+        "reorder_and_upcast_attn": false,
+        "tie_word_embeddings": true,
+        "bos_token_id": eot,
+        "eos_token_id": eot,
+        "torch_dtype": "float32",
+    })
+}
+
+/// Reads a Hugging Face `GPT2Config`, refusing variants this GPT does not implement.
+pub fn parse_hf_config(json: &str) -> Result<GptConfig, String> {
+    let v: Value = serde_json::from_str(json).map_err(|e| format!("config.json is not valid JSON: {e}"))?;
+    if let Some(kind) = v.get("model_type").and_then(Value::as_str) {
+        if kind != "gpt2" {
+            return Err(format!("config.json describes a '{kind}' model; only GPT-2 architecture models load"));
+        }
+    }
+    let int = |keys: &[&str]| -> Result<usize, String> {
+        keys.iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_u64))
+            .map(|n| n as usize)
+            .ok_or_else(|| format!("config.json has no positive integer '{}'", keys[0]))
+    };
+    let flag = |key: &str, default: bool| v.get(key).and_then(Value::as_bool).unwrap_or(default);
+    if !flag("tie_word_embeddings", true) {
+        return Err("config.json has an untied LM head (tie_word_embeddings: false); llmplay's GPT ties it to the token embedding".into());
+    }
+    if !flag("scale_attn_weights", true) || flag("scale_attn_by_inverse_layer_idx", false) || flag("add_cross_attention", false) {
+        return Err("config.json asks for an attention variant (unscaled, layer-scaled or cross-attention) that llmplay does not implement".into());
+    }
+    let activation = match v.get("activation_function").and_then(Value::as_str).unwrap_or("gelu_new") {
+        "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
+        "gelu" => Activation::Gelu,
+        other => return Err(format!("config.json uses the activation '{other}'; supported: gelu_new, gelu_pytorch_tanh, gelu")),
+    };
+    let n_inner = match v.get("n_inner") {
+        None | Some(Value::Null) => None,
+        Some(n) => Some(n.as_u64().ok_or("config.json's n_inner is not an integer")? as usize),
+    };
+    let config = GptConfig::new(int(&["vocab_size"])?)
+        .with_n_layer(int(&["n_layer", "num_hidden_layers"])?)
+        .with_n_head(int(&["n_head", "num_attention_heads"])?)
+        .with_n_embd(int(&["n_embd", "hidden_size"])?)
+        .with_block_size(int(&["n_positions", "n_ctx", "max_position_embeddings"])?)
+        .with_n_inner(n_inner)
+        .with_dropout(v.get("resid_pdrop").and_then(Value::as_f64).unwrap_or(0.0))
+        .with_layer_norm_epsilon(v.get("layer_norm_epsilon").and_then(Value::as_f64).unwrap_or(1e-5))
+        .with_activation(activation);
+    config.validate().map_err(|e| format!("config.json: {e}"))?;
+    Ok(config)
+}

@@ -1,0 +1,22 @@
+//! llmplay: learn how a ChatGPT-like model is made by making one.
+//!
+//! One core for the command line and the browser: a GPT-2 model ([`model`]), tokenizers
+//! ([`tokenizer`]), data ([`data`]), the one training loop ([`train`]) with pretraining's
+//! objective ([`pretrain`]), sampling ([`sample`]) and the shareable model bundle ([`bundle`]).
+
+pub mod backend;
+pub mod bundle;
+pub mod data;
+pub mod model;
+pub mod pretrain;
+pub mod sample;
+pub mod tokenizer;
+pub mod train;
+
+/// The library version, shown by the CLI and the page.
+pub fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+#[cfg(all(target_arch = "wasm32", feature = "web"))]
+pub mod web;

@@ -1,0 +1,423 @@
+//! `llmplay`: the command line over the same core the playground page uses.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use futures_lite::future::block_on;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use llmplay::backend::Backend;
+use llmplay::bundle::{Bundle, Metadata};
+use llmplay::data::{check_corpus, TokenData};
+use llmplay::model::{GptConfig, PRESETS};
+use llmplay::pretrain::{text_nll, NextToken};
+use llmplay::sample::{generate, SampleOptions};
+use llmplay::tokenizer::{Tokenizer, TokenizerKind};
+use llmplay::train::{self, RunHooks, SampleSpec, Snapshot, TrainConfig, TrainEvent, Trainer};
+
+#[derive(Parser)]
+#[command(name = "llmplay", version, about = "Train, sample and evaluate tiny GPTs: the llmplay core on the command line.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a tokenizer and a GPT on a text file; JSON-lines metrics on stdout, progress on stderr.
+    Pretrain(PretrainArgs),
+    /// Generate text from a model, streaming it to stdout.
+    Sample(SampleArgs),
+    /// Measure a model's loss on a text file (JSON: loss in nats per token, bits_per_byte).
+    Eval(EvalArgs),
+    /// List the model presets with their parameter counts.
+    Presets,
+    /// Pack a model folder into one bundle file (safetensors with the JSON files in its metadata).
+    Export {
+        /// Model folder (or bundle file).
+        #[arg(long)]
+        model: PathBuf,
+        /// Output file, e.g. shakespeare.llmplay.safetensors.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct PretrainArgs {
+    /// UTF-8 text file to learn from.
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Folder for checkpoints and the final model bundle.
+    #[arg(long)]
+    out: PathBuf,
+    /// Tokenizer: one token per character, or byte-level BPE.
+    #[arg(long, default_value = "char", value_parser = ["char", "bpe"])]
+    tokenizer: String,
+    /// BPE vocabulary size, special tokens included (bpe only).
+    #[arg(long, default_value_t = 512)]
+    vocab_size: usize,
+    /// Model size preset: nano, micro or tiny (see `llmplay presets`); the flags below override it.
+    #[arg(long)]
+    preset: Option<String>,
+    /// Transformer blocks.
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Attention heads per block.
+    #[arg(long)]
+    heads: Option<usize>,
+    /// Embedding width.
+    #[arg(long)]
+    embd: Option<usize>,
+    /// Context length in tokens.
+    #[arg(long)]
+    context: Option<usize>,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 12)]
+    batch: usize,
+    /// Micro-batches accumulated into one optimizer step.
+    #[arg(long, default_value_t = 1)]
+    grad_accum: usize,
+    /// Optimizer steps in total [default: 2000; when resuming, the checkpoint's].
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Pause after this many steps of this invocation (a checkpoint is saved; continue with --resume).
+    #[arg(long)]
+    stop_after: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Final learning rate of the cosine decay.
+    #[arg(long, default_value_t = 1e-4)]
+    min_lr: f64,
+    /// Linear warmup steps.
+    #[arg(long, default_value_t = 100)]
+    warmup: usize,
+    /// AdamW beta1.
+    #[arg(long, default_value_t = 0.9)]
+    beta1: f32,
+    /// AdamW beta2.
+    #[arg(long, default_value_t = 0.99)]
+    beta2: f32,
+    /// AdamW weight decay (2-D weights only).
+    #[arg(long, default_value_t = 0.1)]
+    weight_decay: f32,
+    /// Clip the gradients' global norm to this (0 = off).
+    #[arg(long, default_value_t = 1.0)]
+    grad_clip: f32,
+    /// Dropout probability.
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f64,
+    /// Validation loss every N steps (0 = never).
+    #[arg(long, default_value_t = 250)]
+    eval_every: usize,
+    /// Validation batches per evaluation.
+    #[arg(long, default_value_t = 20)]
+    eval_batches: usize,
+    /// A text sample every N steps (0 = never).
+    #[arg(long, default_value_t = 500)]
+    sample_every: usize,
+    /// Save a checkpoint every N steps (and always at the end).
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: usize,
+    /// Random seed (initialisation, batches, dropout).
+    #[arg(long, default_value_t = 1337)]
+    seed: u64,
+    /// Where tensors live: cpu (burn's flex backend) or wgpu (a GPU).
+    #[arg(long, default_value = "cpu")]
+    backend: Backend,
+    /// Continue the run checkpointed in this folder, with its settings (only --steps,
+    /// --stop-after, --backend and --corpus apply; the corpus defaults to the original file).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// Model folder or bundle file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Text to continue (empty starts a new document).
+    #[arg(long, default_value = "")]
+    prompt: String,
+    #[arg(long, default_value_t = 200)]
+    max_tokens: usize,
+    /// 0 = always the likeliest token.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long)]
+    top_p: Option<f32>,
+    #[arg(long, default_value_t = 1337)]
+    seed: u64,
+    #[arg(long, default_value = "cpu")]
+    backend: Backend,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Model folder or bundle file.
+    #[arg(long)]
+    model: PathBuf,
+    /// UTF-8 text file. Loss is the mean over non-overlapping context windows: window k predicts
+    /// tokens kT+1..=kT+T from kT..kT+T-1 (T = context length), the last shorter window included,
+    /// no start token added. bits_per_byte = total nats / ln 2 / the file's UTF-8 bytes.
+    #[arg(long)]
+    text: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    backend: Backend,
+}
+
+/// Saved beside a checkpoint's bundle: what `--resume` needs besides the weights.
+#[derive(Serialize, Deserialize)]
+struct TrainerState {
+    step: usize,
+    train: TrainConfig,
+    corpus: PathBuf,
+}
+
+const OPTIMIZER_FILE: &str = "optimizer.bin";
+const TRAINER_FILE: &str = "trainer.json";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pretrain(args) => pretrain(args),
+        Command::Sample(args) => sample(args),
+        Command::Eval(args) => eval(args),
+        Command::Presets => {
+            presets();
+            Ok(())
+        }
+        Command::Export { model, out } => Bundle::load(&model)
+            .and_then(|b| b.to_single_file())
+            .and_then(|bytes| std::fs::write(&out, bytes).map_err(|e| format!("writing {}: {e}", out.display()))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn presets() {
+    println!("{:<6} {:>6} {:>5} {:>5} {:>7} {:>12} {:>12}  about", "name", "layers", "heads", "width", "context", "params(char)", "params(bpe)");
+    for &(name, layers, heads, embd, ctx, about) in PRESETS {
+        let count = |vocab| GptConfig::preset(name, vocab).unwrap().num_params();
+        println!(
+            "{name:<6} {layers:>6} {heads:>5} {embd:>5} {ctx:>7} {:>12} {:>12}  {about}",
+            human(count(70)),
+            human(count(512))
+        );
+    }
+    println!("(char: a 65-character corpus plus 5 special tokens; bpe: a 512-token vocabulary)");
+}
+
+fn human(n: usize) -> String {
+    if n >= 1_000_000 { format!("{:.2}M", n as f64 / 1e6) } else { format!("{:.1}K", n as f64 / 1e3) }
+}
+
+fn read_corpus(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("reading the corpus {}: {e}", path.display()))?;
+    check_corpus(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| "the corpus is not UTF-8".into())
+}
+
+fn pretrain(args: PretrainArgs) -> Result<(), String> {
+    let device = args.backend.device()?;
+    let mut train_config = TrainConfig {
+        steps: args.steps.unwrap_or(2000),
+        batch_size: args.batch,
+        grad_accum: args.grad_accum,
+        lr: args.lr,
+        min_lr: args.min_lr,
+        warmup_steps: args.warmup,
+        beta1: args.beta1,
+        beta2: args.beta2,
+        weight_decay: args.weight_decay,
+        grad_clip: args.grad_clip,
+        eval_every: args.eval_every,
+        eval_batches: args.eval_batches,
+        sample_every: args.sample_every,
+        sample_tokens: 200,
+        checkpoint_every: args.checkpoint_every,
+        seed: args.seed,
+    };
+
+    // A new run trains a tokenizer and initialises a model; a resumed one loads both.
+    let (corpus_path, text, tokenizer, config, model, resumed) = if let Some(dir) = &args.resume {
+        let state: TrainerState = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(TRAINER_FILE))
+                .map_err(|e| format!("{} is not a checkpoint folder ({TRAINER_FILE}: {e})", dir.display()))?,
+        )
+        .map_err(|e| format!("{TRAINER_FILE} is corrupt: {e}"))?;
+        let bundle = Bundle::load(dir)?;
+        let optimizer = std::fs::read(dir.join(OPTIMIZER_FILE)).map_err(|e| format!("reading {OPTIMIZER_FILE}: {e}"))?;
+        let corpus = args.corpus.clone().unwrap_or(state.corpus);
+        train_config = TrainConfig { steps: args.steps.unwrap_or(state.train.steps), ..state.train };
+        let text = read_corpus(&corpus)?;
+        let model = bundle.model(&device)?;
+        (corpus, text, bundle.tokenizer, bundle.config, model, Some((state.step, optimizer)))
+    } else {
+        let corpus = args.corpus.clone().ok_or("--corpus FILE is required (or --resume DIR)")?;
+        let text = read_corpus(&corpus)?;
+        let kind: TokenizerKind = args.tokenizer.parse()?;
+        let tokenizer = Tokenizer::train(kind, llmplay::tokenizer::chunks(&text, 1 << 20), args.vocab_size)?;
+        let vocab = tokenizer.vocab_size();
+        let mut config = match &args.preset {
+            Some(name) => GptConfig::preset(name, vocab).ok_or_else(|| format!("unknown preset '{name}': use nano, micro or tiny"))?,
+            None => GptConfig::new(vocab),
+        };
+        config.n_layer = args.layers.unwrap_or(config.n_layer);
+        config.n_head = args.heads.unwrap_or(config.n_head);
+        config.n_embd = args.embd.unwrap_or(config.n_embd);
+        config.block_size = args.context.unwrap_or(config.block_size);
+        config.dropout = args.dropout;
+        config.validate()?;
+        device.seed(args.seed);
+        let model = config.init(&device);
+        (corpus, text, tokenizer, config, model, None)
+    };
+
+    train_config.validate()?;
+    let data = TokenData::from_text(&tokenizer, &text, config.block_size)?;
+    let corpus_bytes = text.len();
+    drop(text);
+    eprintln!(
+        "llmplay {}: {} parameters, {} tokens ({} train / {} val), vocabulary {}",
+        llmplay::version(),
+        config.num_params(),
+        data.total_tokens(),
+        data.len(llmplay::data::Split::Train),
+        data.len(llmplay::data::Split::Val),
+        tokenizer.vocab_size()
+    );
+
+    let mut trainer = Trainer::new(model, train_config.clone(), &device);
+    if let Some((step, optimizer)) = resumed {
+        trainer.load_optimizer_state(&optimizer, step)?;
+    }
+    let mut objective = NextToken {
+        data: &data,
+        batch_size: train_config.batch_size,
+        block_size: config.block_size,
+        seed: train_config.seed,
+        eval_batches: train_config.eval_batches,
+    };
+    let progress = ProgressBar::new(train_config.steps as u64).with_position(trainer.step as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]")
+            .expect("valid template"),
+    );
+    let mut hooks = CliHooks {
+        out: args.out.clone(),
+        config: config.clone(),
+        tokenizer: tokenizer.clone(),
+        corpus: corpus_path,
+        corpus_bytes,
+        train: train_config,
+        progress,
+        last: TrainEvent::default(),
+        stop_at: args.stop_after.map(|n| trainer.step + n),
+    };
+    let spec = SampleSpec { tokenizer: &tokenizer, prompt: String::new() };
+    let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, Some(&spec)));
+    hooks.progress.finish_and_clear();
+    result
+}
+
+/// The CLI's side of a run: JSON lines on stdout, a progress bar, checkpoints in `out`.
+struct CliHooks {
+    out: PathBuf,
+    config: GptConfig,
+    tokenizer: Tokenizer,
+    corpus: PathBuf,
+    corpus_bytes: usize,
+    train: TrainConfig,
+    progress: ProgressBar,
+    last: TrainEvent,
+    stop_at: Option<usize>,
+}
+
+impl RunHooks for CliHooks {
+    fn event(&mut self, event: &TrainEvent) {
+        let line = serde_json::to_string(event).expect("json");
+        self.progress.suspend(|| {
+            println!("{line}");
+            let _ = std::io::stdout().flush();
+        });
+        self.progress.set_position(event.step as u64);
+        self.progress.set_message(format!("loss {:.4}  {:.0} tok/s", event.train_loss, event.tokens_per_s));
+        let val = event.val_loss.or(self.last.val_loss);
+        self.last = TrainEvent { val_loss: val, ..event.clone() };
+    }
+
+    fn should_stop(&mut self) -> bool {
+        self.stop_at.is_some_and(|at| self.last.step >= at)
+    }
+
+    fn checkpoint(&mut self, snapshot: Snapshot) -> Result<(), String> {
+        let meta = Metadata {
+            stage: "pretrain".into(),
+            steps: snapshot.step,
+            train_loss: Some(self.last.train_loss),
+            val_loss: self.last.val_loss,
+            corpus_name: self.corpus.file_name().map(|n| n.to_string_lossy().into_owned()),
+            corpus_bytes: Some(self.corpus_bytes),
+            train_config: serde_json::to_value(&self.train).ok(),
+            llmplay_version: llmplay::version().into(),
+        };
+        let bundle = Bundle::from_weights(&self.config, &self.tokenizer, snapshot.weights, meta);
+        bundle.save_dir(&self.out)?;
+        let state = TrainerState { step: snapshot.step, train: self.train.clone(), corpus: self.corpus.clone() };
+        std::fs::write(self.out.join(OPTIMIZER_FILE), snapshot.optimizer)
+            .and_then(|_| std::fs::write(self.out.join(TRAINER_FILE), serde_json::to_string_pretty(&state).expect("json")))
+            .map_err(|e| format!("writing the checkpoint to {}: {e}", self.out.display()))
+    }
+}
+
+fn sample(args: SampleArgs) -> Result<(), String> {
+    let device = args.backend.device()?;
+    let bundle = Bundle::load(&args.model)?;
+    let model = bundle.model(&device)?;
+    let options = SampleOptions {
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        max_new_tokens: args.max_tokens,
+        stop_tokens: vec![],
+        seed: args.seed,
+    };
+    let mut stdout = std::io::stdout();
+    print!("{}", args.prompt);
+    block_on(generate(&model, &bundle.tokenizer, &args.prompt, &options, |piece| {
+        print!("{piece}");
+        stdout.flush().is_ok()
+    }))?;
+    println!();
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<(), String> {
+    let device = args.backend.device()?;
+    let bundle = Bundle::load(&args.model)?;
+    let model = bundle.model(&device)?;
+    let text = read_corpus(&args.text)?;
+    let ids = bundle.tokenizer.encode(&text)?;
+    let (nats, count) = block_on(text_nll(&model, &ids, &device))?;
+    let result = serde_json::json!({
+        "loss": nats / count as f64,
+        "bits_per_byte": nats / std::f64::consts::LN_2 / text.len() as f64,
+        "tokens": ids.len(),
+        "predicted_tokens": count,
+        "bytes": text.len(),
+    });
+    println!("{result}");
+    Ok(())
+}

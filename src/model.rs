@@ -1,0 +1,481 @@
+//! The GPT: GPT-2's architecture, readable in one file (after nanoGPT's `model.py`).
+//!
+//! Token + learned position embeddings, pre-LayerNorm blocks of causal multi-head self-attention
+//! and a 4x GELU(tanh) MLP, a final LayerNorm, and an LM head tied to the token embedding.
+//! Weights are kept in Hugging Face GPT-2's layout (`Linear` weights are `[in, out]`, like GPT-2's
+//! `Conv1D`), so export and import are a renaming, never a transpose.
+
+use burn::config::Config;
+use burn::module::{Module, Param, ParamId};
+use burn::nn::{Dropout, DropoutConfig};
+use burn::tensor::activation::{gelu, gelu_approximate, softmax};
+use burn::tensor::module::{embedding, layer_norm, linear};
+use burn::tensor::{Bool, Device, Distribution, Int, Tensor, TensorData};
+
+/// The hyper-parameters of a GPT. Field names follow Hugging Face's `GPT2Config` where it has one.
+#[derive(Config, Debug, PartialEq)]
+pub struct GptConfig {
+    pub vocab_size: usize,
+    #[config(default = 4)]
+    pub n_layer: usize,
+    #[config(default = 4)]
+    pub n_head: usize,
+    #[config(default = 128)]
+    pub n_embd: usize,
+    /// Context length: the most tokens the model sees at once (`n_positions` in GPT-2).
+    #[config(default = 64)]
+    pub block_size: usize,
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// MLP width; GPT-2 uses 4 x `n_embd`.
+    #[config(default = "None")]
+    pub n_inner: Option<usize>,
+    #[config(default = 1e-5)]
+    pub layer_norm_epsilon: f64,
+    /// GPT-2 uses the tanh approximation of GELU ("gelu_new"); "gelu" is the exact erf form.
+    #[config(default = "Activation::GeluTanh")]
+    pub activation: Activation,
+}
+
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Activation {
+    GeluTanh,
+    Gelu,
+}
+
+/// Named model sizes. Parameter counts depend on the vocabulary; `llmplay presets` prints them.
+pub const PRESETS: &[(&str, usize, usize, usize, usize, &str)] = &[
+    // name, layers, heads, width, context, what it is for
+    ("nano", 4, 4, 64, 64, "a few seconds a step even on a CPU in the browser"),
+    ("micro", 5, 4, 128, 128, "the size for lessons: learns Shakespeare's shape in minutes"),
+    ("tiny", 6, 6, 384, 256, "nanoGPT's shakespeare-char GPU model"),
+];
+
+impl GptConfig {
+    pub fn preset(name: &str, vocab_size: usize) -> Option<Self> {
+        PRESETS.iter().find(|p| p.0 == name).map(|&(_, layers, heads, embd, ctx, _)| {
+            GptConfig::new(vocab_size)
+                .with_n_layer(layers)
+                .with_n_head(heads)
+                .with_n_embd(embd)
+                .with_block_size(ctx)
+        })
+    }
+
+    pub fn mlp_width(&self) -> usize {
+        self.n_inner.unwrap_or(4 * self.n_embd)
+    }
+
+    /// Checks the shape rules a GPT needs, with a message a person can act on.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("vocab_size", self.vocab_size),
+            ("n_layer", self.n_layer),
+            ("n_head", self.n_head),
+            ("n_embd", self.n_embd),
+            ("block_size", self.block_size),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.n_embd % self.n_head != 0 {
+            return Err(format!(
+                "the embedding width ({}) must be divisible by the number of heads ({})",
+                self.n_embd, self.n_head
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        Ok(())
+    }
+
+    /// Parameter count with the LM head tied to the token embedding (as GPT-2 counts it).
+    pub fn num_params(&self) -> usize {
+        self.parameter_shapes().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+    }
+
+    /// Every parameter's Hugging Face GPT-2 name and shape, in the one fixed order used for
+    /// export, import and optimizer state.
+    pub fn parameter_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let (c, f) = (self.n_embd, self.mlp_width());
+        let mut shapes = vec![
+            ("transformer.wte.weight".to_string(), vec![self.vocab_size, c]),
+            ("transformer.wpe.weight".to_string(), vec![self.block_size, c]),
+        ];
+        for i in 0..self.n_layer {
+            let p = format!("transformer.h.{i}");
+            shapes.extend([
+                (format!("{p}.ln_1.weight"), vec![c]),
+                (format!("{p}.ln_1.bias"), vec![c]),
+                (format!("{p}.attn.c_attn.weight"), vec![c, 3 * c]),
+                (format!("{p}.attn.c_attn.bias"), vec![3 * c]),
+                (format!("{p}.attn.c_proj.weight"), vec![c, c]),
+                (format!("{p}.attn.c_proj.bias"), vec![c]),
+                (format!("{p}.ln_2.weight"), vec![c]),
+                (format!("{p}.ln_2.bias"), vec![c]),
+                (format!("{p}.mlp.c_fc.weight"), vec![c, f]),
+                (format!("{p}.mlp.c_fc.bias"), vec![f]),
+                (format!("{p}.mlp.c_proj.weight"), vec![f, c]),
+                (format!("{p}.mlp.c_proj.bias"), vec![c]),
+            ]);
+        }
+        shapes.push(("transformer.ln_f.weight".to_string(), vec![c]));
+        shapes.push(("transformer.ln_f.bias".to_string(), vec![c]));
+        shapes
+    }
+
+    /// GPT-2 initialisation: N(0, 0.02) weights, zero biases, unit LayerNorm gains, and the
+    /// residual output projections scaled by 1/sqrt(2 * n_layer) so the residual stream's
+    /// variance does not grow with depth.
+    pub fn init(&self, device: &Device) -> Gpt {
+        let residual_std = 0.02 / ((2 * self.n_layer) as f64).sqrt();
+        let params = self
+            .parameter_shapes()
+            .into_iter()
+            .map(|(name, shape)| {
+                let tensor = if name.ends_with(".bias") {
+                    Tensor::<1>::zeros(shape.clone(), device).into_data()
+                } else if name.contains(".ln_") {
+                    Tensor::<1>::ones(shape.clone(), device).into_data()
+                } else {
+                    let std = if name.ends_with("c_proj.weight") { residual_std } else { 0.02 };
+                    Tensor::<2>::random(shape.clone(), Distribution::Normal(0.0, std), device)
+                        .into_data()
+                };
+                (name, tensor)
+            })
+            .collect();
+        Gpt::from_named(self, params, device).expect("fresh parameters have the right shapes")
+    }
+}
+
+/// Parameters get fixed ids (their index in `parameter_shapes`) so that optimizer state saved
+/// from one process applies to the same model rebuilt in another.
+fn param_id(index: usize) -> ParamId {
+    ParamId::from(0x4c4c_4d00_0000_0000u64 + index as u64)
+}
+
+#[derive(Module, Debug)]
+pub struct LayerNorm {
+    pub weight: Param<Tensor<1>>,
+    pub bias: Param<Tensor<1>>,
+    pub epsilon: f64,
+}
+
+impl LayerNorm {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        layer_norm(x, self.weight.val(), Some(self.bias.val()), self.epsilon)
+    }
+}
+
+/// A linear layer stored like GPT-2's `Conv1D`: weight `[in, out]`, so `y = x W + b`.
+#[derive(Module, Debug)]
+pub struct Conv1D {
+    pub weight: Param<Tensor<2>>,
+    pub bias: Param<Tensor<1>>,
+}
+
+impl Conv1D {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        linear(x, self.weight.val(), Some(self.bias.val()))
+    }
+}
+
+/// The keys and values of the tokens seen so far, one entry per layer, so that generating a
+/// token costs one position instead of recomputing the whole prefix.
+#[derive(Debug, Default, Clone)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+    len: usize,
+}
+
+impl KvCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// How many positions are cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct CausalSelfAttention {
+    pub c_attn: Conv1D,
+    pub c_proj: Conv1D,
+    pub attn_dropout: Dropout,
+    pub resid_dropout: Dropout,
+    pub n_head: usize,
+}
+
+impl CausalSelfAttention {
+    /// `x`: `[batch, time, channels]`; `cached`: this layer's keys and values for the `past`
+    /// positions before `x`, which are extended with `x`'s.
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        cached: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
+        past: usize,
+    ) -> Tensor<3> {
+        let [b, t, c] = x.dims();
+        let head_dim = c / self.n_head;
+        // One matmul makes queries, keys and values; split them and move heads next to batch.
+        let qkv = self.c_attn.forward(x);
+        let heads = |m: Tensor<3>| m.reshape([b, t, self.n_head, head_dim]).swap_dims(1, 2);
+        let q = heads(qkv.clone().narrow(2, 0, c));
+        let mut k = heads(qkv.clone().narrow(2, c, c));
+        let mut v = heads(qkv.narrow(2, 2 * c, c));
+        if let Some(slot) = cached {
+            if let Some((k_past, v_past)) = slot.take() {
+                k = Tensor::cat(vec![k_past, k], 2);
+                v = Tensor::cat(vec![v_past, v], 2);
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        let t_k = past + t;
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (head_dim as f64).sqrt());
+        // Query i sits at position past + i and may look at keys 0 ..= past + i only.
+        let future = Tensor::<2, Bool>::tril_mask([t, t_k], past as i64, &scores.device())
+            .unsqueeze::<4>()
+            .expand([b, self.n_head, t, t_k]);
+        let weights = softmax(scores.mask_fill(future, -1e9), 3);
+        let y = self.attn_dropout.forward(weights).matmul(v);
+        let y = y.swap_dims(1, 2).reshape([b, t, c]);
+        self.resid_dropout.forward(self.c_proj.forward(y))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub c_fc: Conv1D,
+    pub c_proj: Conv1D,
+    pub dropout: Dropout,
+    pub exact_gelu: bool,
+}
+
+impl Mlp {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let h = self.c_fc.forward(x);
+        let h = if self.exact_gelu { gelu(h) } else { gelu_approximate(h) };
+        self.dropout.forward(self.c_proj.forward(h))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Block {
+    pub ln_1: LayerNorm,
+    pub attn: CausalSelfAttention,
+    pub ln_2: LayerNorm,
+    pub mlp: Mlp,
+}
+
+impl Block {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        cached: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
+        past: usize,
+    ) -> Tensor<3> {
+        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), cached, past);
+        x.clone() + self.mlp.forward(self.ln_2.forward(x))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Gpt {
+    pub wte: Param<Tensor<2>>,
+    pub wpe: Param<Tensor<2>>,
+    pub drop: Dropout,
+    pub h: Vec<Block>,
+    pub ln_f: LayerNorm,
+    pub block_size: usize,
+}
+
+impl Gpt {
+    /// Logits `[batch, time, vocab]` for every position of `idx` (`[batch, time]`).
+    pub fn forward(&self, idx: Tensor<2, Int>) -> Tensor<3> {
+        self.forward_from(idx, None)
+    }
+
+    /// Logits for `idx`, the tokens that follow those already in `cache`, which grows by them.
+    pub fn forward_cached(&self, idx: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
+        self.forward_from(idx, Some(cache))
+    }
+
+    fn forward_from(&self, idx: Tensor<2, Int>, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+        let [b, t] = idx.dims();
+        let past = cache.as_ref().map_or(0, |c| c.len);
+        assert!(
+            past + t <= self.block_size,
+            "{} positions exceed the context length {}",
+            past + t,
+            self.block_size
+        );
+        let device = idx.device();
+        let positions = Tensor::<1, Int>::arange(past as i64..(past + t) as i64, &device)
+            .reshape([1, t])
+            .expand([b, t]);
+        let tok = embedding(self.wte.val(), idx);
+        let pos = embedding(self.wpe.val(), positions);
+        let mut x = self.drop.forward(tok + pos);
+        if let Some(cache) = cache.as_deref_mut() {
+            cache.layers.resize(self.h.len(), None);
+        }
+        for (i, block) in self.h.iter().enumerate() {
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            x = block.forward(x, slot, past);
+        }
+        if let Some(cache) = cache {
+            cache.len = past + t;
+        }
+        let x = self.ln_f.forward(x);
+        // The LM head is the token embedding, transposed (weight tying, as in GPT-2).
+        linear(x, self.wte.val().transpose(), None)
+    }
+
+    pub fn n_layer(&self) -> usize {
+        self.h.len()
+    }
+
+    /// Builds a GPT from named tensors (Hugging Face GPT-2 names), checking every shape.
+    pub fn from_named(
+        config: &GptConfig,
+        mut tensors: std::collections::HashMap<String, TensorData>,
+        device: &Device,
+    ) -> Result<Gpt, String> {
+        config.validate()?;
+        let mut index = 0usize;
+        let shapes = config.parameter_shapes();
+        let mut take = |want_rank: usize| -> Result<(usize, TensorData), String> {
+            let (name, shape) = &shapes[index];
+            let data = tensors
+                .remove(name)
+                .ok_or_else(|| format!("the weights have no tensor named {name}"))?;
+            if data.shape().as_slice() != shape.as_slice() || shape.len() != want_rank {
+                return Err(format!(
+                    "{name} has shape {:?}, but the config needs {:?}",
+                    data.shape().as_slice(),
+                    shape
+                ));
+            }
+            index += 1;
+            Ok((index - 1, data.convert::<f32>()))
+        };
+        let p1 = |(i, data): (usize, TensorData)| {
+            Param::initialized(param_id(i), Tensor::<1>::from_data(data, device)).set_require_grad(true)
+        };
+        let p2 = |(i, data): (usize, TensorData)| {
+            Param::initialized(param_id(i), Tensor::<2>::from_data(data, device)).set_require_grad(true)
+        };
+        let dropout = || DropoutConfig::new(config.dropout).init();
+        let eps = config.layer_norm_epsilon;
+
+        let wte = p2(take(2)?);
+        let wpe = p2(take(2)?);
+        let mut h = Vec::with_capacity(config.n_layer);
+        for _ in 0..config.n_layer {
+            let ln_1 = LayerNorm { weight: p1(take(1)?), bias: p1(take(1)?), epsilon: eps };
+            let c_attn = Conv1D { weight: p2(take(2)?), bias: p1(take(1)?) };
+            let c_proj = Conv1D { weight: p2(take(2)?), bias: p1(take(1)?) };
+            let ln_2 = LayerNorm { weight: p1(take(1)?), bias: p1(take(1)?), epsilon: eps };
+            let c_fc = Conv1D { weight: p2(take(2)?), bias: p1(take(1)?) };
+            let mlp_proj = Conv1D { weight: p2(take(2)?), bias: p1(take(1)?) };
+            h.push(Block {
+                ln_1,
+                attn: CausalSelfAttention {
+                    c_attn,
+                    c_proj,
+                    attn_dropout: dropout(),
+                    resid_dropout: dropout(),
+                    n_head: config.n_head,
+                },
+                ln_2,
+                mlp: Mlp {
+                    c_fc,
+                    c_proj: mlp_proj,
+                    dropout: dropout(),
+                    exact_gelu: config.activation == Activation::Gelu,
+                },
+            });
+        }
+        let ln_f = LayerNorm { weight: p1(take(1)?), bias: p1(take(1)?), epsilon: eps };
+        Ok(Gpt { wte, wpe, drop: dropout(), h, ln_f, block_size: config.block_size })
+    }
+
+    /// Every parameter with its Hugging Face GPT-2 name, in `parameter_shapes` order.
+    pub fn params(&self) -> Vec<(String, ParamRef<'_>)> {
+        use ParamRef::{D1, D2};
+        let mut out = vec![
+            ("transformer.wte.weight".to_string(), D2(&self.wte)),
+            ("transformer.wpe.weight".to_string(), D2(&self.wpe)),
+        ];
+        fn ln(p: String, l: &LayerNorm) -> [(String, ParamRef<'_>); 2] {
+            [(format!("{p}.weight"), ParamRef::D1(&l.weight)), (format!("{p}.bias"), ParamRef::D1(&l.bias))]
+        }
+        for (i, b) in self.h.iter().enumerate() {
+            let p = format!("transformer.h.{i}");
+            out.extend(ln(format!("{p}.ln_1"), &b.ln_1));
+            for (name, layer) in [("attn.c_attn", &b.attn.c_attn), ("attn.c_proj", &b.attn.c_proj)] {
+                out.push((format!("{p}.{name}.weight"), D2(&layer.weight)));
+                out.push((format!("{p}.{name}.bias"), D1(&layer.bias)));
+            }
+            out.extend(ln(format!("{p}.ln_2"), &b.ln_2));
+            for (name, layer) in [("mlp.c_fc", &b.mlp.c_fc), ("mlp.c_proj", &b.mlp.c_proj)] {
+                out.push((format!("{p}.{name}.weight"), D2(&layer.weight)));
+                out.push((format!("{p}.{name}.bias"), D1(&layer.bias)));
+            }
+        }
+        out.extend(ln("transformer.ln_f".to_string(), &self.ln_f));
+        out
+    }
+
+    /// Ids of the parameters that get weight decay: the 2-D weights (matmuls and embeddings),
+    /// not biases or LayerNorm gains.
+    pub fn decayed_param_ids(&self) -> Vec<ParamId> {
+        self.params().into_iter().filter_map(|(_, p)| match p {
+            ParamRef::D2(p) => Some(p.id),
+            ParamRef::D1(_) => None,
+        }).collect()
+    }
+
+    /// The model's config, read back from its shapes (dropout and activation are not in them).
+    pub fn dims(&self) -> (usize, usize, usize) {
+        let [v, c] = self.wte.val().dims();
+        (v, c, self.h.len())
+    }
+}
+
+/// A borrowed parameter of either rank, for code that walks all of them.
+pub enum ParamRef<'a> {
+    D1(&'a Param<Tensor<1>>),
+    D2(&'a Param<Tensor<2>>),
+}
+
+impl ParamRef<'_> {
+    pub fn id(&self) -> ParamId {
+        match self {
+            ParamRef::D1(p) => p.id,
+            ParamRef::D2(p) => p.id,
+        }
+    }
+    pub fn rank(&self) -> usize {
+        match self {
+            ParamRef::D1(_) => 1,
+            ParamRef::D2(_) => 2,
+        }
+    }
+    /// Reads the values back; asynchronous because WebGPU cannot read GPU memory synchronously.
+    pub async fn to_data(&self) -> TensorData {
+        let data = match self {
+            ParamRef::D1(p) => p.val().into_data_async().await,
+            ParamRef::D2(p) => p.val().into_data_async().await,
+        };
+        data.expect("reading a parameter back from the device")
+    }
+}

@@ -1,0 +1,395 @@
+//! The one training loop. Pretraining, supervised fine-tuning and reinforcement learning differ
+//! only in their [`Objective`] (what loss a micro-batch has); the optimizer, schedule, clipping,
+//! accumulation, evaluation, checkpoints and reporting are shared here.
+//!
+//! Values are read back from the device with `into_data_async`, so the same loop runs natively
+//! and on WebGPU in a browser (which cannot read GPU memory synchronously).
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::module::ParamGroup;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use web_time::Instant;
+
+use crate::model::{Gpt, ParamRef};
+use crate::sample::{generate, SampleOptions};
+use crate::tokenizer::Tokenizer;
+
+/// Optimisation settings. Defaults follow nanoGPT's small-model settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// Optimizer steps to run in total.
+    pub steps: usize,
+    /// Sequences per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches whose gradients are summed into one optimizer step.
+    pub grad_accum: usize,
+    /// Peak learning rate, reached after warmup.
+    pub lr: f64,
+    /// Learning rate at the end of the cosine decay.
+    pub min_lr: f64,
+    /// Steps of linear warmup.
+    pub warmup_steps: usize,
+    pub beta1: f32,
+    pub beta2: f32,
+    /// AdamW weight decay, applied to 2-D weights only.
+    pub weight_decay: f32,
+    /// Clip the gradients' global L2 norm to this (0 = no clipping).
+    pub grad_clip: f32,
+    /// Evaluate validation loss every this many steps (and at the last step); 0 = never.
+    pub eval_every: usize,
+    /// Fixed validation batches averaged per evaluation.
+    pub eval_batches: usize,
+    /// Generate a sample every this many steps; 0 = never.
+    pub sample_every: usize,
+    /// Tokens per sample.
+    pub sample_tokens: usize,
+    /// Save a checkpoint every this many steps (and at the end); 0 = only at the end.
+    pub checkpoint_every: usize,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 2000,
+            batch_size: 12,
+            grad_accum: 1,
+            lr: 1e-3,
+            min_lr: 1e-4,
+            warmup_steps: 100,
+            beta1: 0.9,
+            beta2: 0.99,
+            weight_decay: 0.1,
+            grad_clip: 1.0,
+            eval_every: 250,
+            eval_batches: 20,
+            sample_every: 500,
+            sample_tokens: 200,
+            checkpoint_every: 500,
+            seed: 1337,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.batch_size == 0 || self.grad_accum == 0 {
+            return Err("batch size and gradient accumulation must be at least 1".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) || self.min_lr < 0.0 || self.min_lr > self.lr {
+            return Err(format!(
+                "learning rates must satisfy 0 <= min_lr <= lr and lr > 0 (got lr {}, min_lr {})",
+                self.lr, self.min_lr
+            ));
+        }
+        if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) {
+            return Err("beta1 and beta2 must be in [0, 1)".into());
+        }
+        Ok(())
+    }
+
+    /// Linear warmup to `lr`, then cosine decay to `min_lr` at the last step (nanoGPT's schedule).
+    pub fn lr_at(&self, step: usize) -> f64 {
+        if step < self.warmup_steps {
+            return self.lr * (step + 1) as f64 / (self.warmup_steps + 1) as f64;
+        }
+        let decay_steps = self.steps.saturating_sub(self.warmup_steps).max(1);
+        let progress = ((step - self.warmup_steps) as f64 / decay_steps as f64).min(1.0);
+        let coeff = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+        self.min_lr + coeff * (self.lr - self.min_lr)
+    }
+}
+
+/// What a training stage optimises. Pretraining's next-token loss is one objective; SFT's loss
+/// masked to the assistant's tokens and RL's policy-gradient loss are others.
+pub trait Objective {
+    /// The loss of micro-batch `micro` of optimizer step `step` (a scalar on `device`), and the
+    /// number of tokens it trained on.
+    fn loss(&mut self, model: &Gpt, step: usize, micro: usize, device: &Device) -> (Tensor<1>, usize);
+
+    /// The validation loss over fixed batches, if this stage has a validation set.
+    fn val_loss(&mut self, model: &Gpt, device: &Device) -> Option<Tensor<1>>;
+}
+
+/// One line of the training log: the CLI prints it as JSON, the page plots it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainEvent {
+    pub step: usize,
+    pub train_loss: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f32>,
+    pub lr: f64,
+    pub grad_norm: f32,
+    pub tokens_per_s: f64,
+    pub elapsed_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainError {
+    /// The loss or the gradients stopped being finite numbers; the step was not applied.
+    NonFinite { step: usize, loss: f32, grad_norm: f32 },
+    Device(String),
+}
+
+impl std::fmt::Display for TrainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrainError::NonFinite { step, loss, grad_norm } => write!(
+                f,
+                "training stopped at step {step}: the loss became {loss} (gradient norm {grad_norm}). \
+                 The step was not applied and the last checkpoint is kept; try a lower learning rate"
+            ),
+            TrainError::Device(e) => write!(f, "the compute device failed: {e}"),
+        }
+    }
+}
+
+/// The result of one optimizer step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    pub step: usize,
+    pub loss: f32,
+    pub grad_norm: f32,
+    pub lr: f64,
+    pub tokens: usize,
+}
+
+/// A model being trained, with its optimizer state and position in the schedule.
+pub struct Trainer {
+    pub model: Gpt,
+    optim: ModuleOptimizer,
+    pub config: TrainConfig,
+    /// Optimizer steps completed.
+    pub step: usize,
+    /// The autodiff device the model trains on.
+    pub device: Device,
+}
+
+impl Trainer {
+    /// `model` may live on a plain device; it is moved to `device` with gradients enabled.
+    pub fn new(model: Gpt, config: TrainConfig, device: &Device) -> Self {
+        let device = if device.is_autodiff() { device.clone() } else { device.clone().autodiff() };
+        let model = model.to_device(&device).train();
+        let adamw = |decay: f32| {
+            AdamWConfig::new()
+                .with_beta_1(config.beta1)
+                .with_beta_2(config.beta2)
+                .with_epsilon(1e-8)
+                .with_weight_decay(decay)
+        };
+        // Biases and LayerNorm gains are not decayed (decaying them only hurts).
+        let optim = adamw(0.0).init().with_group(
+            ParamGroup::from_ids(model.decayed_param_ids()),
+            adamw(config.weight_decay).build(),
+            None,
+        );
+        Self { model, optim, config, step: 0, device }
+    }
+
+    /// Runs one optimizer step: the objective's micro-batches, gradient accumulation, global
+    /// norm clipping, then AdamW at the scheduled learning rate. A non-finite loss or gradient
+    /// leaves the model unchanged and returns an error.
+    pub async fn step(&mut self, objective: &mut dyn Objective) -> Result<StepReport, TrainError> {
+        let step = self.step;
+        let lr = self.config.lr_at(step);
+        let accum = self.config.grad_accum;
+        let mut accumulator = GradientsAccumulator::<Gpt>::new();
+        let mut loss_sum: Option<Tensor<1>> = None;
+        let mut tokens = 0;
+        for micro in 0..accum {
+            // Dropout masks depend only on (seed, step, micro): resumed runs match.
+            self.device.seed(crate::data::step_rng_seed(self.config.seed, step, micro));
+            let (loss, n) = objective.loss(&self.model, step, micro, &self.device);
+            tokens += n;
+            let grads = loss.clone().div_scalar(accum as f64).backward();
+            accumulator.accumulate(&self.model, GradientsParams::from_grads(grads, &self.model));
+            let loss = loss.detach();
+            loss_sum = Some(match loss_sum {
+                Some(sum) => sum + loss,
+                None => loss,
+            });
+        }
+        let mut grads = accumulator.grads();
+        let norm = self.clip_gradients(&mut grads);
+        let readback = Tensor::cat(vec![loss_sum.expect("at least one micro-batch").inner(), norm], 0)
+            .into_data_async()
+            .await
+            .map_err(|e| TrainError::Device(format!("{e:?}")))?;
+        let values: Vec<f32> = readback.convert::<f32>().try_to_vec().map_err(|e| TrainError::Device(format!("{e:?}")))?;
+        let (loss, grad_norm) = (values[0] / accum as f32, values[1]);
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            return Err(TrainError::NonFinite { step, loss, grad_norm });
+        }
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.step += 1;
+        Ok(StepReport { step: self.step, loss, grad_norm, lr, tokens })
+    }
+
+    /// Scales all gradients so their global L2 norm is at most `grad_clip`; returns the norm
+    /// before clipping (as a tensor, so nothing is read back here).
+    fn clip_gradients(&self, grads: &mut GradientsParams) -> Tensor<1> {
+        let params = self.model.params();
+        let mut sum_sq: Option<Tensor<1>> = None;
+        for (_, p) in &params {
+            let sq = match p {
+                ParamRef::D1(p) => grads.get::<1>(p.id).map(|g| g.square().sum()),
+                ParamRef::D2(p) => grads.get::<2>(p.id).map(|g| g.square().sum()),
+            };
+            if let Some(sq) = sq {
+                sum_sq = Some(match sum_sq {
+                    Some(s) => s + sq,
+                    None => sq,
+                });
+            }
+        }
+        let device = self.device.clone().inner();
+        let norm = sum_sq.map(|s| s.inner().sqrt()).unwrap_or_else(|| Tensor::zeros([1], &device));
+        if self.config.grad_clip > 0.0 {
+            // scale = min(1, clip / norm), computed on the device.
+            let scale = norm.clone().add_scalar(1e-6).recip().mul_scalar(self.config.grad_clip).clamp_max(1.0);
+            for (_, p) in &params {
+                match p {
+                    ParamRef::D1(p) => {
+                        if let Some(g) = grads.remove::<1>(p.id) {
+                            let s = scale.clone().to_device(&g.device());
+                            grads.register(p.id, g * s);
+                        }
+                    }
+                    ParamRef::D2(p) => {
+                        if let Some(g) = grads.remove::<2>(p.id) {
+                            let s = scale.clone().reshape([1, 1]).to_device(&g.device());
+                            grads.register(p.id, g * s);
+                        }
+                    }
+                }
+            }
+        }
+        norm
+    }
+
+    /// The objective's validation loss for the current model, with dropout off.
+    pub async fn val_loss(&self, objective: &mut dyn Objective) -> Result<Option<f32>, TrainError> {
+        let model = self.model.valid();
+        let Some(loss) = objective.val_loss(&model, &self.device.clone().inner()) else {
+            return Ok(None);
+        };
+        let data = loss.into_data_async().await.map_err(|e| TrainError::Device(format!("{e:?}")))?;
+        Ok(Some(data.convert::<f32>().try_to_vec::<f32>().map_err(|e| TrainError::Device(format!("{e:?}")))?[0]))
+    }
+
+    /// The model without autodiff, for sampling and evaluation.
+    pub fn inference_model(&self) -> Gpt {
+        self.model.valid()
+    }
+
+    /// The optimizer's state (AdamW moments and step counts), for checkpoints.
+    pub fn optimizer_state(&self) -> Result<Vec<u8>, String> {
+        self.optim
+            .into_bytes()
+            .map(|b| b.to_vec())
+            .map_err(|e| format!("saving the optimizer state: {e:?}"))
+    }
+
+    /// Restores optimizer state saved by [`Trainer::optimizer_state`] for the same model shape.
+    pub fn load_optimizer_state(&mut self, bytes: &[u8], step: usize) -> Result<(), String> {
+        self.optim = self
+            .optim
+            .clone()
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
+            .map_err(|e| format!("the optimizer state does not load: {e:?}"))?;
+        self.step = step;
+        Ok(())
+    }
+}
+
+/// Everything a checkpoint holds, read back from the device.
+pub struct Snapshot {
+    pub step: usize,
+    /// Parameters by Hugging Face GPT-2 name.
+    pub weights: Vec<(String, TensorData)>,
+    /// AdamW state, in burn's optimizer-record format.
+    pub optimizer: Vec<u8>,
+}
+
+impl Trainer {
+    pub async fn snapshot(&self) -> Result<Snapshot, String> {
+        let mut weights = Vec::new();
+        for (name, p) in self.model.params() {
+            weights.push((name, p.to_data().await));
+        }
+        Ok(Snapshot { step: self.step, weights, optimizer: self.optimizer_state()? })
+    }
+}
+
+/// What a run reports to its host (the CLI or the browser worker).
+pub trait RunHooks {
+    fn event(&mut self, event: &TrainEvent);
+    /// Called every `checkpoint_every` steps, when stopped, and at the end.
+    fn checkpoint(&mut self, snapshot: Snapshot) -> Result<(), String>;
+    /// Checked after every step; true stops the run cleanly (after a checkpoint).
+    fn should_stop(&mut self) -> bool {
+        false
+    }
+}
+
+/// How the run shows what the model writes: it samples from `prompt` every `sample_every` steps.
+pub struct SampleSpec<'a> {
+    pub tokenizer: &'a Tokenizer,
+    pub prompt: String,
+}
+
+/// Trains until `trainer.config.steps` (or until the hooks say stop), reporting an event per
+/// step, validation loss and samples on their schedules, and checkpoints.
+pub async fn run(
+    trainer: &mut Trainer,
+    objective: &mut dyn Objective,
+    hooks: &mut dyn RunHooks,
+    samples: Option<&SampleSpec<'_>>,
+) -> Result<(), String> {
+    let start = Instant::now();
+    let mut window = (Instant::now(), 0usize);
+    let cfg = trainer.config.clone();
+    let every = |n: usize, step: usize| n > 0 && step % n == 0;
+    while trainer.step < cfg.steps {
+        let report = trainer.step(objective).await.map_err(|e| e.to_string())?;
+        let step = report.step;
+        let is_last = step == cfg.steps;
+        window.1 += report.tokens;
+        let secs = window.0.elapsed().as_secs_f64();
+        let mut event = TrainEvent {
+            step,
+            train_loss: report.loss,
+            val_loss: None,
+            lr: report.lr,
+            grad_norm: report.grad_norm,
+            tokens_per_s: if secs > 0.0 { window.1 as f64 / secs } else { 0.0 },
+            elapsed_s: start.elapsed().as_secs_f64(),
+            sample: None,
+        };
+        window.1 = 0;
+        if every(cfg.eval_every, step) || (is_last && cfg.eval_every > 0) {
+            event.val_loss = trainer.val_loss(objective).await.map_err(|e| e.to_string())?;
+        }
+        if let Some(spec) = samples.filter(|_| every(cfg.sample_every, step) || (is_last && cfg.sample_every > 0)) {
+            let options = SampleOptions { max_new_tokens: cfg.sample_tokens, seed: cfg.seed, ..SampleOptions::default() };
+            let text = generate(&trainer.inference_model(), spec.tokenizer, &spec.prompt, &options, |_| true).await?;
+            event.sample = Some(text);
+        }
+        hooks.event(&event);
+        let stop = hooks.should_stop();
+        if every(cfg.checkpoint_every, step) || is_last || stop {
+            hooks.checkpoint(trainer.snapshot().await?)?;
+        }
+        // Evaluation, sampling and saving are not training throughput.
+        window.0 = Instant::now();
+        if stop {
+            break;
+        }
+    }
+    Ok(())
+}

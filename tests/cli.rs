@@ -1,0 +1,137 @@
+//! The `llmplay` command as a person uses it: pretrain, resume, sample, eval, export, errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn llmplay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_llmplay")).args(args).output().expect("llmplay runs")
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("llmplay-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn corpus(dir: &Path) -> PathBuf {
+    let text: String = (0..300).map(|i| format!("line {i}: the quick brown fox jumps over the lazy dog.\n")).collect();
+    let path = dir.join("corpus.txt");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn to_refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn events(out: &Output) -> Vec<serde_json::Value> {
+    assert!(out.status.success(), "llmplay failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("each stdout line is JSON")).collect()
+}
+
+const SMALL: &[&str] = &["--layers", "2", "--heads", "2", "--embd", "32", "--context", "16", "--batch", "4", "--warmup", "2", "--eval-every", "4", "--eval-batches", "2", "--sample-every", "0"];
+
+#[test]
+fn pretrain_prints_json_metrics_and_resume_continues_the_run() {
+    let dir = tempdir("pretrain");
+    let corpus = corpus(&dir);
+    let straight = dir.join("straight");
+    let args = |out: &Path, steps: &str| -> Vec<String> {
+        let mut a: Vec<String> = ["pretrain", "--corpus", corpus.to_str().unwrap(), "--out", out.to_str().unwrap(), "--steps", steps, "--tokenizer", "bpe", "--vocab-size", "300"].iter().map(|s| s.to_string()).collect();
+        a.extend(SMALL.iter().map(|s| s.to_string()));
+        a
+    };
+    let full = events(&llmplay(&to_refs(&args(&straight, "12"))));
+    assert_eq!(full.len(), 12);
+    for field in ["step", "train_loss", "lr", "tokens_per_s", "elapsed_s"] {
+        assert!(full.iter().all(|e| e.get(field).is_some()), "every line has {field}");
+    }
+    assert!(full[3]["val_loss"].is_number() && full[2].get("val_loss").is_none());
+    for file in ["model.safetensors", "config.json", "tokenizer.json", "llmplay.json", "optimizer.bin", "trainer.json"] {
+        assert!(straight.join(file).exists(), "{file} written");
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(straight.join("llmplay.json")).unwrap()).unwrap();
+    assert_eq!(meta["stage"], "pretrain");
+    assert_eq!(meta["steps"], 12);
+
+    // The same run paused after 6 steps (checkpointed), then resumed from its folder.
+    let six = dir.join("six");
+    let mut six_args = args(&six, "12");
+    six_args.extend(["--stop-after".into(), "6".into()]);
+    let early = events(&llmplay(&to_refs(&six_args)));
+    assert_eq!(early.len(), 6);
+    let resumed = events(&llmplay(&["pretrain", "--resume", six.to_str().unwrap(), "--out", six.to_str().unwrap()]));
+    assert_eq!(resumed.iter().map(|e| e["step"].as_u64().unwrap()).collect::<Vec<_>>(), (7..=12).collect::<Vec<_>>());
+    for (a, b) in full[6..].iter().zip(&resumed) {
+        let (x, y) = (a["train_loss"].as_f64().unwrap(), b["train_loss"].as_f64().unwrap());
+        assert!((x - y).abs() < 1e-4, "step {}: {x} vs {y}", a["step"]);
+    }
+}
+
+#[test]
+fn sample_eval_and_export_work_on_a_trained_model() {
+    let dir = tempdir("sample");
+    let corpus = corpus(&dir);
+    let model = dir.join("model");
+    let mut args = vec!["pretrain", "--corpus", corpus.to_str().unwrap(), "--out", model.to_str().unwrap(), "--steps", "30", "--lr", "3e-3"];
+    args.extend(SMALL);
+    let ev = events(&llmplay(&args));
+    let last_val = ev.iter().rev().find_map(|e| e["val_loss"].as_f64()).unwrap();
+
+    let out = llmplay(&["sample", "--model", model.to_str().unwrap(), "--prompt", "line 1", "--max-tokens", "30", "--seed", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("line 1") && text.chars().count() >= 30, "{text:?}");
+    let again = llmplay(&["sample", "--model", model.to_str().unwrap(), "--prompt", "line 1", "--max-tokens", "30", "--seed", "1"]);
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), text, "the same seed gives the same text");
+
+    let out = llmplay(&["eval", "--model", model.to_str().unwrap(), "--text", corpus.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let loss = result["loss"].as_f64().unwrap();
+    assert!(loss > 0.0 && loss < 4.0, "loss {loss}");
+    // On text like its training data the model does about as well as on validation batches.
+    assert!((loss - last_val).abs() < 0.5, "eval {loss} vs validation {last_val}");
+    let bpb = result["bits_per_byte"].as_f64().unwrap();
+    let expected = loss * result["predicted_tokens"].as_f64().unwrap() / std::f64::consts::LN_2 / result["bytes"].as_f64().unwrap();
+    assert!((bpb - expected).abs() < 1e-9);
+
+    let file = dir.join("model.llmplay.safetensors");
+    let out = llmplay(&["export", "--model", model.to_str().unwrap(), "--out", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let from_file = llmplay(&["sample", "--model", file.to_str().unwrap(), "--prompt", "line 1", "--max-tokens", "30", "--seed", "1"]);
+    assert_eq!(String::from_utf8(from_file.stdout).unwrap(), text, "the one-file bundle samples the same text");
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_a_failure_exit() {
+    let dir = tempdir("errors");
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let binary = dir.join("binary.bin");
+    std::fs::write(&binary, (0..2000u32).map(|i| (i * 37 % 256) as u8).collect::<Vec<_>>()).unwrap();
+    let tiny = dir.join("tiny.txt");
+    std::fs::write(&tiny, "hello there").unwrap();
+    let out = dir.join("out");
+    let (e, b, t, o) = (empty.to_str().unwrap(), binary.to_str().unwrap(), tiny.to_str().unwrap(), out.to_str().unwrap());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["pretrain", "--corpus", e, "--out", o], "empty"),
+        (vec!["pretrain", "--corpus", b, "--out", o], "binary"),
+        (vec!["pretrain", "--corpus", t, "--out", o], "too short"),
+        (vec!["pretrain", "--corpus", "/no/such/file.txt", "--out", o], "reading the corpus"),
+        (vec!["pretrain", "--out", o], "--corpus"),
+        (vec!["pretrain", "--corpus", t, "--out", o, "--preset", "huge"], "unknown preset"),
+        (vec!["pretrain", "--corpus", t, "--out", o, "--embd", "30", "--heads", "4"], "divisible"),
+        (vec!["pretrain", "--resume", "/no/such/dir", "--out", o], "not a checkpoint"),
+        (vec!["sample", "--model", t], "corrupt"),
+        (vec!["eval", "--model", "/no/such/model", "--text", t], "not a model folder"),
+    ];
+    for (args, needle) in cases {
+        let result = llmplay(&args);
+        assert!(!result.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr:?} should mention {needle:?}");
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    }
+}

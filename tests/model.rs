@@ -1,0 +1,97 @@
+//! The GPT itself: it can learn, it is causal, its cache is exact, its presets are the sizes
+//! they claim.
+
+mod common;
+
+use burn::tensor::Device;
+use common::*;
+use futures_lite::future::block_on;
+use llmplay::model::{GptConfig, KvCache};
+use llmplay::train::{TrainConfig, Trainer};
+
+#[test]
+fn overfits_a_fixed_batch_to_near_zero_loss() {
+    let device = Device::flex();
+    device.seed(0);
+    let config = small_config(16);
+    let model = config.init(&device);
+    let (b, t) = (4, 16);
+    // Random tokens: nothing to learn but the batch itself.
+    let tokens: Vec<i64> = (0..b * (t + 1)).map(|i| ((i * 7 + i / 3) % 16) as i64).collect();
+    let rows: Vec<&[i64]> = tokens.chunks(t + 1).collect();
+    let x = rows.iter().flat_map(|r| r[..t].to_vec()).collect();
+    let y = rows.iter().flat_map(|r| r[1..].to_vec()).collect();
+    let mut objective = FixedBatch { x, y, shape: [b, t], scale: 1.0 };
+    let train = TrainConfig { steps: 150, lr: 1e-2, min_lr: 1e-2, warmup_steps: 10, weight_decay: 0.0, ..TrainConfig::default() };
+    let mut trainer = Trainer::new(model, train, &device);
+    let first = block_on(trainer.step(&mut objective)).unwrap().loss;
+    let mut last = first;
+    for _ in 1..150 {
+        last = block_on(trainer.step(&mut objective)).unwrap().loss;
+    }
+    assert!(first > 2.0, "an untrained model should be near ln(16) = 2.77, got {first}");
+    assert!(last < 0.05, "the model should memorise one batch, loss is still {last}");
+}
+
+#[test]
+fn attention_is_causal() {
+    let device = Device::flex();
+    device.seed(1);
+    let model = small_config(20).init(&device);
+    let a = [3, 1, 4, 1, 5, 9, 2, 6];
+    let mut b = a;
+    b[5] = 11;
+    let la = to_vec(model.forward(ids(&a, &device)));
+    let lb = to_vec(model.forward(ids(&b, &device)));
+    let v = 20;
+    // Positions before the change see the same past, so their logits are identical.
+    assert!(max_abs_diff(&la[..5 * v], &lb[..5 * v]) < 1e-6);
+    // From the changed position on, the outputs differ.
+    assert!(max_abs_diff(&la[5 * v..6 * v], &lb[5 * v..6 * v]) > 1e-4);
+}
+
+#[test]
+fn kv_cache_generation_equals_full_recomputation() {
+    let device = Device::flex();
+    device.seed(2);
+    let model = small_config(20).init(&device);
+    let tokens = [7, 3, 19, 0, 4, 4, 12, 8, 1, 2, 15, 6];
+    let full = to_vec(model.forward(ids(&tokens, &device)));
+    // Prefill five tokens, then feed one at a time.
+    let mut cache = KvCache::new();
+    let mut cached = to_vec(model.forward_cached(ids(&tokens[..5], &device), &mut cache));
+    for i in 5..tokens.len() {
+        cached.extend(to_vec(model.forward_cached(ids(&tokens[i..i + 1], &device), &mut cache)));
+    }
+    assert_eq!(cache.len(), tokens.len());
+    let diff = max_abs_diff(&full, &cached);
+    assert!(diff < 1e-4, "cached logits differ from full recomputation by {diff}");
+}
+
+#[test]
+fn presets_have_the_sizes_they_claim() {
+    let params = |name, vocab| GptConfig::preset(name, vocab).unwrap().num_params();
+    // nanoGPT's shakespeare-char model (no biases, position embedding not counted) reports
+    // 10.65M. With GPT-2's biases each block has 1,774,464 parameters; add the 65 x 384 token
+    // embedding, the 256 x 384 position embedding and the final LayerNorm.
+    let tiny = params("tiny", 65);
+    assert_eq!(tiny, 6 * 1_774_464 + 65 * 384 + 256 * 384 + 2 * 384);
+    assert!((150_000..260_000).contains(&params("nano", 70)), "nano {}", params("nano", 70));
+    assert!((800_000..1_300_000).contains(&params("micro", 70)), "micro {}", params("micro", 70));
+    // The count is the sum of the shapes the model is built from.
+    let device = Device::flex();
+    let config = small_config(30);
+    let model = config.init(&device);
+    let built: usize = model.params().iter().map(|(_, p)| match p {
+        llmplay::model::ParamRef::D1(p) => p.val().dims()[0],
+        llmplay::model::ParamRef::D2(p) => p.val().dims().iter().product(),
+    }).sum();
+    assert_eq!(built, config.num_params());
+}
+
+#[test]
+fn invalid_configs_are_refused_with_a_reason() {
+    let bad = GptConfig::new(10).with_n_embd(30).with_n_head(4);
+    assert!(bad.validate().unwrap_err().contains("divisible"));
+    assert!(GptConfig::new(0).validate().unwrap_err().contains("vocab_size"));
+}

@@ -1,0 +1,192 @@
+//! The training loop: loss falls on real text, resuming continues the same run, a NaN stops the
+//! step without touching the model, and the schedule is the one documented.
+
+mod common;
+
+use burn::tensor::Device;
+use common::*;
+use futures_lite::future::block_on;
+use llmplay::data::TokenData;
+use llmplay::pretrain::NextToken;
+use llmplay::tokenizer::Tokenizer;
+use llmplay::train::{run, RunHooks, Snapshot, TrainConfig, TrainError, TrainEvent, Trainer};
+
+struct Recorder {
+    events: Vec<TrainEvent>,
+    snapshots: Vec<Snapshot>,
+}
+
+impl RunHooks for Recorder {
+    fn event(&mut self, event: &TrainEvent) {
+        self.events.push(event.clone());
+    }
+    fn checkpoint(&mut self, snapshot: Snapshot) -> Result<(), String> {
+        self.snapshots.push(snapshot);
+        Ok(())
+    }
+}
+
+fn setup() -> (Tokenizer, TokenData) {
+    let text = sample_text();
+    let tokenizer = Tokenizer::train_chars(std::iter::once(text.as_str())).unwrap();
+    let data = TokenData::from_text(&tokenizer, &text, 16).unwrap();
+    (tokenizer, data)
+}
+
+fn config(steps: usize) -> TrainConfig {
+    TrainConfig { steps, batch_size: 8, lr: 3e-3, min_lr: 3e-4, warmup_steps: 5, eval_every: 10, eval_batches: 2, sample_every: 0, checkpoint_every: 0, ..TrainConfig::default() }
+}
+
+#[test]
+fn pretraining_lowers_train_and_validation_loss() {
+    let (tokenizer, data) = setup();
+    let device = Device::flex();
+    device.seed(3);
+    let model = small_config(tokenizer.vocab_size()).init(&device);
+    let cfg = config(60);
+    let mut trainer = Trainer::new(model, cfg.clone(), &device);
+    let mut objective = NextToken { data: &data, batch_size: 8, block_size: 16, seed: 1, eval_batches: 2 };
+    let mut hooks = Recorder { events: vec![], snapshots: vec![] };
+    block_on(run(&mut trainer, &mut objective, &mut hooks, None)).unwrap();
+    let ev = &hooks.events;
+    assert_eq!(ev.len(), 60);
+    assert_eq!(ev.iter().map(|e| e.step).collect::<Vec<_>>(), (1..=60).collect::<Vec<_>>());
+    let vals: Vec<f32> = ev.iter().filter_map(|e| e.val_loss).collect();
+    assert_eq!(vals.len(), 6, "validation every 10 steps");
+    assert!(vals[5] < vals[0] - 0.5, "validation loss should fall: {vals:?}");
+    let early: f32 = ev[..5].iter().map(|e| e.train_loss).sum::<f32>() / 5.0;
+    let late: f32 = ev[55..].iter().map(|e| e.train_loss).sum::<f32>() / 5.0;
+    assert!(late < early - 0.5, "train loss should fall: {early} -> {late}");
+    assert!(ev.iter().all(|e| e.tokens_per_s > 0.0 && e.lr > 0.0));
+    assert_eq!(hooks.snapshots.len(), 1, "a checkpoint at the end");
+}
+
+#[test]
+fn gradient_accumulation_matches_one_big_batch() {
+    // Two micro-batches of the same fixed batch average to that batch's gradient.
+    let device = Device::flex();
+    let fixed = || FixedBatch { x: (0..32).map(|i| i % 13).collect(), y: (0..32).map(|i| (i + 1) % 13).collect(), shape: [2, 16], scale: 1.0 };
+    let run_with = |accum| {
+        device.seed(4);
+        let model = small_config(13).init(&device);
+        let cfg = TrainConfig { grad_accum: accum, warmup_steps: 0, ..config(3) };
+        let mut trainer = Trainer::new(model, cfg, &device);
+        (0..3).map(|_| block_on(trainer.step(&mut fixed())).unwrap().loss).collect::<Vec<_>>()
+    };
+    let (one, two) = (run_with(1), run_with(2));
+    assert!(max_abs_diff(&one, &two) < 1e-5, "{one:?} vs {two:?}");
+}
+
+#[test]
+fn a_resumed_run_continues_the_original_loss_curve() {
+    let (tokenizer, data) = setup();
+    let device = Device::flex();
+    let config20 = config(20);
+    let fresh = || {
+        device.seed(5);
+        small_config(tokenizer.vocab_size()).init(&device)
+    };
+    let objective = || NextToken { data: &data, batch_size: 8, block_size: 16, seed: 9, eval_batches: 2 };
+
+    // The uninterrupted run.
+    let mut straight = Trainer::new(fresh(), config20.clone(), &device);
+    let mut all = Recorder { events: vec![], snapshots: vec![] };
+    block_on(run(&mut straight, &mut objective(), &mut all, None)).unwrap();
+
+    // The same run stopped after 8 steps, saved to disk, and resumed in a new trainer.
+    struct StopAt(usize, Recorder);
+    impl RunHooks for StopAt {
+        fn event(&mut self, e: &TrainEvent) { self.1.event(e) }
+        fn checkpoint(&mut self, s: Snapshot) -> Result<(), String> { self.1.checkpoint(s) }
+        fn should_stop(&mut self) -> bool { self.1.events.len() >= self.0 }
+    }
+    let mut first = Trainer::new(fresh(), config20.clone(), &device);
+    let mut hooks = StopAt(8, Recorder { events: vec![], snapshots: vec![] });
+    block_on(run(&mut first, &mut objective(), &mut hooks, None)).unwrap();
+    let snapshot = hooks.1.snapshots.pop().expect("stopping saves a checkpoint");
+    assert_eq!(snapshot.step, 8);
+    let dir = std::env::temp_dir().join(format!("llmplay-test-resume-{}", std::process::id()));
+    let config = small_config(tokenizer.vocab_size());
+    llmplay::bundle::Bundle::from_weights(&config, &tokenizer, snapshot.weights, Default::default()).save_dir(&dir).unwrap();
+    let bundle = llmplay::bundle::Bundle::load(&dir).unwrap();
+    let mut resumed = Trainer::new(bundle.model(&device).unwrap(), config20, &device);
+    resumed.load_optimizer_state(&snapshot.optimizer, snapshot.step).unwrap();
+    let mut rest = Recorder { events: vec![], snapshots: vec![] };
+    block_on(run(&mut resumed, &mut objective(), &mut rest, None)).unwrap();
+
+    let steps: Vec<usize> = rest.events.iter().map(|e| e.step).collect();
+    assert_eq!(steps, (9..=20).collect::<Vec<_>>());
+    for (a, b) in all.events[8..].iter().zip(&rest.events) {
+        assert!((a.train_loss - b.train_loss).abs() < 1e-4, "step {}: {} vs {}", a.step, a.train_loss, b.train_loss);
+        assert!((a.lr - b.lr).abs() < 1e-12);
+    }
+    let (va, vb) = (all.events[19].val_loss.unwrap(), rest.events[11].val_loss.unwrap());
+    assert!((va - vb).abs() < 1e-4, "final validation loss {va} vs {vb}");
+}
+
+#[test]
+fn a_nan_loss_stops_the_step_and_leaves_the_model_unchanged() {
+    let device = Device::flex();
+    device.seed(6);
+    let model = small_config(13).init(&device);
+    let mut trainer = Trainer::new(model, config(5), &device);
+    let before = to_vec(trainer.inference_model().forward(ids(&[1, 2, 3], &device.clone())));
+    let mut poisoned = FixedBatch { x: vec![1; 16], y: vec![2; 16], shape: [1, 16], scale: f32::NAN };
+    let err = block_on(trainer.step(&mut poisoned)).unwrap_err();
+    assert!(matches!(err, TrainError::NonFinite { step: 0, .. }), "{err:?}");
+    assert!(err.to_string().contains("not applied"), "{err}");
+    assert_eq!(trainer.step, 0);
+    let after = to_vec(trainer.inference_model().forward(ids(&[1, 2, 3], &device)));
+    assert_eq!(before, after);
+
+    // In a run, the error ends training and no checkpoint of the bad state is written.
+    let mut hooks = Recorder { events: vec![], snapshots: vec![] };
+    let err = block_on(run(&mut trainer, &mut poisoned, &mut hooks, None)).unwrap_err();
+    assert!(err.contains("loss became NaN"), "{err}");
+    assert!(hooks.snapshots.is_empty());
+}
+
+#[test]
+fn learning_rate_warms_up_then_decays_to_the_minimum() {
+    let cfg = TrainConfig { steps: 100, lr: 1e-3, min_lr: 1e-4, warmup_steps: 10, ..TrainConfig::default() };
+    assert!((cfg.lr_at(0) - 1e-3 / 11.0).abs() < 1e-12);
+    assert!(cfg.lr_at(9) < cfg.lr_at(10));
+    assert!((cfg.lr_at(10) - 1e-3).abs() < 1e-12);
+    assert!((cfg.lr_at(55) - 5.5e-4).abs() < 1e-9, "halfway through the decay is the midpoint");
+    assert!((cfg.lr_at(100) - 1e-4).abs() < 1e-12);
+    assert!((cfg.lr_at(500) - 1e-4).abs() < 1e-12);
+}
+
+#[test]
+fn sampling_is_seeded_streams_and_respects_top_k_and_top_p() {
+    use llmplay::sample::{distribution, generate, SampleOptions};
+    let logits = [2.0, 1.0, 0.5, -1.0, 3.0];
+    let greedy = distribution(&logits, &SampleOptions { temperature: 0.0, ..Default::default() });
+    assert_eq!(greedy, vec![0.0, 0.0, 0.0, 0.0, 1.0]);
+    let top2 = distribution(&logits, &SampleOptions { top_k: Some(2), ..Default::default() });
+    assert_eq!(top2.iter().filter(|&&p| p > 0.0).count(), 2);
+    assert!(top2[4] > top2[0] && top2[0] > 0.0);
+    let full = distribution(&logits, &SampleOptions::default());
+    assert!((full.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    // top-p 0.6: the likeliest token has ~0.61 of the mass alone.
+    let nucleus = distribution(&logits, &SampleOptions { top_p: Some(0.6), ..Default::default() });
+    assert_eq!(nucleus.iter().filter(|&&p| p > 0.0).count(), 1);
+
+    let (tokenizer, _) = setup();
+    let device = Device::flex();
+    device.seed(8);
+    let model = small_config(tokenizer.vocab_size()).init(&device);
+    let options = SampleOptions { max_new_tokens: 40, seed: 42, ..Default::default() };
+    let mut pieces = Vec::new();
+    let a = block_on(generate(&model, &tokenizer, "To be", &options, |p| { pieces.push(p.to_string()); true })).unwrap();
+    let b = block_on(generate(&model, &tokenizer, "To be", &options, |_| true)).unwrap();
+    assert_eq!(a, b, "same seed, same text");
+    assert_eq!(pieces.concat(), a, "the streamed pieces make up the text");
+    // 40 tokens (special tokens, which an untrained model also picks, are several characters).
+    assert_eq!(tokenizer.encode(&a).unwrap().len(), 40);
+    let c = block_on(generate(&model, &tokenizer, "To be", &SampleOptions { seed: 43, ..options.clone() }, |_| true)).unwrap();
+    assert_ne!(a, c, "another seed, another text");
+    // Past the context length (16) generation keeps going.
+    let long = block_on(generate(&model, &tokenizer, "", &SampleOptions { max_new_tokens: 50, ..options }, |_| true)).unwrap();
+    assert_eq!(tokenizer.encode(&long).unwrap().len(), 50);
+}

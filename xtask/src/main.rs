@@ -1,0 +1,193 @@
+//! `cargo xtask serve [--port N]` builds the wasm package and serves the playground;
+//! `cargo xtask test` runs every test. Both install what they need on a fresh machine.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("serve") => {
+            let port = match args.iter().position(|a| a == "--port") {
+                Some(i) => args.get(i + 1).and_then(|p| p.parse().ok()).ok_or("--port needs a number".to_string()),
+                None => Ok(8080),
+            };
+            port.and_then(serve)
+        }
+        Some("build-web") => build_web().map(|_| ()),
+        _ => Err("usage: cargo xtask test | cargo xtask serve [--port N] | cargo xtask build-web".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the repo").to_path_buf()
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    eprintln!("xtask: running {:?}", cmd);
+    let status = cmd.current_dir(root()).status().map_err(|e| format!("could not start {:?}: {e}", cmd.get_program()))?;
+    if status.success() { Ok(()) } else { Err(format!("{:?} failed ({status})", cmd.get_program())) }
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.current_dir(root()).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Debian packages are installed only when a command or file they provide is missing.
+fn apt_install(packages: &[&str]) -> Result<(), String> {
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(packages).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn ensure_wasm_target() -> Result<(), String> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+    Ok(())
+}
+
+/// Lavapipe (Mesa's CPU Vulkan driver) lets the native wgpu backend run without a GPU.
+fn ensure_lavapipe() -> Result<(), String> {
+    let icd = Path::new("/usr/share/vulkan/icd.d");
+    let has_lvp = std::fs::read_dir(icd).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().contains("lvp"))).unwrap_or(false);
+    if !has_lvp {
+        apt_install(&["mesa-vulkan-drivers", "libvulkan1"])?;
+    }
+    Ok(())
+}
+
+/// Python with numpy, safetensors and tokenizers: the independent reference the compatibility
+/// tests compare against (no PyTorch needed).
+fn ensure_python_reference() -> Result<(), String> {
+    let ok = Command::new("python3").args(["-c", "import numpy, safetensors, tokenizers"]).status().map(|s| s.success()).unwrap_or(false);
+    if !ok {
+        run(Command::new("python3").args(["-m", "pip", "install", "-q", "numpy", "safetensors", "tokenizers"]))?;
+    }
+    Ok(())
+}
+
+fn test() -> Result<(), String> {
+    ensure_wasm_target()?;
+    ensure_python_reference()?;
+    // The core must keep compiling for the browser (BPE training included: no threads there).
+    run(cargo().args(["check", "--lib", "--no-default-features", "--features", "web", "--target", "wasm32-unknown-unknown"]))?;
+    // One native profile (release) for the tests and the CLI, so burn is built once.
+    run(cargo().args(["test", "--release", "--package", "llmplay"]))?;
+    // The GPU code path, on a CPU Vulkan driver.
+    ensure_lavapipe()?;
+    run(cargo().args(["test", "--release", "--package", "llmplay", "--test", "wgpu", "--", "--ignored"]))?;
+    Ok(())
+}
+
+fn wasm_bindgen_version() -> Result<String, String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock")).map_err(|e| format!("reading Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
+                return Ok(v.trim_end_matches('"').to_string());
+            }
+        }
+    }
+    Err("wasm-bindgen is not in Cargo.lock".into())
+}
+
+fn ensure_wasm_bindgen(version: &str) -> Result<(), String> {
+    let have = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
+    if !have.contains(version) {
+        run(cargo().args(["install", "--locked", "wasm-bindgen-cli", "--version", version]))?;
+    }
+    Ok(())
+}
+
+/// wasm-opt from npm's binaryen (Debian's older one writes modules that fail to load).
+fn ensure_wasm_opt() -> Result<PathBuf, String> {
+    let tools = root().join("target/tools");
+    let bin = tools.join("node_modules/.bin/wasm-opt");
+    if !bin.exists() {
+        std::fs::create_dir_all(&tools).map_err(|e| e.to_string())?;
+        run(Command::new("npm").args(["install", "--silent", "--prefix"]).arg(&tools).arg("binaryen@132"))?;
+    }
+    Ok(bin)
+}
+
+/// Builds the wasm module and its JS glue into pkg/.
+fn build_web() -> Result<PathBuf, String> {
+    ensure_wasm_target()?;
+    let version = wasm_bindgen_version()?;
+    ensure_wasm_bindgen(&version)?;
+    run(cargo().args(["rustc", "--lib", "--profile", "wasm-release", "--no-default-features", "--features", "web", "--target", "wasm32-unknown-unknown", "--crate-type", "cdylib"]))?;
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
+    let wasm = target.join("wasm32-unknown-unknown/wasm-release/llmplay.wasm");
+    let pkg = root().join("pkg");
+    run(Command::new("wasm-bindgen").args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&pkg).arg(&wasm))?;
+    let opt = ensure_wasm_opt()?;
+    let out = pkg.join("llmplay_bg.wasm");
+    run(Command::new(opt).arg(&out).arg("-Oz").arg("--enable-bulk-memory").arg("--enable-nontrapping-float-to-int").arg("--enable-simd").arg("-o").arg(&out))?;
+    let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    eprintln!("xtask: pkg/llmplay_bg.wasm is {:.1} MB", size as f64 / 1e6);
+    Ok(pkg)
+}
+
+fn serve(port: u16) -> Result<(), String> {
+    build_web()?;
+    let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| format!("port {port} is busy ({e}); try --port N"))?;
+    println!("llmplay playground: http://127.0.0.1:{port}/");
+    for stream in listener.incoming().flatten() {
+        std::thread::spawn(move || {
+            let _ = respond(stream);
+        });
+    }
+    Ok(())
+}
+
+/// A minimal static file server for www/ and pkg/ (the page needs nothing else).
+fn respond(mut stream: TcpStream) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request = String::new();
+    reader.read_line(&mut request)?;
+    let path = request.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_string();
+    let rel = if path == "/" { "index.html".to_string() } else { path.trim_start_matches('/').to_string() };
+    let file = if rel.contains("..") {
+        None
+    } else if let Some(p) = rel.strip_prefix("pkg/") {
+        Some(root().join("pkg").join(p))
+    } else {
+        Some(root().join("www").join(&rel))
+    };
+    let body = file.as_ref().and_then(|f| {
+        let mut bytes = Vec::new();
+        std::fs::File::open(f).and_then(|mut h| h.read_to_end(&mut bytes)).ok().map(|_| bytes)
+    });
+    let (status, body) = match body {
+        Some(b) => ("200 OK", b),
+        None => ("404 Not Found", b"not found".to_vec()),
+    };
+    let mime = match rel.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript",
+        Some("wasm") => "application/wasm",
+        Some("css") => "text/css",
+        Some("json") => "application/json",
+        Some("txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    write!(stream, "HTTP/1.1 {status}\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n", body.len())?;
+    stream.write_all(&body)
+}
