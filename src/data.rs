@@ -55,8 +55,13 @@ impl TokenData {
                 tokenizer.vocab_size()
             ));
         }
-        // Encode piece by piece so only the compact ids accumulate, not 32-bit copies.
-        let mut ids = Vec::with_capacity(text.len() / 2);
+        // Encode piece by piece so only the compact ids accumulate, not 32-bit copies, into a
+        // vector sized up front (characters are exact; BPE averages well over 2 bytes a token).
+        let estimate = match tokenizer.kind() {
+            Some(crate::tokenizer::TokenizerKind::Char) => text.chars().count(),
+            _ => text.len() / 2,
+        };
+        let mut ids = Vec::with_capacity(estimate);
         for piece in crate::tokenizer::chunks(text, 1 << 20) {
             ids.extend(tokenizer.encode(piece)?.into_iter().map(|id| id as u16));
         }

@@ -143,17 +143,22 @@ struct SampleArgs {
     /// Text to continue (empty starts a new document).
     #[arg(long, default_value = "")]
     prompt: String,
+    /// Tokens to generate.
     #[arg(long, default_value_t = 200)]
     max_tokens: usize,
-    /// 0 = always the likeliest token.
+    /// Divides the logits: lower is more predictable, higher more varied; 0 = always the likeliest token.
     #[arg(long, default_value_t = 0.8)]
     temperature: f32,
+    /// Sample only among the k likeliest tokens.
     #[arg(long)]
     top_k: Option<usize>,
+    /// Sample only among the likeliest tokens whose probabilities add up to p (nucleus sampling).
     #[arg(long)]
     top_p: Option<f32>,
+    /// Random seed: the same seed gives the same text.
     #[arg(long, default_value_t = 1337)]
     seed: u64,
+    /// Where tensors live: cpu or wgpu.
     #[arg(long, default_value = "cpu")]
     backend: Backend,
 }
@@ -168,6 +173,7 @@ struct EvalArgs {
     /// no start token added. bits_per_byte = total nats / ln 2 / the file's UTF-8 bytes.
     #[arg(long)]
     text: PathBuf,
+    /// Where tensors live: cpu or wgpu.
     #[arg(long, default_value = "cpu")]
     backend: Backend,
 }

@@ -186,6 +186,14 @@ fn sampling_is_seeded_streams_and_respects_top_k_and_top_p() {
     assert_eq!(tokenizer.encode(&a).unwrap().len(), 40);
     let c = block_on(generate(&model, &tokenizer, "To be", &SampleOptions { seed: 43, ..options.clone() }, |_| true)).unwrap();
     assert_ne!(a, c, "another seed, another text");
+    // The next-token distribution is a distribution, and greedy decoding takes its top token.
+    let prompt = tokenizer.encode("To be").unwrap();
+    let probs = block_on(llmplay::sample::next_token_probs(&model, &prompt)).unwrap();
+    assert_eq!(probs.len(), tokenizer.vocab_size());
+    assert!((probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    let top = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
+    let greedy = block_on(generate(&model, &tokenizer, "To be", &SampleOptions { temperature: 0.0, max_new_tokens: 1, ..options.clone() }, |_| true)).unwrap();
+    assert_eq!(tokenizer.encode(&greedy).unwrap(), vec![top]);
     // Past the context length (16) generation keeps going.
     let long = block_on(generate(&model, &tokenizer, "", &SampleOptions { max_new_tokens: 50, ..options }, |_| true)).unwrap();
     assert_eq!(tokenizer.encode(&long).unwrap().len(), 50);

@@ -91,7 +91,11 @@ fn test() -> Result<(), String> {
     run(cargo().args(["test", "--release", "--package", "llmplay"]))?;
     // The GPU code path, on a CPU Vulkan driver.
     ensure_lavapipe()?;
-    run(cargo().args(["test", "--release", "--package", "llmplay", "--test", "wgpu", "--", "--ignored"]))?;
+    // Vulkan's loader complains on stderr without a runtime dir; give it one.
+    let runtime_dir = std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string());
+    run(cargo()
+        .args(["test", "--release", "--package", "llmplay", "--test", "wgpu", "--", "--ignored"])
+        .env("XDG_RUNTIME_DIR", runtime_dir))?;
     Ok(())
 }
 
@@ -111,7 +115,7 @@ fn wasm_bindgen_version() -> Result<String, String> {
 fn ensure_wasm_bindgen(version: &str) -> Result<(), String> {
     let have = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
     if !have.contains(version) {
-        run(cargo().args(["install", "--locked", "wasm-bindgen-cli", "--version", version]))?;
+        run(cargo().args(["install", "wasm-bindgen-cli", "--version", version]))?;
     }
     Ok(())
 }
