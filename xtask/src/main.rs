@@ -87,15 +87,15 @@ fn test() -> Result<(), String> {
     ensure_python_reference()?;
     // The core must keep compiling for the browser (BPE training included: no threads there).
     run(cargo().args(["check", "--lib", "--no-default-features", "--features", "web", "--target", "wasm32-unknown-unknown"]))?;
+    // Graphics drivers complain on stderr without a runtime dir; give them one.
+    let runtime_dir = std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string());
     // One native profile (release) for the tests and the CLI, so burn is built once.
-    run(cargo().args(["test", "--release", "--package", "llmplay"]))?;
+    run(cargo().args(["test", "--release", "--package", "llmplay"]).env("XDG_RUNTIME_DIR", &runtime_dir))?;
     // The GPU code path, on a CPU Vulkan driver.
     ensure_lavapipe()?;
-    // Vulkan's loader complains on stderr without a runtime dir; give it one.
-    let runtime_dir = std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string());
     run(cargo()
         .args(["test", "--release", "--package", "llmplay", "--test", "wgpu", "--", "--ignored"])
-        .env("XDG_RUNTIME_DIR", runtime_dir))?;
+        .env("XDG_RUNTIME_DIR", &runtime_dir))?;
     Ok(())
 }
 
