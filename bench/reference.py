@@ -31,6 +31,7 @@ p.add_argument("--grad-clip", type=float, default=1.0)
 p.add_argument("--eval-every", type=int, default=250)
 p.add_argument("--eval-batches", type=int, default=20)
 p.add_argument("--seed", type=int, default=1337)
+p.add_argument("--no-bias", action="store_true", help="nanoGPT's default: no biases in Linear and LayerNorm")
 args = p.parse_args()
 torch.manual_seed(args.seed)
 
@@ -54,9 +55,10 @@ class Block(nn.Module):
     def __init__(self, c, h):
         super().__init__()
         self.h = h
-        self.ln_1, self.ln_2 = nn.LayerNorm(c), nn.LayerNorm(c)
-        self.c_attn, self.c_proj = nn.Linear(c, 3 * c), nn.Linear(c, c)
-        self.c_fc, self.mlp_proj = nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
+        bias = not args.no_bias
+        self.ln_1, self.ln_2 = nn.LayerNorm(c, bias=bias), nn.LayerNorm(c, bias=bias)
+        self.c_attn, self.c_proj = nn.Linear(c, 3 * c, bias=bias), nn.Linear(c, c, bias=bias)
+        self.c_fc, self.mlp_proj = nn.Linear(c, 4 * c, bias=bias), nn.Linear(4 * c, c, bias=bias)
 
     def forward(self, x):
         b, t, c = x.shape
@@ -73,7 +75,7 @@ class GPT(nn.Module):
         c = args.embd
         self.wte, self.wpe = nn.Embedding(vocab, c), nn.Embedding(args.context, c)
         self.h = nn.ModuleList(Block(c, args.heads) for _ in range(args.layers))
-        self.ln_f = nn.LayerNorm(c)
+        self.ln_f = nn.LayerNorm(c, bias=not args.no_bias)
         for name, prm in self.named_parameters():
             if prm.dim() == 2:
                 std = 0.02 / math.sqrt(2 * args.layers) if name.endswith(("c_proj.weight", "mlp_proj.weight")) else 0.02
