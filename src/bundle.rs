@@ -112,14 +112,7 @@ impl Bundle {
     /// Writes the bundle folder (creating it).
     pub fn save_dir(&self, dir: &Path) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let write = |name: &str, bytes: &[u8]| {
-            // Write then rename, so a crash never leaves a half-written file in the bundle.
-            let path = dir.join(name);
-            let tmp = dir.join(format!(".{name}.tmp"));
-            std::fs::write(&tmp, bytes)
-                .and_then(|_| std::fs::rename(&tmp, &path))
-                .map_err(|e| format!("writing {}: {e}", path.display()))
-        };
+        let write = |name: &str, bytes: &[u8]| write_atomic(&dir.join(name), bytes);
         write(WEIGHTS_FILE, &self.safetensors_bytes(&[])?)?;
         write(CONFIG_FILE, self.config_json().as_bytes())?;
         write(TOKENIZER_FILE, self.tokenizer.to_json().as_bytes())?;
@@ -183,6 +176,16 @@ impl Bundle {
         let weights = read_weights(weights, &config)?;
         Ok(Bundle { config, tokenizer, weights, meta })
     }
+}
+
+/// Writes a file whole or not at all (write a temporary file, then rename it over the old one),
+/// so a crash mid-save never leaves a half-written checkpoint.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 fn read_header(bytes: &[u8]) -> Result<(usize, safetensors::tensor::Metadata), String> {

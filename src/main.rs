@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use llmplay::backend::Backend;
-use llmplay::bundle::{Bundle, Metadata};
+use llmplay::bundle::{write_atomic, Bundle, Metadata};
 use llmplay::data::{check_corpus, TokenData};
 use llmplay::model::{GptConfig, PRESETS};
 use llmplay::pretrain::{text_nll, NextToken};
@@ -264,6 +264,13 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
         )
         .map_err(|e| format!("{TRAINER_FILE} is corrupt: {e}"))?;
         let bundle = Bundle::load(dir)?;
+        if bundle.meta.steps != state.step {
+            return Err(format!(
+                "the checkpoint in {} is incomplete (its weights are from step {}, its trainer state from step {}); \
+                 it was interrupted while saving",
+                dir.display(), bundle.meta.steps, state.step
+            ));
+        }
         let optimizer = std::fs::read(dir.join(OPTIMIZER_FILE)).map_err(|e| format!("reading {OPTIMIZER_FILE}: {e}"))?;
         let corpus = args.corpus.clone().unwrap_or(state.corpus);
         train_config = TrainConfig { steps: args.steps.unwrap_or(state.train.steps), ..state.train };
@@ -382,9 +389,9 @@ impl RunHooks for CliHooks {
         let bundle = Bundle::from_weights(&self.config, &self.tokenizer, snapshot.weights, meta);
         bundle.save_dir(&self.out)?;
         let state = TrainerState { step: snapshot.step, train: self.train.clone(), corpus: self.corpus.clone() };
-        std::fs::write(self.out.join(OPTIMIZER_FILE), snapshot.optimizer)
-            .and_then(|_| std::fs::write(self.out.join(TRAINER_FILE), serde_json::to_string_pretty(&state).expect("json")))
-            .map_err(|e| format!("writing the checkpoint to {}: {e}", self.out.display()))
+        write_atomic(&self.out.join(OPTIMIZER_FILE), &snapshot.optimizer)?;
+        // trainer.json last: a checkpoint whose step it names is complete.
+        write_atomic(&self.out.join(TRAINER_FILE), serde_json::to_string_pretty(&state).expect("json").as_bytes())
     }
 }
 
