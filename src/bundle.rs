@@ -57,12 +57,12 @@ pub struct Bundle {
 
 impl Bundle {
     /// Reads a trained model's parameters back from the device into a bundle.
-    pub async fn from_model(model: &Gpt, config: &GptConfig, tokenizer: &Tokenizer, meta: Metadata) -> Bundle {
+    pub async fn from_model(model: &Gpt, config: &GptConfig, tokenizer: &Tokenizer, meta: Metadata) -> Result<Bundle, String> {
         let mut weights = HashMap::new();
         for (name, p) in model.params() {
-            weights.insert(name, p.to_data().await);
+            weights.insert(name, p.to_data().await?);
         }
-        Bundle { config: config.clone(), tokenizer: tokenizer.clone(), weights, meta }
+        Ok(Bundle { config: config.clone(), tokenizer: tokenizer.clone(), weights, meta })
     }
 
     pub fn from_weights(config: &GptConfig, tokenizer: &Tokenizer, weights: Vec<(String, TensorData)>, meta: Metadata) -> Bundle {

@@ -293,8 +293,7 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
         config.block_size = args.context.unwrap_or(config.block_size);
         config.dropout = args.dropout;
         config.validate()?;
-        device.seed(args.seed);
-        let model = config.init(&device);
+        let model = config.init(args.seed, &device);
         (corpus, text, tokenizer, config, model, None)
     };
 

@@ -129,21 +129,22 @@ impl GptConfig {
 
     /// GPT-2 initialisation: N(0, 0.02) weights, zero biases, unit LayerNorm gains, and the
     /// residual output projections scaled by 1/sqrt(2 * n_layer) so the residual stream's
-    /// variance does not grow with depth.
-    pub fn init(&self, device: &Device) -> Gpt {
+    /// variance does not grow with depth. The weights are drawn on the CPU from `seed`, so a
+    /// seed gives the same model on every device.
+    pub fn init(&self, seed: u64, device: &Device) -> Gpt {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
         let residual_std = 0.02 / ((2 * self.n_layer) as f64).sqrt();
         let params = self
             .parameter_shapes()
             .into_iter()
             .map(|(name, shape)| {
                 let tensor = if name.ends_with(".bias") {
-                    Tensor::<1>::zeros(shape.clone(), device).into_data()
+                    TensorData::zeros::<f32, _>(shape)
                 } else if name.contains(".ln_") {
-                    Tensor::<1>::ones(shape.clone(), device).into_data()
+                    TensorData::ones::<f32, _>(shape)
                 } else {
                     let std = if name.ends_with("c_proj.weight") { residual_std } else { 0.02 };
-                    Tensor::<2>::random(shape.clone(), Distribution::Normal(0.0, std), device)
-                        .into_data()
+                    TensorData::random::<f32, _, _>(shape, Distribution::Normal(0.0, std), &mut rng)
                 };
                 (name, tensor)
             })
@@ -449,16 +450,13 @@ impl Gpt {
     /// Ids of the parameters that get weight decay: the 2-D weights (matmuls and embeddings),
     /// not biases or LayerNorm gains.
     pub fn decayed_param_ids(&self) -> Vec<ParamId> {
-        self.params().into_iter().filter_map(|(_, p)| match p {
-            ParamRef::D2(p) => Some(p.id),
-            ParamRef::D1(_) => None,
-        }).collect()
-    }
-
-    /// The model's config, read back from its shapes (dropout and activation are not in them).
-    pub fn dims(&self) -> (usize, usize, usize) {
-        let [v, c] = self.wte.val().dims();
-        (v, c, self.h.len())
+        self.params()
+            .into_iter()
+            .filter_map(|(_, p)| match p {
+                ParamRef::D2(p) => Some(p.id),
+                ParamRef::D1(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -469,24 +467,12 @@ pub enum ParamRef<'a> {
 }
 
 impl ParamRef<'_> {
-    pub fn id(&self) -> ParamId {
-        match self {
-            ParamRef::D1(p) => p.id,
-            ParamRef::D2(p) => p.id,
-        }
-    }
-    pub fn rank(&self) -> usize {
-        match self {
-            ParamRef::D1(_) => 1,
-            ParamRef::D2(_) => 2,
-        }
-    }
     /// Reads the values back; asynchronous because WebGPU cannot read GPU memory synchronously.
-    pub async fn to_data(&self) -> TensorData {
+    pub async fn to_data(&self) -> Result<TensorData, String> {
         let data = match self {
             ParamRef::D1(p) => p.val().into_data_async().await,
             ParamRef::D2(p) => p.val().into_data_async().await,
         };
-        data.expect("reading a parameter back from the device")
+        data.map_err(|e| format!("reading the weights back from the device: {e:?}"))
     }
 }

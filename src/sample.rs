@@ -208,10 +208,11 @@ pub async fn generate(
             let piece = &text[emitted..];
             emitted = text.len();
             if !on_text(piece) {
-                break;
+                return Ok(text);
             }
         }
     }
+    // A byte-level token may have ended mid-character; pass on what is left.
     if text.len() > emitted {
         on_text(&text[emitted..]);
     }

@@ -320,7 +320,7 @@ impl Trainer {
     pub async fn snapshot(&self) -> Result<Snapshot, String> {
         let mut weights = Vec::new();
         for (name, p) in self.model.params() {
-            weights.push((name, p.to_data().await));
+            weights.push((name, p.to_data().await?));
         }
         Ok(Snapshot { step: self.step, weights, optimizer: self.optimizer_state()? })
     }

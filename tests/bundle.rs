@@ -12,12 +12,11 @@ use llmplay::tokenizer::Tokenizer;
 
 fn trained_bundle() -> (Bundle, Device) {
     let device = Device::flex();
-    device.seed(7);
     let corpus = sample_text();
     let tokenizer = Tokenizer::train_chars(std::iter::once(corpus.as_str())).unwrap();
     let config = small_config(tokenizer.vocab_size());
-    let model = config.init(&device);
-    let bundle = futures_lite::future::block_on(Bundle::from_model(&model, &config, &tokenizer, Metadata { stage: "pretrain".into(), ..Default::default() }));
+    let model = config.init(7, &device);
+    let bundle = futures_lite::future::block_on(Bundle::from_model(&model, &config, &tokenizer, Metadata { stage: "pretrain".into(), ..Default::default() })).unwrap();
     (bundle, device)
 }
 

@@ -12,9 +12,8 @@ use llmplay::train::{TrainConfig, Trainer};
 #[test]
 fn overfits_a_fixed_batch_to_near_zero_loss() {
     let device = Device::flex();
-    device.seed(0);
     let config = small_config(16);
-    let model = config.init(&device);
+    let model = config.init(0, &device);
     let (b, t) = (4, 16);
     // Random tokens: nothing to learn but the batch itself.
     let tokens: Vec<i64> = (0..b * (t + 1)).map(|i| ((i * 7 + i / 3) % 16) as i64).collect();
@@ -36,8 +35,7 @@ fn overfits_a_fixed_batch_to_near_zero_loss() {
 #[test]
 fn attention_is_causal() {
     let device = Device::flex();
-    device.seed(1);
-    let model = small_config(20).init(&device);
+    let model = small_config(20).init(1, &device);
     let a = [3, 1, 4, 1, 5, 9, 2, 6];
     let mut b = a;
     b[5] = 11;
@@ -53,8 +51,7 @@ fn attention_is_causal() {
 #[test]
 fn kv_cache_generation_equals_full_recomputation() {
     let device = Device::flex();
-    device.seed(2);
-    let model = small_config(20).init(&device);
+    let model = small_config(20).init(2, &device);
     let tokens = [7, 3, 19, 0, 4, 4, 12, 8, 1, 2, 15, 6];
     let full = to_vec(model.forward(ids(&tokens, &device)));
     // Prefill five tokens, then feed one at a time.
@@ -81,7 +78,7 @@ fn presets_have_the_sizes_they_claim() {
     // The count is the sum of the shapes the model is built from.
     let device = Device::flex();
     let config = small_config(30);
-    let model = config.init(&device);
+    let model = config.init(2, &device);
     let built: usize = model.params().iter().map(|(_, p)| match p {
         llmplay::model::ParamRef::D1(p) => p.val().dims()[0],
         llmplay::model::ParamRef::D2(p) => p.val().dims().iter().product(),

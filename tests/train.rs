@@ -41,8 +41,7 @@ fn config(steps: usize) -> TrainConfig {
 fn pretraining_lowers_train_and_validation_loss() {
     let (tokenizer, data) = setup();
     let device = Device::flex();
-    device.seed(3);
-    let model = small_config(tokenizer.vocab_size()).init(&device);
+    let model = small_config(tokenizer.vocab_size()).init(3, &device);
     let cfg = config(60);
     let mut trainer = Trainer::new(model, cfg.clone(), &device);
     let mut objective = NextToken { data: &data, batch_size: 8, block_size: 16, seed: 1, eval_batches: 2 };
@@ -67,8 +66,7 @@ fn gradient_accumulation_matches_one_big_batch() {
     let device = Device::flex();
     let fixed = || FixedBatch { x: (0..32).map(|i| i % 13).collect(), y: (0..32).map(|i| (i + 1) % 13).collect(), shape: [2, 16], scale: 1.0 };
     let run_with = |accum| {
-        device.seed(4);
-        let model = small_config(13).init(&device);
+        let model = small_config(13).init(4, &device);
         let cfg = TrainConfig { grad_accum: accum, warmup_steps: 0, ..config(3) };
         let mut trainer = Trainer::new(model, cfg, &device);
         (0..3).map(|_| block_on(trainer.step(&mut fixed())).unwrap().loss).collect::<Vec<_>>()
@@ -83,8 +81,7 @@ fn a_resumed_run_continues_the_original_loss_curve() {
     let device = Device::flex();
     let config20 = config(20);
     let fresh = || {
-        device.seed(5);
-        small_config(tokenizer.vocab_size()).init(&device)
+        small_config(tokenizer.vocab_size()).init(5, &device)
     };
     let objective = || NextToken { data: &data, batch_size: 8, block_size: 16, seed: 9, eval_batches: 2 };
 
@@ -127,8 +124,7 @@ fn a_resumed_run_continues_the_original_loss_curve() {
 #[test]
 fn a_nan_loss_stops_the_step_and_leaves_the_model_unchanged() {
     let device = Device::flex();
-    device.seed(6);
-    let model = small_config(13).init(&device);
+    let model = small_config(13).init(6, &device);
     let mut trainer = Trainer::new(model, config(5), &device);
     let before = to_vec(trainer.inference_model().forward(ids(&[1, 2, 3], &device.clone())));
     let mut poisoned = FixedBatch { x: vec![1; 16], y: vec![2; 16], shape: [1, 16], scale: f32::NAN };
@@ -174,8 +170,7 @@ fn sampling_is_seeded_streams_and_respects_top_k_and_top_p() {
 
     let (tokenizer, _) = setup();
     let device = Device::flex();
-    device.seed(8);
-    let model = small_config(tokenizer.vocab_size()).init(&device);
+    let model = small_config(tokenizer.vocab_size()).init(8, &device);
     let options = SampleOptions { max_new_tokens: 40, seed: 42, ..Default::default() };
     let mut pieces = Vec::new();
     let a = block_on(generate(&model, &tokenizer, "To be", &options, |p| { pieces.push(p.to_string()); true })).unwrap();
