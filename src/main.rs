@@ -35,6 +35,8 @@ enum Command {
     Eval(EvalArgs),
     /// List the model presets with their parameter counts.
     Presets,
+    /// Time training on random tokens: forward, forward+backward and full optimizer steps.
+    Bench(BenchArgs),
     /// Pack a model folder into one bundle file (safetensors with the JSON files in its metadata).
     Export {
         /// Model folder (or bundle file).
@@ -136,6 +138,25 @@ struct PretrainArgs {
 }
 
 #[derive(Args)]
+struct BenchArgs {
+    /// Model size preset (default: nanoGPT's CPU configuration, 4 layers x 128 wide, context 64).
+    #[arg(long)]
+    preset: Option<String>,
+    /// Vocabulary size of the random tokens.
+    #[arg(long, default_value_t = 65)]
+    vocab: usize,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 12)]
+    batch: usize,
+    /// Timed steps (after 3 untimed warm-up steps).
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Where tensors live: cpu or wgpu.
+    #[arg(long, default_value = "cpu")]
+    backend: Backend,
+}
+
+#[derive(Args)]
 struct SampleArgs {
     /// Model folder or bundle file.
     #[arg(long)]
@@ -195,6 +216,7 @@ fn main() -> ExitCode {
         Command::Pretrain(args) => pretrain(args),
         Command::Sample(args) => sample(args),
         Command::Eval(args) => eval(args),
+        Command::Bench(args) => bench(args),
         Command::Presets => {
             presets();
             Ok(())
@@ -429,6 +451,76 @@ fn eval(args: EvalArgs) -> Result<(), String> {
         "tokens": ids.len(),
         "predicted_tokens": count,
         "bytes": text.len(),
+    });
+    println!("{result}");
+    Ok(())
+}
+
+/// Random tokens: a training workload with no data loading, for timing.
+struct RandomTokens {
+    vocab: usize,
+    batch: usize,
+    block: usize,
+}
+
+impl llmplay::train::Objective for RandomTokens {
+    fn loss(&mut self, model: &llmplay::model::Gpt, step: usize, micro: usize, device: &burn::tensor::Device) -> (burn::tensor::Tensor<1>, usize) {
+        use rand::RngExt;
+        let mut rng = llmplay::data::step_rng(0, step, micro);
+        let n = self.batch * (self.block + 1);
+        let ids: Vec<u16> = (0..n).map(|_| rng.random_range(0..self.vocab as u16)).collect();
+        let data = TokenData::from_ids(ids.repeat(10), self.block).expect("enough tokens");
+        let (x, y) = data.batch(llmplay::data::Split::Train, self.batch, self.block, &mut rng, device);
+        (llmplay::pretrain::cross_entropy(model.forward(x), y), self.batch * self.block)
+    }
+    fn val_loss(&mut self, _: &llmplay::model::Gpt, _: &burn::tensor::Device) -> Option<burn::tensor::Tensor<1>> {
+        None
+    }
+}
+
+fn bench(args: BenchArgs) -> Result<(), String> {
+    use llmplay::train::Objective;
+    use web_time::Instant;
+    let device = args.backend.device()?;
+    let config = match &args.preset {
+        Some(name) => GptConfig::preset(name, args.vocab).ok_or_else(|| format!("unknown preset '{name}'"))?,
+        None => GptConfig::new(args.vocab),
+    };
+    let mut objective = RandomTokens { vocab: args.vocab, batch: args.batch, block: config.block_size };
+    let mut trainer = Trainer::new(config.init(0, &device), TrainConfig { steps: usize::MAX, warmup_steps: 0, ..TrainConfig::default() }, &device);
+    let tokens = (args.batch * config.block_size) as f64;
+    let ad = trainer.device.clone();
+    // Each phase ends by reading the loss back, so queued GPU work is included.
+    let mut time = |phase: &str, f: &mut dyn FnMut(&mut Trainer, &mut RandomTokens)| {
+        for _ in 0..3 {
+            f(&mut trainer, &mut objective);
+        }
+        let start = Instant::now();
+        for _ in 0..args.steps {
+            f(&mut trainer, &mut objective);
+        }
+        let ms = start.elapsed().as_secs_f64() * 1000.0 / args.steps as f64;
+        (phase.to_string(), ms)
+    };
+    let forward = time("forward_ms", &mut |t, o| {
+        let (loss, _) = o.loss(&t.inference_model(), t.step, 0, &ad.clone().inner());
+        let _ = block_on(loss.into_data_async());
+    });
+    let backward = time("forward_backward_ms", &mut |t, o| {
+        let (loss, _) = o.loss(&t.model, t.step, 0, &ad);
+        let grads = loss.backward();
+        let _ = burn::optim::GradientsParams::from_grads(grads, &t.model);
+        let _ = block_on(loss.inner().into_data_async());
+    });
+    let step = time("train_step_ms", &mut |t, o| {
+        block_on(t.step(o)).expect("a finite step");
+    });
+    let result = serde_json::json!({
+        "backend": format!("{:?}", args.backend).to_lowercase(),
+        "params": config.num_params(),
+        "layers": config.n_layer, "width": config.n_embd, "context": config.block_size, "batch": args.batch,
+        forward.0: forward.1, backward.0: backward.1, step.0: step.1,
+        "train_tokens_per_s": tokens / (step.1 / 1000.0),
     });
     println!("{result}");
     Ok(())

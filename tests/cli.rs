@@ -135,3 +135,15 @@ fn bad_input_gets_one_clear_line_and_a_failure_exit() {
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
     }
 }
+
+#[test]
+fn bench_times_the_three_phases() {
+    let out = llmplay(&["bench", "--preset", "nano", "--steps", "1", "--batch", "2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for field in ["forward_ms", "forward_backward_ms", "train_step_ms", "train_tokens_per_s"] {
+        assert!(result[field].as_f64().unwrap() > 0.0, "{field} in {result}");
+    }
+    assert_eq!(result["context"], 64);
+    assert_eq!(result["backend"], "cpu");
+}
