@@ -465,12 +465,15 @@ struct RandomTokens {
 
 impl llmplay::train::Objective for RandomTokens {
     fn loss(&mut self, model: &llmplay::model::Gpt, step: usize, micro: usize, device: &burn::tensor::Device) -> (burn::tensor::Tensor<1>, usize) {
+        use burn::tensor::{Int, Tensor, TensorData};
         use rand::RngExt;
         let mut rng = llmplay::data::step_rng(0, step, micro);
-        let n = self.batch * (self.block + 1);
-        let ids: Vec<u16> = (0..n).map(|_| rng.random_range(0..self.vocab as u16)).collect();
-        let data = TokenData::from_ids(ids.repeat(10), self.block).expect("enough tokens");
-        let (x, y) = data.batch(llmplay::data::Split::Train, self.batch, self.block, &mut rng, device);
+        let shape = [self.batch, self.block];
+        let mut random = || {
+            let ids: Vec<i64> = (0..self.batch * self.block).map(|_| rng.random_range(0..self.vocab as i64)).collect();
+            Tensor::<2, Int>::from_data(TensorData::new(ids, shape), device)
+        };
+        let (x, y) = (random(), random());
         (llmplay::pretrain::cross_entropy(model.forward(x), y), self.batch * self.block)
     }
     fn val_loss(&mut self, _: &llmplay::model::Gpt, _: &burn::tensor::Device) -> Option<burn::tensor::Tensor<1>> {

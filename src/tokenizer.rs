@@ -163,10 +163,9 @@ impl Tokenizer {
     }
 
     pub fn kind(&self) -> Option<TokenizerKind> {
-        let json: serde_json::Value = serde_json::from_str(&self.to_json()).ok()?;
-        match json["model"]["type"].as_str()? {
-            "BPE" => Some(TokenizerKind::Bpe),
-            "WordLevel" => Some(TokenizerKind::Char),
+        match self.inner.get_model() {
+            ModelWrapper::BPE(_) => Some(TokenizerKind::Bpe),
+            ModelWrapper::WordLevel(_) => Some(TokenizerKind::Char),
             _ => None,
         }
     }
