@@ -58,10 +58,7 @@ pub struct Bundle {
 impl Bundle {
     /// Reads a trained model's parameters back from the device into a bundle.
     pub async fn from_model(model: &Gpt, config: &GptConfig, tokenizer: &Tokenizer, meta: Metadata) -> Result<Bundle, String> {
-        let mut weights = HashMap::new();
-        for (name, p) in model.params() {
-            weights.insert(name, p.to_data().await?);
-        }
+        let weights = crate::model::read_params(model).await?.into_iter().collect();
         Ok(Bundle { config: config.clone(), tokenizer: tokenizer.clone(), weights, meta })
     }
 

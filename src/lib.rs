@@ -8,6 +8,7 @@ pub mod backend;
 pub mod bundle;
 pub mod data;
 pub mod model;
+pub mod optim;
 pub mod pretrain;
 pub mod sample;
 pub mod tokenizer;

@@ -37,6 +37,13 @@ pub struct GptConfig {
     pub activation: Activation,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryEstimate {
+    pub total_bytes: u64,
+    pub largest_buffer_bytes: u64,
+}
+
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum Activation {
     GeluTanh,
@@ -95,6 +102,21 @@ impl GptConfig {
     /// Parameter count with the LM head tied to the token embedding (as GPT-2 counts it).
     pub fn num_params(&self) -> usize {
         self.parameter_shapes().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+    }
+
+    /// Rough training memory in bytes for `batch` sequences: weights, gradients and the two AdamW
+    /// moments (16 bytes a parameter) plus the activations kept for the backward pass, and the
+    /// largest single buffer (WebGPU caps each buffer's size).
+    pub fn training_memory(&self, batch: usize) -> MemoryEstimate {
+        let (b, t, c, h, v) = (batch as u64, self.block_size as u64, self.n_embd as u64, self.n_head as u64, self.vocab_size as u64);
+        let f = self.mlp_width() as u64;
+        // Per layer and token: LayerNorms, qkv, attention output and projections (~10c), the MLP
+        // and GELU's intermediates (~5f), and attention scores before and after softmax (3·h·t).
+        let per_layer = b * t * (10 * c + 5 * f + 3 * h * t);
+        let logits = 3 * b * t * v;
+        let floats = 4 * self.num_params() as u64 + self.n_layer as u64 * per_layer + logits;
+        let largest = [b * t * v, b * h * t * t, b * t * f, v * c].into_iter().max().unwrap_or(0);
+        MemoryEstimate { total_bytes: 4 * floats, largest_buffer_bytes: 4 * largest }
     }
 
     /// Every parameter's Hugging Face GPT-2 name and shape, in the one fixed order used for
@@ -467,12 +489,58 @@ pub enum ParamRef<'a> {
 }
 
 impl ParamRef<'_> {
-    /// Reads the values back; asynchronous because WebGPU cannot read GPU memory synchronously.
-    pub async fn to_data(&self) -> Result<TensorData, String> {
-        let data = match self {
-            ParamRef::D1(p) => p.val().into_data_async().await,
-            ParamRef::D2(p) => p.val().into_data_async().await,
-        };
-        data.map_err(|e| format!("reading the weights back from the device: {e:?}"))
+    pub fn id(&self) -> ParamId {
+        match self {
+            ParamRef::D1(p) => p.id,
+            ParamRef::D2(p) => p.id,
+        }
     }
+
+    pub fn shape(&self) -> Vec<usize> {
+        match self {
+            ParamRef::D1(p) => p.shape().to_vec(),
+            ParamRef::D2(p) => p.shape().to_vec(),
+        }
+    }
+
+    /// The values as a 1-D tensor (still on the device).
+    pub fn flat(&self) -> Tensor<1> {
+        match self {
+            ParamRef::D1(p) => p.val(),
+            ParamRef::D2(p) => {
+                let [a, b] = p.dims();
+                p.val().reshape([a * b])
+            }
+        }
+    }
+}
+
+/// Reads many tensors back from the device in one round trip (each read-back waits for the GPU
+/// to finish, so one beats hundreds); asynchronous because WebGPU cannot read synchronously.
+pub async fn read_all(tensors: Vec<Tensor<1>>) -> Result<Vec<Vec<f32>>, String> {
+    if tensors.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lens: Vec<usize> = tensors.iter().map(|t| t.dims()[0]).collect();
+    let data = Tensor::cat(tensors, 0)
+        .into_data_async()
+        .await
+        .map_err(|e| format!("reading back from the device: {e:?}"))?;
+    let all: Vec<f32> = data.convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("reading back from the device: {e:?}"))?;
+    let mut rest = all.as_slice();
+    Ok(lens
+        .into_iter()
+        .map(|n| {
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            head.to_vec()
+        })
+        .collect())
+}
+
+/// Every parameter of `model` read back as (name, data) in one device round trip.
+pub async fn read_params(model: &Gpt) -> Result<Vec<(String, TensorData)>, String> {
+    let params = model.params();
+    let values = read_all(params.iter().map(|(_, p)| p.flat()).collect()).await?;
+    Ok(params.into_iter().zip(values).map(|((name, p), v)| (name, TensorData::new(v, p.shape()))).collect())
 }

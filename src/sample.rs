@@ -187,9 +187,51 @@ pub fn prompt_ids(tokenizer: &Tokenizer, prompt: &str) -> Result<Vec<u32>, Strin
     }
 }
 
+/// Generated text as it becomes readable: each piece is complete UTF-8 (a byte-level token can
+/// end inside a character, so such a token waits for the next one).
+pub struct TextStream {
+    generator: Generator,
+    tokenizer: Tokenizer,
+    new_ids: Vec<u32>,
+    /// Bytes of the decoded text already handed out.
+    emitted: usize,
+}
+
+impl TextStream {
+    pub fn new(model: Gpt, tokenizer: Tokenizer, prompt: &str, options: SampleOptions) -> Result<Self, String> {
+        let generator = Generator::new(model, prompt_ids(&tokenizer, prompt)?, options)?;
+        Ok(Self { generator, tokenizer, new_ids: Vec::new(), emitted: 0 })
+    }
+
+    /// The next piece of text, or `None` when generation has ended.
+    pub async fn next_piece(&mut self) -> Result<Option<String>, String> {
+        while let Some(token) = self.generator.next_token().await? {
+            self.new_ids.push(token);
+            let text = self.tokenizer.decode(&self.new_ids);
+            if !text.ends_with('\u{FFFD}') && text.len() > self.emitted {
+                let piece = text[self.emitted..].to_string();
+                self.emitted = text.len();
+                return Ok(Some(piece));
+            }
+        }
+        // A byte-level token may have ended mid-character; pass on what is left.
+        let text = self.tokenizer.decode(&self.new_ids);
+        if text.len() > self.emitted {
+            let piece = text[self.emitted..].to_string();
+            self.emitted = text.len();
+            return Ok(Some(piece));
+        }
+        Ok(None)
+    }
+
+    /// Ids generated so far (the prompt excluded).
+    pub fn new_ids(&self) -> &[u32] {
+        &self.new_ids
+    }
+}
+
 /// Generates text after `prompt`, calling `on_text` with each new piece of text as soon as it
-/// is complete UTF-8 (a byte-level token can end inside a character); `on_text` returning false
-/// stops generation. Returns the generated text.
+/// is complete UTF-8; `on_text` returning false stops generation. Returns the generated text.
 pub async fn generate(
     model: &Gpt,
     tokenizer: &Tokenizer,
@@ -197,24 +239,13 @@ pub async fn generate(
     options: &SampleOptions,
     mut on_text: impl FnMut(&str) -> bool,
 ) -> Result<String, String> {
-    let mut generator = Generator::new(model.clone(), prompt_ids(tokenizer, prompt)?, options.clone())?;
-    let mut new_ids = Vec::new();
-    let mut emitted = 0;
+    let mut stream = TextStream::new(model.clone(), tokenizer.clone(), prompt, options.clone())?;
     let mut text = String::new();
-    while let Some(token) = generator.next_token().await? {
-        new_ids.push(token);
-        text = tokenizer.decode(&new_ids);
-        if !text.ends_with('\u{FFFD}') && text.len() > emitted {
-            let piece = &text[emitted..];
-            emitted = text.len();
-            if !on_text(piece) {
-                return Ok(text);
-            }
+    while let Some(piece) = stream.next_piece().await? {
+        text.push_str(&piece);
+        if !on_text(&piece) {
+            break;
         }
-    }
-    // A byte-level token may have ended mid-character; pass on what is left.
-    if text.len() > emitted {
-        on_text(&text[emitted..]);
     }
     Ok(text)
 }

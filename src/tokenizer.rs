@@ -199,6 +199,25 @@ impl Tokenizer {
         Ok(ids)
     }
 
+    /// Each token of `text` with the text it covers, for showing how text becomes tokens. A
+    /// character split over several byte-level tokens is shown on the first; the rest get "".
+    pub fn pieces(&self, text: &str) -> Result<Vec<(u32, String)>, String> {
+        let encoding = self.inner.encode_char_offsets(text, false).map_err(|e| format!("encoding text: {e}"))?;
+        let chars: Vec<char> = text.chars().collect();
+        let mut shown = 0;
+        Ok(encoding
+            .get_ids()
+            .iter()
+            .zip(encoding.get_offsets())
+            .map(|(&id, &(start, end))| {
+                let start = start.max(shown).min(chars.len());
+                let end = end.min(chars.len()).max(start);
+                shown = end;
+                (id, chars[start..end].iter().collect())
+            })
+            .collect())
+    }
+
     /// Decodes ids to text; special tokens are written out (`<|end|>`).
     pub fn decode(&self, ids: &[u32]) -> String {
         self.inner.decode(ids, false).unwrap_or_default()

@@ -6,13 +6,13 @@
 //! and on WebGPU in a browser (which cannot read GPU memory synchronously).
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
-use burn::module::ParamGroup;
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
 use crate::model::{Gpt, ParamRef};
+use crate::optim::AdamW;
 use crate::sample::{generate, SampleOptions};
 use crate::tokenizer::Tokenizer;
 
@@ -162,7 +162,7 @@ pub struct StepReport {
 /// A model being trained, with its optimizer state and position in the schedule.
 pub struct Trainer {
     pub model: Gpt,
-    optim: ModuleOptimizer,
+    optim: AdamW,
     pub config: TrainConfig,
     /// Optimizer steps completed.
     pub step: usize,
@@ -175,19 +175,8 @@ impl Trainer {
     pub fn new(model: Gpt, config: TrainConfig, device: &Device) -> Self {
         let device = if device.is_autodiff() { device.clone() } else { device.clone().autodiff() };
         let model = model.to_device(&device).train();
-        let adamw = |decay: f32| {
-            AdamWConfig::new()
-                .with_beta_1(config.beta1)
-                .with_beta_2(config.beta2)
-                .with_epsilon(1e-8)
-                .with_weight_decay(decay)
-        };
         // Biases and LayerNorm gains are not decayed (decaying them only hurts).
-        let optim = adamw(0.0).init().with_group(
-            ParamGroup::from_ids(model.decayed_param_ids()),
-            adamw(config.weight_decay).build(),
-            None,
-        );
+        let optim = AdamW::new(config.beta1 as f64, config.beta2 as f64, config.weight_decay as f64, model.decayed_param_ids());
         Self { model, optim, config, step: 0, device }
     }
 
@@ -214,8 +203,8 @@ impl Trainer {
                 None => loss,
             });
         }
-        let mut grads = accumulator.grads();
-        let norm = self.clip_gradients(&mut grads);
+        let grads = accumulator.grads();
+        let (norm, scale) = self.clip_factor(&grads);
         let readback = Tensor::cat(vec![loss_sum.expect("at least one micro-batch").inner(), norm], 0)
             .into_data_async()
             .await
@@ -225,17 +214,16 @@ impl Trainer {
         if !loss.is_finite() || !grad_norm.is_finite() {
             return Err(TrainError::NonFinite { step, loss, grad_norm });
         }
-        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.model = self.optim.step(lr, self.model.clone(), grads, scale);
         self.step += 1;
         Ok(StepReport { step: self.step, loss, grad_norm, lr, tokens })
     }
 
-    /// Scales all gradients so their global L2 norm is at most `grad_clip`; returns the norm
-    /// before clipping (as a tensor, so nothing is read back here).
-    fn clip_gradients(&self, grads: &mut GradientsParams) -> Tensor<1> {
-        let params = self.model.params();
+    /// The gradients' global L2 norm and the factor that clips it to `grad_clip`
+    /// (`min(1, clip / norm)`), both as device tensors so nothing is read back here.
+    fn clip_factor(&self, grads: &GradientsParams) -> (Tensor<1>, Tensor<1>) {
         let mut sum_sq: Option<Tensor<1>> = None;
-        for (_, p) in &params {
+        for (_, p) in &self.model.params() {
             let sq = match p {
                 ParamRef::D1(p) => grads.get::<1>(p.id).map(|g| g.square().sum()),
                 ParamRef::D2(p) => grads.get::<2>(p.id).map(|g| g.square().sum()),
@@ -249,27 +237,12 @@ impl Trainer {
         }
         let device = self.device.clone().inner();
         let norm = sum_sq.map(|s| s.inner().sqrt()).unwrap_or_else(|| Tensor::zeros([1], &device));
-        if self.config.grad_clip > 0.0 {
-            // scale = min(1, clip / norm), computed on the device.
-            let scale = norm.clone().add_scalar(1e-6).recip().mul_scalar(self.config.grad_clip).clamp_max(1.0);
-            for (_, p) in &params {
-                match p {
-                    ParamRef::D1(p) => {
-                        if let Some(g) = grads.remove::<1>(p.id) {
-                            let s = scale.clone().to_device(&g.device());
-                            grads.register(p.id, g * s);
-                        }
-                    }
-                    ParamRef::D2(p) => {
-                        if let Some(g) = grads.remove::<2>(p.id) {
-                            let s = scale.clone().reshape([1, 1]).to_device(&g.device());
-                            grads.register(p.id, g * s);
-                        }
-                    }
-                }
-            }
-        }
-        norm
+        let scale = if self.config.grad_clip > 0.0 {
+            norm.clone().add_scalar(1e-6).recip().mul_scalar(self.config.grad_clip).clamp_max(1.0)
+        } else {
+            Tensor::ones([1], &device)
+        };
+        (norm, scale)
     }
 
     /// The objective's validation loss for the current model, with dropout off.
@@ -287,21 +260,15 @@ impl Trainer {
         self.model.valid()
     }
 
-    /// The optimizer's state (AdamW moments and step counts), for checkpoints.
-    pub fn optimizer_state(&self) -> Result<Vec<u8>, String> {
-        self.optim
-            .into_bytes()
-            .map(|b| b.to_vec())
-            .map_err(|e| format!("saving the optimizer state: {e:?}"))
+    /// The optimizer's state (AdamW moments and step count, as safetensors), for checkpoints.
+    pub async fn optimizer_state(&self) -> Result<Vec<u8>, String> {
+        self.optim.state_bytes(&self.model).await
     }
 
     /// Restores optimizer state saved by [`Trainer::optimizer_state`] for the same model shape.
     pub fn load_optimizer_state(&mut self, bytes: &[u8], step: usize) -> Result<(), String> {
-        self.optim = self
-            .optim
-            .clone()
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))
-            .map_err(|e| format!("the optimizer state does not load: {e:?}"))?;
+        let device = self.device.clone().inner();
+        self.optim.load_state(bytes, &self.model, &device)?;
         self.step = step;
         Ok(())
     }
@@ -312,17 +279,14 @@ pub struct Snapshot {
     pub step: usize,
     /// Parameters by Hugging Face GPT-2 name.
     pub weights: Vec<(String, TensorData)>,
-    /// AdamW state, in burn's optimizer-record format.
+    /// AdamW state, as safetensors.
     pub optimizer: Vec<u8>,
 }
 
 impl Trainer {
     pub async fn snapshot(&self) -> Result<Snapshot, String> {
-        let mut weights = Vec::new();
-        for (name, p) in self.model.params() {
-            weights.push((name, p.to_data().await?));
-        }
-        Ok(Snapshot { step: self.step, weights, optimizer: self.optimizer_state()? })
+        let weights = crate::model::read_params(&self.model).await?;
+        Ok(Snapshot { step: self.step, weights, optimizer: self.optimizer_state().await? })
     }
 }
 
@@ -343,6 +307,77 @@ pub struct SampleSpec<'a> {
     pub prompt: String,
 }
 
+/// A run's clock: time spent training (paused time excluded) and the throughput window.
+pub struct Clock {
+    /// Seconds trained before the current stretch (earlier sessions of a resumed run).
+    before: f64,
+    running_since: Option<Instant>,
+    window: Instant,
+}
+
+impl Clock {
+    /// A clock that has already counted `elapsed_s` seconds (0 for a new run).
+    pub fn new(elapsed_s: f64) -> Self {
+        Self { before: elapsed_s, running_since: Some(Instant::now()), window: Instant::now() }
+    }
+
+    pub fn elapsed_s(&self) -> f64 {
+        self.before + self.running_since.map_or(0.0, |t| t.elapsed().as_secs_f64())
+    }
+
+    /// Stops counting time (a paused run).
+    pub fn pause(&mut self) {
+        self.before = self.elapsed_s();
+        self.running_since = None;
+    }
+
+    pub fn resume(&mut self) {
+        if self.running_since.is_none() {
+            self.running_since = Some(Instant::now());
+        }
+        self.window = Instant::now();
+    }
+}
+
+/// One step of a run, as its host sees it: the optimizer step, then validation loss and a sample
+/// when their schedules say so. The CLI's [`run`] loops over this; the browser's worker calls it
+/// once per message-loop turn so it can pause, save and answer the page between steps.
+pub async fn train_step(
+    trainer: &mut Trainer,
+    objective: &mut dyn Objective,
+    samples: Option<&SampleSpec<'_>>,
+    clock: &mut Clock,
+) -> Result<TrainEvent, String> {
+    let cfg = trainer.config.clone();
+    let every = |n: usize, step: usize| n > 0 && step % n == 0;
+    clock.resume();
+    let report = trainer.step(objective).await.map_err(|e| e.to_string())?;
+    let step = report.step;
+    let is_last = step == cfg.steps;
+    let secs = clock.window.elapsed().as_secs_f64();
+    let mut event = TrainEvent {
+        step,
+        train_loss: report.loss,
+        val_loss: None,
+        lr: report.lr,
+        grad_norm: report.grad_norm,
+        tokens_per_s: if secs > 0.0 { report.tokens as f64 / secs } else { 0.0 },
+        elapsed_s: clock.elapsed_s(),
+        sample: None,
+    };
+    let (eval_every, sample_every, sample_tokens, seed) = (cfg.eval_every, cfg.sample_every, cfg.sample_tokens, cfg.seed);
+    if every(eval_every, step) || (is_last && eval_every > 0) {
+        event.val_loss = trainer.val_loss(objective).await.map_err(|e| e.to_string())?;
+    }
+    if let Some(spec) = samples.filter(|_| every(sample_every, step) || (is_last && sample_every > 0)) {
+        let options = SampleOptions { max_new_tokens: sample_tokens, seed, ..SampleOptions::default() };
+        event.sample = Some(generate(&trainer.inference_model(), spec.tokenizer, &spec.prompt, &options, |_| true).await?);
+    }
+    // Evaluation, sampling and whatever the host does next are not training throughput.
+    clock.window = Instant::now();
+    Ok(event)
+}
+
 /// Trains until `trainer.config.steps` (or until the hooks say stop), reporting an event per
 /// step, validation loss and samples on their schedules, and checkpoints.
 pub async fn run(
@@ -351,42 +386,15 @@ pub async fn run(
     hooks: &mut dyn RunHooks,
     samples: Option<&SampleSpec<'_>>,
 ) -> Result<(), String> {
-    let start = Instant::now();
-    let mut window = (Instant::now(), 0usize);
-    let cfg = trainer.config.clone();
+    let mut clock = Clock::new(0.0);
     let every = |n: usize, step: usize| n > 0 && step % n == 0;
-    while trainer.step < cfg.steps {
-        let report = trainer.step(objective).await.map_err(|e| e.to_string())?;
-        let step = report.step;
-        let is_last = step == cfg.steps;
-        window.1 += report.tokens;
-        let secs = window.0.elapsed().as_secs_f64();
-        let mut event = TrainEvent {
-            step,
-            train_loss: report.loss,
-            val_loss: None,
-            lr: report.lr,
-            grad_norm: report.grad_norm,
-            tokens_per_s: if secs > 0.0 { window.1 as f64 / secs } else { 0.0 },
-            elapsed_s: start.elapsed().as_secs_f64(),
-            sample: None,
-        };
-        window.1 = 0;
-        if every(cfg.eval_every, step) || (is_last && cfg.eval_every > 0) {
-            event.val_loss = trainer.val_loss(objective).await.map_err(|e| e.to_string())?;
-        }
-        if let Some(spec) = samples.filter(|_| every(cfg.sample_every, step) || (is_last && cfg.sample_every > 0)) {
-            let options = SampleOptions { max_new_tokens: cfg.sample_tokens, seed: cfg.seed, ..SampleOptions::default() };
-            let text = generate(&trainer.inference_model(), spec.tokenizer, &spec.prompt, &options, |_| true).await?;
-            event.sample = Some(text);
-        }
+    while trainer.step < trainer.config.steps {
+        let event = train_step(trainer, objective, samples, &mut clock).await?;
         hooks.event(&event);
         let stop = hooks.should_stop();
-        if every(cfg.checkpoint_every, step) || is_last || stop {
+        if every(trainer.config.checkpoint_every, event.step) || event.step == trainer.config.steps || stop {
             hooks.checkpoint(trainer.snapshot().await?)?;
         }
-        // Evaluation, sampling and saving are not training throughput.
-        window.0 = Instant::now();
         if stop {
             break;
         }

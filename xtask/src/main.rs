@@ -17,8 +17,9 @@ fn main() -> ExitCode {
             };
             port.and_then(serve)
         }
-        Some("build-web") => build_web().map(|_| ()),
-        _ => Err("usage: cargo xtask test | cargo xtask serve [--port N] | cargo xtask build-web".into()),
+        Some("build-web") => build_web_profile(if args.iter().any(|a| a == "--dev") { "wasm-dev" } else { "wasm-release" }).map(|_| ()),
+        Some("test-browser") => browser_tests(),
+        _ => Err("usage: cargo xtask test | cargo xtask serve [--port N] | cargo xtask build-web [--dev] | cargo xtask test-browser".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -29,8 +30,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// The repository root. `cargo run` sets CARGO_MANIFEST_DIR at run time too; prefer that, since
+/// one shared target dir may hold an xtask binary built from another clone.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the repo").to_path_buf()
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    Path::new(&manifest).parent().expect("xtask lives in the repo").to_path_buf()
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
@@ -96,7 +100,7 @@ fn test() -> Result<(), String> {
     run(cargo()
         .args(["test", "--release", "--package", "llmplay", "--test", "wgpu", "--", "--ignored"])
         .env("XDG_RUNTIME_DIR", &runtime_dir))?;
-    Ok(())
+    browser_tests()
 }
 
 fn wasm_bindgen_version() -> Result<String, String> {
@@ -120,30 +124,49 @@ fn ensure_wasm_bindgen(version: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// wasm-opt from npm's binaryen (Debian's older one writes modules that fail to load).
-fn ensure_wasm_opt() -> Result<PathBuf, String> {
-    let tools = root().join("target/tools");
-    let bin = tools.join("node_modules/.bin/wasm-opt");
-    if !bin.exists() {
-        std::fs::create_dir_all(&tools).map_err(|e| e.to_string())?;
-        run(Command::new("npm").args(["install", "--silent", "--prefix"]).arg(&tools).arg("binaryen@132"))?;
+/// The npm packages in package.json (uPlot, binaryen's wasm-opt, playwright-core), installed
+/// from package-lock.json when missing or stale. Debian's older wasm-opt writes modules that
+/// fail to load, hence binaryen from npm.
+fn ensure_npm_packages() -> Result<(), String> {
+    let modules = root().join("node_modules");
+    let stamp = modules.join(".package-lock.json");
+    let lock = root().join("package-lock.json");
+    let fresh = match (std::fs::metadata(&stamp).and_then(|m| m.modified()), std::fs::metadata(&lock).and_then(|m| m.modified())) {
+        (Ok(installed), Ok(locked)) => installed >= locked,
+        _ => false,
+    };
+    if !fresh {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--silent"]))?;
     }
-    Ok(bin)
+    Ok(())
 }
 
 /// Builds the wasm module and its JS glue into pkg/.
 fn build_web() -> Result<PathBuf, String> {
+    build_web_profile("wasm-release")
+}
+
+fn build_web_profile(profile: &str) -> Result<PathBuf, String> {
     ensure_wasm_target()?;
     let version = wasm_bindgen_version()?;
     ensure_wasm_bindgen(&version)?;
-    run(cargo().args(["rustc", "--lib", "--profile", "wasm-release", "--no-default-features", "--features", "web", "--target", "wasm32-unknown-unknown", "--crate-type", "cdylib"]))?;
+    run(cargo().args(["rustc", "--lib", "--profile", profile, "--no-default-features", "--features", "web", "--target", "wasm32-unknown-unknown", "--crate-type", "cdylib"]))?;
     let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
-    let wasm = target.join("wasm32-unknown-unknown/wasm-release/llmplay.wasm");
+    let wasm = target.join("wasm32-unknown-unknown").join(profile).join("llmplay.wasm");
     let pkg = root().join("pkg");
     run(Command::new("wasm-bindgen").args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&pkg).arg(&wasm))?;
-    let opt = ensure_wasm_opt()?;
+    ensure_npm_packages()?;
+    let opt = root().join("node_modules/.bin/wasm-opt");
     let out = pkg.join("llmplay_bg.wasm");
-    run(Command::new(opt).arg(&out).arg("-Oz").arg("--enable-bulk-memory").arg("--enable-nontrapping-float-to-int").arg("--enable-simd").arg("-o").arg(&out))?;
+    if profile == "wasm-release" {
+        run(Command::new(opt).arg(&out).arg("-Oz").arg("--enable-bulk-memory").arg("--enable-nontrapping-float-to-int").arg("--enable-simd").arg("-o").arg(&out))?;
+    }
+    // The plotting library, served beside the engine (the page works from any static host).
+    let vendor = pkg.join("vendor");
+    std::fs::create_dir_all(&vendor).map_err(|e| e.to_string())?;
+    for file in ["uPlot.esm.js", "uPlot.min.css"] {
+        std::fs::copy(root().join("node_modules/uplot/dist").join(file), vendor.join(file)).map_err(|e| format!("copying {file}: {e}"))?;
+    }
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     eprintln!("xtask: pkg/llmplay_bg.wasm is {:.1} MB", size as f64 / 1e6);
     Ok(pkg)
@@ -151,14 +174,46 @@ fn build_web() -> Result<PathBuf, String> {
 
 fn serve(port: u16) -> Result<(), String> {
     build_web()?;
-    let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| format!("port {port} is busy ({e}); try --port N"))?;
+    let port = start_server(port)?;
     println!("llmplay playground: http://127.0.0.1:{port}/");
-    for stream in listener.incoming().flatten() {
-        std::thread::spawn(move || {
-            let _ = respond(stream);
-        });
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Serves www/ and pkg/ on 127.0.0.1:`port` (0 = any free port) from a background thread;
+/// returns the port.
+fn start_server(port: u16) -> Result<u16, String> {
+    let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| format!("port {port} is busy ({e}); try --port N"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = respond(stream);
+            });
+        }
+    });
+    Ok(port)
+}
+
+/// Debian's Chromium: real WebGPU (on SwiftShader without a GPU) for the browser tests.
+fn ensure_chromium() -> Result<(), String> {
+    if !Path::new("/usr/bin/chromium").exists() {
+        apt_install(&["chromium"])?;
     }
     Ok(())
+}
+
+/// The page's end-to-end tests (tests/browser/) in headless Chromium against the built page.
+fn browser_tests() -> Result<(), String> {
+    build_web()?;
+    ensure_chromium()?;
+    let port = start_server(0)?;
+    let shots = root().join("target/screenshots");
+    run(Command::new("node")
+        .args(["--test", "--test-concurrency=1", "--test-reporter=spec", "tests/browser/"])
+        .env("LLMPLAY_URL", format!("http://127.0.0.1:{port}/"))
+        .env("LLMPLAY_SHOTS", &shots))
 }
 
 /// A minimal static file server for www/ and pkg/ (the page needs nothing else).

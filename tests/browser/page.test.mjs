@@ -1,0 +1,202 @@
+// The playground in a real browser: Debian's Chromium with WebGPU on SwiftShader (a CPU
+// implementation, so every model here is tiny). `cargo xtask test` serves the page and sets
+// LLMPLAY_URL; screenshots go to target/screenshots/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const URL_BASE = process.env.LLMPLAY_URL || "http://127.0.0.1:8080/";
+const SHOTS = process.env.LLMPLAY_SHOTS || "target/screenshots";
+mkdirSync(SHOTS, { recursive: true });
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--enable-unsafe-webgpu", "--no-sandbox", "--enable-features=Vulkan"],
+  });
+});
+after(async () => browser && browser.close());
+
+/** A fresh page (own storage) that fails the test on console errors or page crashes. */
+async function openPage(query = "", context) {
+  context = context || (await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true }));
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("console", (m) => { if (m.type() === "error") page.errors.push(m.text()); });
+  page.on("pageerror", (e) => page.errors.push(String(e)));
+  await page.goto(URL_BASE + query);
+  await page.waitForSelector("body[data-ready=true]", { timeout: 120_000 });
+  return page;
+}
+
+const TINY = { layers: 1, heads: 2, width: 32, context: 32 };
+
+async function prepare(page, { sample = "samples/nursery-rhymes.txt", shape = TINY } = {}) {
+  await page.selectOption("#sample-select", sample);
+  await page.click("#sample-load");
+  await page.waitForSelector("#corpus-info:not([hidden])");
+  await page.click("#tok-train");
+  await page.waitForSelector("#tok-info:not([hidden])");
+  await page.selectOption("#preset", "custom");
+  await page.fill("#n-layer", String(shape.layers));
+  await page.fill("#n-head", String(shape.heads));
+  await page.fill("#n-embd", String(shape.width));
+  await page.fill("#block", String(shape.context));
+  await page.click("#model-create");
+  await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("Model ready"));
+}
+
+async function setTraining(page, { steps, batch = 4, every = 5, lr = 0.01, warmup = 2 }) {
+  for (const [id, v] of [["#steps", steps], ["#batch", batch], ["#eval-every", every], ["#sample-every", steps], ["#autosave-every", every], ["#lr", lr], ["#warmup", warmup], ["#min-lr", lr / 10]]) {
+    await page.fill(id, String(v));
+  }
+}
+
+const history = (page) => page.evaluate(() => window.llmplay.app.history.map((e) => ({ step: e.step, train: e.train_loss, val: e.val_loss ?? null })));
+const plotted = (page) => page.evaluate(() => window.llmplay.charts.loss.data.map((s) => Array.from(s)));
+const trainState = (page) => page.evaluate(() => document.body.dataset.trainState);
+
+async function generate(page, { prompt = "Mary", seed = 7, tokens = 24 } = {}) {
+  await page.fill("#prompt", prompt);
+  await page.fill("#seed", String(seed));
+  await page.fill("#max-tokens", String(tokens));
+  await page.fill("#temperature", "1");
+  await page.evaluate(() => { delete document.querySelector("#gen-output").dataset.done; });
+  await page.click("#gen-start");
+  await page.waitForSelector("#gen-output[data-done=true]", { timeout: 120_000 });
+  return page.evaluate(() => window.llmplay.app.genPieces.join(""));
+}
+
+test("the page loads on WebGPU without console errors, and looks right", async () => {
+  const page = await openPage();
+  const banner = await page.textContent("#backend");
+  assert.match(banner, /WebGPU/, `banner: ${banner}`);
+  await page.screenshot({ path: `${SHOTS}/01-start.png`, fullPage: true });
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("a binary file or empty text is refused with a clear message", async () => {
+  const page = await openPage();
+  const binary = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37) % 256));
+  await page.setInputFiles("#corpus-file", { name: "photo.jpg", mimeType: "image/jpeg", buffer: binary });
+  await page.waitForSelector("#corpus-error:not([hidden])");
+  assert.match(await page.textContent("#corpus-error"), /photo\.jpg: the corpus is not UTF-8 text|binary/);
+  assert.equal(await page.getAttribute("#tokenizer", "aria-disabled"), "true");
+  await page.fill("#paste", "   \n ");
+  await page.click("#paste-use");
+  await page.waitForFunction(() => /whitespace/.test(document.querySelector("#corpus-error").textContent));
+  await page.context().close();
+});
+
+test("pretraining on WebGPU: tokenizer, training, the loss falls on the plot, generation, probabilities", async () => {
+  const page = await openPage();
+  await prepare(page);
+  const tokens = await page.$$eval("#tok-preview span", (s) => s.length);
+  assert.ok(tokens > 100, `coloured tokens: ${tokens}`);
+  assert.match(await page.textContent("#tok-stats"), /tokens in the vocabulary/);
+  await setTraining(page, { steps: 30 });
+  await page.click("#train-start");
+  await page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 600_000 });
+  const h = await history(page);
+  assert.equal(h.length, 30);
+  const [steps, train, val] = await plotted(page);
+  assert.equal(steps.length, 30, "every step is on the plot");
+  const vals = val.filter((v) => v != null);
+  assert.ok(vals.length >= 5, `validation points: ${vals}`);
+  assert.ok(vals.at(-1) < vals[0] - 0.3, `validation loss falls: ${vals}`);
+  assert.ok(train.slice(-5).reduce((a, b) => a + b) / 5 < train[0] - 0.3, `training loss falls: ${train}`);
+  assert.notEqual(await page.textContent("#train-sample"), "Samples appear here as the model trains.");
+  const text = await generate(page);
+  assert.ok(text.length > 0, "generation streams text");
+  await page.waitForSelector("#probs:not([hidden])");
+  const bars = await page.$$eval("#probs-list li", (li) => li.length);
+  assert.equal(bars, 10);
+  await page.screenshot({ path: `${SHOTS}/02-trained.png`, fullPage: true });
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("download the bundle, load it in a fresh page: same generations for the same seed; bad files change nothing", async () => {
+  const page = await openPage();
+  await prepare(page);
+  await setTraining(page, { steps: 5 });
+  await page.click("#train-start");
+  await page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 300_000 });
+  const before = await generate(page, { seed: 42 });
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
+  const path = `${SHOTS}/model.llmplay.safetensors`;
+  await download.saveAs(path);
+  assert.match(download.suggestedFilename(), /nursery-rhymes-step5\.llmplay\.safetensors/);
+  await page.context().close();
+
+  const fresh = await openPage();
+  await fresh.setInputFiles("#bundle-file", path);
+  await fresh.waitForFunction(() => document.querySelector("#model-info").textContent.includes("5 steps trained"));
+  const after = await generate(fresh, { seed: 42 });
+  assert.equal(after, before, "the loaded model writes the same text for the same seed");
+
+  // A corrupt file and a bad URL leave the loaded model in place.
+  const good = readFileSync(path);
+  await fresh.setInputFiles("#bundle-file", { name: "broken.safetensors", mimeType: "application/octet-stream", buffer: good.subarray(0, good.length / 2) });
+  await fresh.waitForSelector("#bundle-error:not([hidden])");
+  assert.match(await fresh.textContent("#bundle-error"), /broken\.safetensors: .*unchanged/);
+  await fresh.fill("#bundle-url", URL_BASE + "no-such-model.safetensors");
+  await fresh.click("#bundle-url-load");
+  await fresh.waitForFunction(() => /404/.test(document.querySelector("#bundle-error").textContent));
+  assert.equal(await generate(fresh, { seed: 42 }), before);
+
+  // ?model=URL loads a bundle from a static host, here the test server.
+  writeFileSync("www/samples/.test-model.safetensors", good);
+  const linked = await openPage("?model=" + encodeURIComponent(URL_BASE + "samples/.test-model.safetensors"));
+  await linked.waitForFunction(() => document.querySelector("#model-info").textContent.includes("5 steps trained"), null, { timeout: 60_000 });
+  assert.equal(await generate(linked, { seed: 42 }), before);
+  assert.deepEqual([...fresh.errors, ...linked.errors].filter((e) => !/404/.test(e)), []);
+  await fresh.context().close();
+  await linked.context().close();
+});
+
+test("reloading mid-training offers the autosave and resumes the run where it was", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await openPage("", context);
+  await prepare(page);
+  await setTraining(page, { steps: 200, every: 4 });
+  await page.click("#train-start");
+  await page.waitForFunction(() => Number(document.querySelector("#train-status").dataset.saved || 0) >= 8, null, { timeout: 300_000 });
+  const savedAt = Number(await page.getAttribute("#train-status", "data-saved"));
+  await page.reload();
+  await page.waitForSelector("body[data-ready=true]");
+  await page.waitForSelector("#resume:not([hidden])");
+  assert.match(await page.textContent("#resume-text"), /nursery-rhymes\.txt was saved at step \d+/);
+  await page.click("#resume-yes");
+  await page.waitForFunction(() => document.body.dataset.trainState === "paused");
+  const resumedStep = await page.evaluate(() => window.llmplay.app.model.step);
+  assert.ok(resumedStep >= savedAt, `resumed at ${resumedStep}, autosave seen at ${savedAt}`);
+  const h = await history(page);
+  assert.equal(h.at(-1).step, resumedStep, "the plot history comes back too");
+  await page.screenshot({ path: `${SHOTS}/03-resume.png`, fullPage: true });
+  await page.click("#train-resume");
+  await page.waitForFunction((s) => window.llmplay.app.history.at(-1).step >= s + 3, resumedStep, { timeout: 300_000 });
+  await page.click("#train-pause");
+  await page.waitForFunction(() => document.body.dataset.trainState === "paused");
+  const steps = (await history(page)).map((e) => e.step);
+  assert.deepEqual(steps, Array.from({ length: steps.length }, (_, i) => i + 1), "one continuous run");
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+test("the CPU fallback (no WebGPU) trains too, and says so", async () => {
+  const page = await openPage("?backend=cpu");
+  assert.match(await page.textContent("#backend"), /CPU/);
+  await prepare(page);
+  await setTraining(page, { steps: 20 });
+  await page.click("#train-start");
+  await page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 300_000 });
+  const vals = (await history(page)).map((e) => e.val).filter((v) => v != null);
+  assert.ok(vals.at(-1) < vals[0] - 0.3, `validation loss falls on the CPU: ${vals}`);
+  await page.screenshot({ path: `${SHOTS}/04-cpu.png`, fullPage: true });
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});

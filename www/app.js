@@ -1,0 +1,607 @@
+// The page: forms, plots and messages to the engine worker. No training or sampling happens
+// here; the Rust core in the worker does all of it.
+import uPlot from "./pkg/vendor/uPlot.esm.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const GiB = 1024 ** 3;
+
+const app = {
+  backend: null,
+  limits: null,
+  corpusName: null,
+  vocabSize: null,
+  model: null,
+  history: [],
+  state: "idle",
+  genPieces: [],
+  genPrompt: "",
+};
+
+// --- Worker RPC ---------------------------------------------------------------------------
+let worker = null;
+let nextId = 1;
+const pending = new Map();
+
+function startWorker() {
+  worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  worker.onmessage = ({ data }) => {
+    if (data.id !== undefined) {
+      const p = pending.get(data.id);
+      pending.delete(data.id);
+      if (p) data.ok ? p.resolve(data.result) : p.reject(new Error(data.error));
+    } else {
+      onEvent(data);
+    }
+  };
+  worker.onerror = (e) => onEvent({ event: "crashed", message: e.message || "the worker failed to start" });
+}
+
+function call(cmd, args = {}, transfer = []) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker.postMessage({ id, cmd, args }, transfer);
+  });
+}
+
+// --- Small helpers ------------------------------------------------------------------------
+function show(el, on = true) { el.hidden = !on; }
+function showError(id, e) {
+  const el = $(id);
+  el.textContent = e ? (e.message || String(e)) : "";
+  show(el, !!e);
+}
+function toast(text, ms = 6000) {
+  const el = $("toast");
+  el.textContent = text;
+  show(el);
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => show(el, false), ms);
+}
+function enable(section, on) { $(section).setAttribute("aria-disabled", on ? "false" : "true"); }
+const fmt = new Intl.NumberFormat("en");
+function human(n) { return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n); }
+function bytes(n) { return n >= GiB ? `${(n / GiB).toFixed(2)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`; }
+function duration(s) {
+  if (!isFinite(s)) return "…";
+  if (s < 60) return `${Math.round(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
+const num = (id) => Number($(id).value);
+
+// --- 1. Data ------------------------------------------------------------------------------
+async function useCorpus(name, buffer) {
+  showError("corpus-error", null);
+  try {
+    const info = await call("corpus", { name, bytes: buffer }, [buffer]);
+    renderCorpus(info);
+    enable("tokenizer", true);
+  } catch (e) {
+    showError("corpus-error", `${name}: ${e.message}`);
+  }
+}
+
+function renderCorpus(info) {
+  app.corpusName = info.name;
+  $("corpus-stats").innerHTML = `<b>${info.name}</b> — ${fmt.format(info.chars)} characters, ${bytes(info.bytes)}, ${fmt.format(info.lines)} lines`;
+  $("corpus-preview").textContent = info.preview + (info.chars > info.preview.length ? "…" : "");
+  show($("corpus-info"));
+}
+
+$("sample-load").onclick = async () => {
+  const url = $("sample-select").value;
+  try {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`could not fetch the sample (${res.status})`);
+    await useCorpus(url.split("/").pop(), await res.arrayBuffer());
+  } catch (e) {
+    showError("corpus-error", e);
+  }
+};
+$("corpus-file").onchange = async (e) => {
+  const file = e.target.files[0];
+  if (file) await useCorpus(file.name, await file.arrayBuffer());
+  e.target.value = "";
+};
+$("paste-use").onclick = () => {
+  const text = $("paste").value;
+  useCorpus("pasted text", new TextEncoder().encode(text).buffer);
+};
+
+// Files dropped anywhere on the page: a .safetensors is a model, anything else a corpus.
+const zone = $("dropzone");
+for (const type of ["dragenter", "dragover"]) {
+  document.addEventListener(type, (e) => { e.preventDefault(); zone.classList.add("over"); });
+}
+document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) zone.classList.remove("over"); });
+document.addEventListener("drop", async (e) => {
+  e.preventDefault();
+  zone.classList.remove("over");
+  const file = e.dataTransfer.files[0];
+  if (!file) return;
+  if (file.name.endsWith(".safetensors")) await loadBundleBytes(file.name, await file.arrayBuffer());
+  else await useCorpus(file.name, await file.arrayBuffer());
+});
+
+// --- 2. Tokenizer -------------------------------------------------------------------------
+const tokKind = () => document.querySelector("input[name=tok-kind]:checked").value;
+for (const r of document.querySelectorAll("input[name=tok-kind]")) {
+  r.onchange = () => { $("vocab").disabled = tokKind() !== "bpe"; };
+}
+$("vocab").oninput = () => { $("vocab-out").value = $("vocab").value; };
+
+$("tok-train").onclick = async () => {
+  showError("tok-error", null);
+  $("tok-train").disabled = true;
+  $("tok-train").textContent = "Training…";
+  try {
+    const info = await call("tokenizer", { kind: tokKind(), vocabSize: num("vocab") });
+    await renderTokenizer(info);
+    app.model = null;
+    renderModelInfo();
+    enable("model", true);
+    updateSize();
+  } catch (e) {
+    showError("tok-error", e);
+  } finally {
+    $("tok-train").disabled = false;
+    $("tok-train").textContent = "Train tokenizer";
+  }
+};
+
+async function renderTokenizer(info) {
+  app.vocabSize = info.vocabSize;
+  const cpt = info.charsPerToken ? `, <b>${info.charsPerToken.toFixed(2)}</b> characters per token` : "";
+  $("tok-stats").innerHTML = `${info.kind === "bpe" ? "Byte-level BPE" : "Characters"}: <b>${fmt.format(info.vocabSize)}</b> tokens in the vocabulary (5 reserved for chat)${cpt}`;
+  const text = $("corpus-preview").textContent.slice(0, 800);
+  const box = $("tok-preview");
+  box.textContent = "";
+  if (text) {
+    const pieces = await call("tokenize", { text });
+    pieces.forEach(([id, piece], i) => {
+      const span = document.createElement("span");
+      span.textContent = piece;
+      span.title = `id ${id}`;
+      span.style.background = `hsl(${(i * 47) % 360} 85% 88%)`;
+      box.append(span);
+    });
+  }
+  show($("tok-info"));
+}
+
+// --- 3. Model -----------------------------------------------------------------------------
+const shapeFields = ["n-layer", "n-head", "n-embd", "block"];
+function currentShape() {
+  return { nLayer: num("n-layer"), nHead: num("n-head"), nEmbd: num("n-embd"), blockSize: num("block"), dropout: num("dropout") };
+}
+$("preset").onchange = () => {
+  const opt = $("preset").selectedOptions[0];
+  if (opt.dataset.shape) {
+    opt.dataset.shape.split(",").forEach((v, i) => { $(shapeFields[i]).value = v; });
+  }
+  updateSize();
+};
+for (const id of [...shapeFields, "dropout", "batch"]) {
+  $(id).addEventListener("input", () => {
+    if (id !== "batch" && id !== "dropout") $("preset").value = "custom";
+    updateSize();
+  });
+}
+
+let sizeProblem = null;
+async function updateSize() {
+  if (!worker || !app.limits) return;
+  try {
+    const s = await call("checkSize", { shape: currentShape(), batch: num("batch"), limits: app.limits, vocabSize: app.vocabSize || 512 });
+    sizeProblem = s.problem;
+    $("model-size").innerHTML = `<b>${human(s.params)}</b> parameters · about <b>${bytes(s.memory.totalBytes)}</b> to train with batch ${num("batch")}`;
+    showError("model-error", s.problem);
+  } catch (e) {
+    sizeProblem = e.message;
+    $("model-size").textContent = "";
+    showError("model-error", e);
+  }
+  $("model-create").disabled = !!sizeProblem;
+  $("train-start").disabled = !!sizeProblem || app.state === "running" || !app.model;
+}
+
+$("model-create").onclick = async () => {
+  showError("model-error", null);
+  try {
+    app.model = await call("initModel", { shape: currentShape(), seed: num("seed") });
+    resetCharts();
+    renderModelInfo();
+    enableModelStages();
+  } catch (e) {
+    showError("model-error", e);
+  }
+};
+
+function renderModelInfo() {
+  const m = app.model;
+  $("model-info").innerHTML = m
+    ? `Model ready: <b>${human(m.params)}</b> parameters, ${m.nLayer} layers × ${m.nHead} heads × ${m.nEmbd} wide, context ${m.blockSize}, ${m.step} steps trained${m.valLoss ? `, val loss ${m.valLoss.toFixed(3)}` : ""}`
+    : "";
+}
+
+function enableModelStages() {
+  const on = !!app.model;
+  enable("train", on);
+  enable("generate", on);
+  $("download").disabled = !on;
+  $("train-start").disabled = !on || !!sizeProblem || app.state === "running";
+}
+
+// --- 4. Train -----------------------------------------------------------------------------
+function chartOpts(title, series, height = 220) {
+  const width = Math.max(240, $("chart-loss").clientWidth || 400);
+  return {
+    width, height,
+    legend: { show: series.length > 1 },
+    scales: { x: { time: false } },
+    axes: [{ label: "step", size: 36 }, { size: 52 }],
+    series: [{ label: "step" }, ...series],
+  };
+}
+const charts = {};
+function makeCharts() {
+  const w = (id) => $(id).clientWidth || 300;
+  charts.loss = new uPlot({ ...chartOpts("loss", [
+    { label: "train", stroke: "#3b5bdb", width: 1.5 },
+    { label: "val", stroke: "#e8590c", width: 2, spanGaps: true, points: { show: true, size: 5 } },
+  ]), width: w("chart-loss") }, [[], [], []], $("chart-loss"));
+  charts.lr = new uPlot({ ...chartOpts("lr", [{ label: "lr", stroke: "#2b8a3e", width: 1.5 }]), width: w("chart-lr") }, [[], []], $("chart-lr"));
+  charts.speed = new uPlot({ ...chartOpts("tokens/s", [{ label: "tokens/s", stroke: "#862e9c", width: 1.5 }]), width: w("chart-speed") }, [[], []], $("chart-speed"));
+  window.addEventListener("resize", () => {
+    for (const [k, id] of [["loss", "chart-loss"], ["lr", "chart-lr"], ["speed", "chart-speed"]]) {
+      charts[k].setSize({ width: w(id), height: 220 });
+    }
+  });
+}
+let redrawQueued = false;
+function redrawCharts() {
+  if (redrawQueued) return;
+  redrawQueued = true;
+  requestAnimationFrame(() => {
+    redrawQueued = false;
+    const h = app.history;
+    const steps = h.map((e) => e.step);
+    charts.loss.setData([steps, h.map((e) => e.train_loss), h.map((e) => e.val_loss ?? null)]);
+    charts.lr.setData([steps, h.map((e) => e.lr)]);
+    charts.speed.setData([steps, h.map((e) => e.tokens_per_s)]);
+  });
+}
+function resetCharts() {
+  app.history = [];
+  redrawCharts();
+  $("train-sample").textContent = "Samples appear here as the model trains.";
+  $("sample-step").textContent = "";
+  $("train-progress").value = 0;
+  $("train-status").textContent = "";
+}
+
+function trainSettings() {
+  return {
+    steps: num("steps"), batch_size: num("batch"), lr: num("lr"), min_lr: num("min-lr"),
+    warmup_steps: num("warmup"), eval_every: num("eval-every"), sample_every: num("sample-every"),
+    eval_batches: 4, sample_tokens: 160, seed: num("seed"), autosave_every: num("autosave-every"),
+  };
+}
+function uiState() {
+  return { tokKind: tokKind(), vocab: num("vocab"), shape: currentShape(), preset: $("preset").value, settings: trainSettings(), prompt: $("prompt").value };
+}
+
+$("train-start").onclick = async () => {
+  showError("train-error", null);
+  try {
+    const counts = await call("train", { settings: trainSettings(), ui: uiState() });
+    $("train-status").textContent = `${fmt.format(counts.trainTokens)} training tokens, ${fmt.format(counts.valTokens)} validation tokens`;
+  } catch (e) {
+    showError("train-error", e);
+  }
+};
+$("train-pause").onclick = () => call("pause");
+$("train-stop").onclick = () => call("stop");
+$("train-resume").onclick = async () => {
+  showError("train-error", null);
+  try {
+    await call("train", { settings: { ...trainSettings() }, ui: uiState() });
+  } catch (e) {
+    showError("train-error", e);
+  }
+};
+
+function setRunState(state) {
+  app.state = state;
+  const running = state === "running";
+  $("train-start").disabled = running || state === "paused" || !app.model || !!sizeProblem;
+  $("train-pause").disabled = !running;
+  $("train-stop").disabled = !running;
+  $("train-resume").disabled = state !== "paused";
+  $("model-create").disabled = running || !!sizeProblem;
+  $("tok-train").disabled = running;
+  $("bundle-url-load").disabled = running;
+  document.body.dataset.trainState = state;
+}
+
+function onTrainEvent(ev) {
+  app.history.push(ev);
+  redrawCharts();
+  const total = num("steps");
+  $("train-progress").value = ev.step / total;
+  const recent = app.history.slice(-20);
+  const perStep = recent.length > 1 ? (recent.at(-1).elapsed_s - recent[0].elapsed_s) / (recent.length - 1) : NaN;
+  const val = [...app.history].reverse().find((e) => e.val_loss != null);
+  $("train-status").innerHTML = `step <b>${ev.step}</b> / ${total} · loss <b>${ev.train_loss.toFixed(3)}</b>${val ? ` · val <b>${val.val_loss.toFixed(3)}</b>` : ""} · ${fmt.format(Math.round(ev.tokens_per_s))} tokens/s · ETA ${duration(perStep * (total - ev.step))}`;
+  if (ev.sample != null) {
+    $("train-sample").textContent = ev.sample;
+    $("sample-step").textContent = `(after step ${ev.step})`;
+  }
+  if (app.model) {
+    app.model.step = ev.step;
+    if (ev.val_loss != null) app.model.valLoss = ev.val_loss;
+  }
+}
+
+function onEvent(msg) {
+  switch (msg.event) {
+    case "train": return onTrainEvent(msg.data);
+    case "state":
+      setRunState(msg.state);
+      if (msg.state === "error") showError("train-error", msg.message);
+      if (msg.state === "done" || msg.state === "stopped" || msg.state === "paused") renderModelInfo();
+      return;
+    case "autosaved": $("train-status").dataset.saved = msg.step; return;
+    case "piece": return appendPiece(msg.text);
+    case "warning": return toast(msg.message);
+    case "crashed": return recover(msg.message);
+  }
+}
+
+// --- 5. Generate --------------------------------------------------------------------------
+$("temperature").oninput = () => { $("temperature-out").value = $("temperature").value; };
+function sampleOptions() {
+  const topK = num("top-k"), topP = num("top-p");
+  return {
+    temperature: num("temperature"), top_k: topK > 0 ? topK : null, top_p: topP > 0 && topP < 1 ? topP : null,
+    max_new_tokens: num("max-tokens"), seed: num("seed"), stop_tokens: [],
+  };
+}
+function appendPiece(text) {
+  const span = document.createElement("span");
+  span.className = "tok";
+  span.textContent = text;
+  span.dataset.index = app.genPieces.length;
+  app.genPieces.push(text);
+  $("gen-output").append(span);
+}
+$("gen-start").onclick = async () => {
+  showError("gen-error", null);
+  const out = $("gen-output");
+  out.textContent = "";
+  app.genPieces = [];
+  app.genPrompt = $("prompt").value;
+  const p = document.createElement("span");
+  p.className = "prompt";
+  p.textContent = app.genPrompt;
+  out.append(p);
+  $("gen-start").disabled = true;
+  $("gen-stop").disabled = false;
+  try {
+    await call("generate", { prompt: app.genPrompt, options: sampleOptions() });
+    showProbs(app.genPrompt, app.genPieces[0]);
+  } catch (e) {
+    showError("gen-error", e);
+  } finally {
+    $("gen-start").disabled = false;
+    $("gen-stop").disabled = true;
+    out.dataset.done = "true";
+  }
+};
+$("gen-stop").onclick = () => call("stopGeneration");
+$("gen-output").onclick = (e) => {
+  const tok = e.target.closest(".tok");
+  if (!tok) return;
+  for (const t of document.querySelectorAll(".tok.chosen")) t.classList.remove("chosen");
+  tok.classList.add("chosen");
+  const i = Number(tok.dataset.index);
+  showProbs(app.genPrompt + app.genPieces.slice(0, i).join(""), app.genPieces[i]);
+};
+async function showProbs(context, picked) {
+  try {
+    const top = await call("probs", { text: context, top: 10 });
+    $("probs-context").textContent = context.length > 40 ? "…" + context.slice(-40) : context || "(start)";
+    const list = $("probs-list");
+    list.textContent = "";
+    const max = top[0]?.p || 1;
+    for (const c of top) {
+      const li = document.createElement("li");
+      if (c.text === picked) li.className = "picked";
+      const name = document.createElement("span");
+      name.className = "tokname";
+      name.textContent = JSON.stringify(c.text).slice(1, -1);
+      const bar = document.createElement("span");
+      bar.className = "bar";
+      bar.style.width = `${(100 * c.p) / max}%`;
+      const pct = document.createElement("span");
+      pct.className = "pct";
+      pct.textContent = `${(100 * c.p).toFixed(1)}%`;
+      li.append(name, bar, pct);
+      list.append(li);
+    }
+    show($("probs"));
+  } catch (e) {
+    showError("gen-error", e);
+  }
+}
+
+// --- 6. Save and share --------------------------------------------------------------------
+$("download").onclick = async () => {
+  try {
+    const data = await call("exportBundle");
+    const blob = new Blob([data], { type: "application/octet-stream" });
+    const a = document.createElement("a");
+    const base = (app.corpusName || "model").replace(/\.[^.]*$/, "").replace(/[^\w-]+/g, "-");
+    a.href = URL.createObjectURL(blob);
+    a.download = `${base}-step${app.model?.step ?? 0}.llmplay.safetensors`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  } catch (e) {
+    showError("bundle-error", e);
+  }
+};
+$("bundle-file").onchange = async (e) => {
+  const file = e.target.files[0];
+  if (file) await loadBundleBytes(file.name, await file.arrayBuffer());
+  e.target.value = "";
+};
+$("bundle-url-load").onclick = () => loadBundleUrl($("bundle-url").value.trim());
+
+async function loadBundleBytes(name, buffer) {
+  showError("bundle-error", null);
+  if (app.state === "running") return showError("bundle-error", "pause or stop training before loading another model");
+  try {
+    app.model = await call("loadBundle", { bytes: buffer }, [buffer]);
+    const tok = await call("tokenizerInfo").catch(() => null);
+    if (tok) await renderTokenizer(tok);
+    resetCharts();
+    renderModelInfo();
+    enableModelStages();
+    enable("model", true);
+    $("share-link").innerHTML = `Loaded <b>${name}</b>: ${app.model.stage || "model"}, ${app.model.step} steps.`;
+    setRunState("idle");
+  } catch (e) {
+    showError("bundle-error", `${name}: ${e.message}. The current model is unchanged.`);
+  }
+}
+
+async function loadBundleUrl(url) {
+  showError("bundle-error", null);
+  if (!url) return showError("bundle-error", "enter the URL of a .safetensors model bundle");
+  const bar = $("bundle-progress");
+  show(bar);
+  bar.removeAttribute("value");
+  try {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`the server answered ${res.status} ${res.statusText}`);
+    const total = Number(res.headers.get("content-length")) || 0;
+    const reader = res.body.getReader();
+    const chunks = [];
+    let received = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      received += value.length;
+      if (total) bar.value = received / total;
+    }
+    const buf = new Uint8Array(received);
+    let off = 0;
+    for (const c of chunks) { buf.set(c, off); off += c.length; }
+    await loadBundleBytes(url.split("/").pop() || url, buf.buffer);
+    const link = new URL(location.href);
+    link.searchParams.set("model", url);
+    $("share-link").innerHTML += ` Share it: <a href="${link}">${link}</a>`;
+  } catch (e) {
+    showError("bundle-error", `could not load ${url}: ${e.message}. The current model is unchanged.`);
+  } finally {
+    show(bar, false);
+  }
+}
+
+// --- Autosave and recovery ----------------------------------------------------------------
+function offerResume(saved) {
+  if (!saved) return show($("resume"), false);
+  const when = new Date(saved.savedAt).toLocaleString();
+  $("resume-text").textContent = `A training run on ${saved.corpusName} was saved at step ${saved.step} (${when}). Resume it where it was?`;
+  show($("resume"));
+}
+$("resume-no").onclick = async () => { await call("discardSaved"); show($("resume"), false); };
+$("resume-yes").onclick = async () => {
+  show($("resume"), false);
+  try {
+    const r = await call("resumeSaved");
+    renderCorpus(r.corpus);
+    enable("tokenizer", true);
+    if (r.ui) restoreUi(r.ui);
+    await renderTokenizer(r.tokenizer);
+    enable("model", true);
+    app.model = r.model;
+    app.history = [];
+    for (const ev of r.history) onTrainEvent(ev);
+    renderModelInfo();
+    enableModelStages();
+    setRunState("paused");
+    toast(`Resumed at step ${r.model.step}. Press Resume to continue training.`);
+  } catch (e) {
+    toast(`The saved run could not be restored: ${e.message}`);
+  }
+};
+function restoreUi(ui) {
+  document.querySelector(`input[name=tok-kind][value=${ui.tokKind}]`).checked = true;
+  $("vocab").value = ui.vocab;
+  $("vocab-out").value = ui.vocab;
+  $("preset").value = ui.preset;
+  const s = ui.shape;
+  [s.nLayer, s.nHead, s.nEmbd, s.blockSize].forEach((v, i) => { $(shapeFields[i]).value = v; });
+  $("dropout").value = s.dropout;
+  const t = ui.settings;
+  const map = { steps: "steps", batch_size: "batch", lr: "lr", min_lr: "min-lr", warmup_steps: "warmup", eval_every: "eval-every", sample_every: "sample-every", autosave_every: "autosave-every", seed: "seed" };
+  for (const [k, id] of Object.entries(map)) if (t[k] != null) $(id).value = t[k];
+  if (ui.prompt != null) $("prompt").value = ui.prompt;
+}
+
+async function recover(reason) {
+  if (recover.busy) return;
+  recover.busy = true;
+  worker.terminate();
+  for (const p of pending.values()) p.reject(new Error("the engine restarted"));
+  pending.clear();
+  toast(`The engine stopped (${reason}). It has restarted; your last autosave is offered above.`, 12000);
+  setRunState("idle");
+  app.model = null;
+  renderModelInfo();
+  enableModelStages();
+  await boot();
+  recover.busy = false;
+}
+
+// --- Start --------------------------------------------------------------------------------
+async function boot() {
+  startWorker();
+  const banner = $("backend");
+  try {
+    const info = await call("init", { backend: params.get("backend") || "auto" });
+    app.backend = info.backend;
+    $("version").textContent = info.version;
+    if (info.backend === "wgpu") {
+      app.limits = { maxBufferBytes: info.limits.maxBufferBytes, maxTotalBytes: 2 * GiB };
+      banner.className = "banner ok";
+      banner.innerHTML = `Training on your GPU (WebGPU)${info.adapterInfo ? `<small>${info.adapterInfo}</small>` : ""}`;
+    } else {
+      app.limits = { maxBufferBytes: GiB, maxTotalBytes: 2 * GiB };
+      banner.className = "banner warn";
+      const how = params.get("backend") === "cpu" ? "" : " — use a recent Chrome or Edge (or enable WebGPU in your browser's flags) to train on the GPU";
+      banner.innerHTML = `Training on the CPU (WebAssembly): ${info.reason}${how}`;
+    }
+    banner.dataset.backend = info.backend;
+    offerResume(info.saved);
+    updateSize();
+    document.body.dataset.ready = "true";
+  } catch (e) {
+    banner.className = "banner warn";
+    banner.textContent = `The engine did not start: ${e.message}`;
+  }
+}
+
+makeCharts();
+window.llmplay = { app, charts, call };
+await boot();
+if (params.get("model")) {
+  $("bundle-url").value = params.get("model");
+  loadBundleUrl(params.get("model"));
+}

@@ -1,0 +1,252 @@
+// The engine's home: this Web Worker owns the wasm module and the GPU device, so training never
+// blocks the page. The page sends {id, cmd, args}; the worker answers {id, ok, result | error}
+// and pushes {event, ...} messages (training events, generated text, run state).
+import init, { Engine, version } from "./pkg/llmplay.js";
+
+const DB = "llmplay";
+const STORE = "autosave";
+const KEY = "run";
+
+let engine = null;
+let run = { state: "idle", history: [], settings: null, corpus: null, ui: null };
+let generating = false;
+let lastSavedStep = -1;
+
+// wasm-bindgen forbids overlapping calls on one object while an async method is pending, so
+// every engine call goes through this queue.
+let queue = Promise.resolve();
+function locked(fn) {
+  const result = queue.then(fn);
+  queue = result.catch(() => {});
+  return result;
+}
+
+const post = (msg, transfer) => self.postMessage(msg, transfer || []);
+const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
+const message = (e) => (e && e.message) || String(e);
+
+// --- IndexedDB: one saved run -------------------------------------------------------------
+function openDb() {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(DB, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore(STORE);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+async function dbDo(mode, fn) {
+  const db = await openDb();
+  try {
+    return await new Promise((resolve, reject) => {
+      const tx = db.transaction(STORE, mode);
+      const req = fn(tx.objectStore(STORE));
+      tx.oncomplete = () => resolve(req && req.result);
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error || new Error("the save was aborted (is the disk full?)"));
+    });
+  } finally {
+    db.close();
+  }
+}
+const dbGet = () => dbDo("readonly", (s) => s.get(KEY));
+const dbPut = (value) => dbDo("readwrite", (s) => s.put(value, KEY));
+const dbDelete = () => dbDo("readwrite", (s) => s.delete(KEY));
+
+async function autosave(reason) {
+  if (!engine || !run.corpus) return;
+  const checkpoint = await locked(() => engine.checkpoint());
+  const step = JSON.parse(checkpoint.state).step;
+  await dbPut({ savedAt: Date.now(), step, reason, checkpoint, corpus: run.corpus, history: run.history, ui: run.ui });
+  lastSavedStep = step;
+  post({ event: "autosaved", step, reason });
+}
+
+// --- Backend choice ---------------------------------------------------------------------------
+async function chooseBackend(wanted) {
+  if (wanted === "cpu") return { backend: "cpu", reason: "you chose the CPU" };
+  if (!("gpu" in navigator)) return { backend: "cpu", reason: "this browser has no WebGPU" };
+  let adapter = null;
+  try {
+    adapter = await navigator.gpu.requestAdapter();
+  } catch (e) {
+    return { backend: "cpu", reason: `WebGPU failed to start (${message(e)})` };
+  }
+  if (!adapter) return { backend: "cpu", reason: "WebGPU found no usable GPU adapter" };
+  // burn's WebGPU runtime needs timestamp queries (it panics without them).
+  if (!adapter.features.has("timestamp-query")) return { backend: "cpu", reason: "this GPU does not offer the timestamp-query feature that burn needs" };
+  const limits = { maxBufferBytes: Math.min(adapter.limits.maxBufferSize, adapter.limits.maxStorageBufferBindingSize) };
+  return { backend: "wgpu", reason: "WebGPU", limits, adapterInfo: adapter.info ? `${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`.trim() : "" };
+}
+
+// --- Training loop ------------------------------------------------------------------------
+async function trainLoop() {
+  post({ event: "state", state: "running" });
+  const every = run.settings.autosave_every || 0;
+  try {
+    while (run.state === "running") {
+      const ev = await locked(() => engine.trainStep());
+      run.history.push(ev);
+      post({ event: "train", data: ev });
+      if (ev.step >= run.settings.steps) {
+        run.state = "done";
+        break;
+      }
+      if (every > 0 && ev.step % every === 0) await autosave("interval");
+      await yieldToMessages(); // let pause/stop/generate messages in
+    }
+  } catch (e) {
+    run.state = "error";
+    if (e instanceof WebAssembly.RuntimeError) return post({ event: "crashed", message: message(e) });
+    post({ event: "state", state: "error", message: message(e) });
+    return;
+  }
+  await locked(async () => engine.pause());
+  try {
+    await autosave(run.state);
+  } catch (e) {
+    post({ event: "warning", message: `autosave failed: ${message(e)}` });
+  }
+  post({ event: "state", state: run.state });
+}
+
+// --- Commands -----------------------------------------------------------------------------
+const commands = {
+  async init({ backend }) {
+    await init();
+    const choice = await chooseBackend(backend || "auto");
+    try {
+      engine = await Engine.create(choice.backend);
+    } catch (e) {
+      if (choice.backend !== "wgpu") throw e;
+      engine = await Engine.create("cpu");
+      choice.backend = "cpu";
+      choice.reason = `WebGPU did not start (${message(e)})`;
+    }
+    const saved = await dbGet().catch(() => null);
+    return {
+      version: version(),
+      ...choice,
+      saved: saved ? { step: saved.step, savedAt: saved.savedAt, corpusName: saved.corpus.name, reason: saved.reason } : null,
+    };
+  },
+  corpus({ name, bytes }) {
+    return locked(() => {
+      const info = engine.setCorpus(name, new Uint8Array(bytes));
+      run.corpus = { name, bytes };
+      return info;
+    });
+  },
+  tokenizer({ kind, vocabSize }) {
+    return locked(() => engine.trainTokenizer(kind, vocabSize));
+  },
+  tokenizerInfo() {
+    return locked(() => engine.tokenizerInfo());
+  },
+  tokenize({ text }) {
+    return locked(() => engine.tokenize(text));
+  },
+  checkSize({ shape, batch, limits, vocabSize }) {
+    return locked(() => engine.checkSize(shape, batch, limits, vocabSize));
+  },
+  initModel({ shape, seed }) {
+    return locked(() => {
+      run.history = [];
+      return engine.initModel(shape, BigInt(seed));
+    });
+  },
+  modelInfo() {
+    return locked(() => engine.modelInfo());
+  },
+  async train({ settings, ui }) {
+    if (run.state === "running") throw new Error("training is already running");
+    const counts = await locked(() => engine.configureTraining(settings));
+    run.settings = settings;
+    run.ui = ui || run.ui;
+    run.state = "running";
+    trainLoop();
+    return counts;
+  },
+  pause() {
+    if (run.state === "running") run.state = "paused";
+  },
+  stop() {
+    if (run.state === "running") run.state = "stopped";
+  },
+  async generate({ prompt, options }) {
+    if (generating) throw new Error("already generating");
+    await locked(() => engine.startGeneration(prompt, options));
+    generating = true;
+    let text = "";
+    try {
+      while (generating) {
+        const piece = await locked(() => engine.nextPiece());
+        if (piece === undefined || piece === null) break;
+        text += piece;
+        post({ event: "piece", text: piece });
+        await yieldToMessages();
+      }
+    } finally {
+      generating = false;
+    }
+    return text;
+  },
+  stopGeneration() {
+    generating = false;
+  },
+  probs({ text, top }) {
+    return locked(() => engine.nextTokenProbs(text, top || 10));
+  },
+  async exportBundle() {
+    const bytes = await locked(() => engine.exportBundle());
+    return bytes;
+  },
+  loadBundle({ bytes }) {
+    return locked(() => {
+      const info = engine.loadBundle(new Uint8Array(bytes));
+      run.history = [];
+      return info;
+    });
+  },
+  async resumeSaved() {
+    const saved = await dbGet();
+    if (!saved) throw new Error("there is no saved run");
+    const corpus = await locked(() => engine.setCorpus(saved.corpus.name, new Uint8Array(saved.corpus.bytes)));
+    run.corpus = saved.corpus;
+    const { bundle, optimizer, state } = saved.checkpoint;
+    const model = await locked(() => engine.restore(bundle, optimizer, state));
+    const tokenizer = await locked(() => engine.tokenizerInfo());
+    run.history = saved.history || [];
+    run.ui = saved.ui;
+    run.settings = JSON.parse(state).train;
+    run.state = "paused";
+    lastSavedStep = saved.step;
+    return { corpus, model, tokenizer, history: run.history, ui: saved.ui, settings: run.settings };
+  },
+  discardSaved() {
+    return dbDelete();
+  },
+  state() {
+    return { state: run.state, lastSavedStep };
+  },
+};
+
+self.onmessage = async ({ data }) => {
+  const { id, cmd, args } = data;
+  const fn = commands[cmd];
+  if (!fn) return post({ id, ok: false, error: `unknown command ${cmd}` });
+  try {
+    const result = await fn(args || {});
+    const transfer = result instanceof Uint8Array ? [result.buffer] : [];
+    post({ id, ok: true, result }, transfer);
+  } catch (e) {
+    post({ id, ok: false, error: message(e) });
+    if (e instanceof WebAssembly.RuntimeError) post({ event: "crashed", message: message(e) });
+  }
+};
+
+// A panic inside the engine (a lost GPU device, a bug) poisons the wasm instance: tell the
+// page, which starts a fresh worker and offers the last autosave.
+self.addEventListener("error", (e) => post({ event: "crashed", message: e.message }));
+self.addEventListener("unhandledrejection", (e) => {
+  if (String(e.reason).includes("unreachable")) post({ event: "crashed", message: message(e.reason) });
+});
