@@ -140,7 +140,9 @@ $("tok-train").onclick = async () => {
     const info = await call("tokenizer", { kind: tokKind(), vocabSize: num("vocab") });
     await renderTokenizer(info);
     app.model = null;
+    setRunState("idle");
     renderModelInfo();
+    enableModelStages();
     enable("model", true);
     updateSize();
   } catch (e) {
@@ -211,6 +213,7 @@ $("model-create").onclick = async () => {
   showError("model-error", null);
   try {
     app.model = await call("initModel", { shape: currentShape(), seed: num("seed") });
+    setRunState("idle");
     resetCharts();
     renderModelInfo();
     enableModelStages();
@@ -239,7 +242,7 @@ function chartOpts(title, series, height = 220) {
   const width = Math.max(240, $("chart-loss").clientWidth || 400);
   return {
     width, height,
-    legend: { show: series.length > 1 },
+    legend: { show: series.length > 1, live: false },
     scales: { x: { time: false } },
     axes: [{ label: "step", size: 36 }, { size: 52 }],
     series: [{ label: "step" }, ...series],
@@ -286,7 +289,7 @@ function trainSettings() {
   return {
     steps: num("steps"), batch_size: num("batch"), lr: num("lr"), min_lr: num("min-lr"),
     warmup_steps: num("warmup"), eval_every: num("eval-every"), sample_every: num("sample-every"),
-    eval_batches: 4, sample_tokens: 160, seed: num("seed"), autosave_every: num("autosave-every"),
+    eval_batches: 4, sample_tokens: num("sample-tokens"), seed: num("seed"), autosave_every: num("autosave-every"),
   };
 }
 function uiState() {
@@ -421,7 +424,8 @@ async function showProbs(context, picked) {
       if (c.text === picked) li.className = "picked";
       const name = document.createElement("span");
       name.className = "tokname";
-      name.textContent = JSON.stringify(c.text).slice(1, -1);
+      // Make whitespace visible: a space as ␣, a newline as \n.
+      name.textContent = JSON.stringify(c.text).slice(1, -1).replace(/ /g, "␣");
       const bar = document.createElement("span");
       bar.className = "bar";
       bar.style.width = `${(100 * c.p) / max}%`;
@@ -468,6 +472,10 @@ async function loadBundleBytes(name, buffer) {
     app.model = await call("loadBundle", { bytes: buffer }, [buffer]);
     const tok = await call("tokenizerInfo").catch(() => null);
     if (tok) await renderTokenizer(tok);
+    const m = app.model;
+    [m.nLayer, m.nHead, m.nEmbd, m.blockSize].forEach((v, i) => { $(shapeFields[i]).value = v; });
+    $("preset").value = "custom";
+    updateSize();
     resetCharts();
     renderModelInfo();
     enableModelStages();
@@ -529,6 +537,7 @@ $("resume-yes").onclick = async () => {
     enable("tokenizer", true);
     if (r.ui) restoreUi(r.ui);
     await renderTokenizer(r.tokenizer);
+    updateSize();
     enable("model", true);
     app.model = r.model;
     app.history = [];
@@ -550,7 +559,7 @@ function restoreUi(ui) {
   [s.nLayer, s.nHead, s.nEmbd, s.blockSize].forEach((v, i) => { $(shapeFields[i]).value = v; });
   $("dropout").value = s.dropout;
   const t = ui.settings;
-  const map = { steps: "steps", batch_size: "batch", lr: "lr", min_lr: "min-lr", warmup_steps: "warmup", eval_every: "eval-every", sample_every: "sample-every", autosave_every: "autosave-every", seed: "seed" };
+  const map = { sample_tokens: "sample-tokens", steps: "steps", batch_size: "batch", lr: "lr", min_lr: "min-lr", warmup_steps: "warmup", eval_every: "eval-every", sample_every: "sample-every", autosave_every: "autosave-every", seed: "seed" };
   for (const [k, id] of Object.entries(map)) if (t[k] != null) $(id).value = t[k];
   if (ui.prompt != null) $("prompt").value = ui.prompt;
 }

@@ -137,6 +137,8 @@ const commands = {
     });
   },
   tokenizer({ kind, vocabSize }) {
+    if (run.state === "running") throw new Error("pause or stop training first");
+    run.state = "idle";
     return locked(() => engine.trainTokenizer(kind, vocabSize));
   },
   tokenizerInfo() {
@@ -149,8 +151,10 @@ const commands = {
     return locked(() => engine.checkSize(shape, batch, limits, vocabSize));
   },
   initModel({ shape, seed }) {
+    if (run.state === "running") throw new Error("pause or stop training first");
     return locked(() => {
       run.history = [];
+      run.state = "idle";
       return engine.initModel(shape, BigInt(seed));
     });
   },
@@ -201,9 +205,11 @@ const commands = {
     return bytes;
   },
   loadBundle({ bytes }) {
+    if (run.state === "running") throw new Error("pause or stop training first");
     return locked(() => {
       const info = engine.loadBundle(new Uint8Array(bytes));
       run.history = [];
+      run.state = "idle";
       return info;
     });
   },

@@ -49,7 +49,7 @@ async function prepare(page, { sample = "samples/nursery-rhymes.txt", shape = TI
 }
 
 async function setTraining(page, { steps, batch = 4, every = 5, lr = 0.01, warmup = 2 }) {
-  for (const [id, v] of [["#steps", steps], ["#batch", batch], ["#eval-every", every], ["#sample-every", steps], ["#autosave-every", every], ["#lr", lr], ["#warmup", warmup], ["#min-lr", lr / 10]]) {
+  for (const [id, v] of [["#steps", steps], ["#batch", batch], ["#eval-every", every], ["#sample-every", steps], ["#sample-tokens", 24], ["#autosave-every", every], ["#lr", lr], ["#warmup", warmup], ["#min-lr", lr / 10]]) {
     await page.fill(id, String(v));
   }
 }
@@ -106,8 +106,8 @@ test("pretraining on WebGPU: tokenizer, training, the loss falls on the plot, ge
   assert.equal(steps.length, 30, "every step is on the plot");
   const vals = val.filter((v) => v != null);
   assert.ok(vals.length >= 5, `validation points: ${vals}`);
-  assert.ok(vals.at(-1) < vals[0] - 0.3, `validation loss falls: ${vals}`);
-  assert.ok(train.slice(-5).reduce((a, b) => a + b) / 5 < train[0] - 0.3, `training loss falls: ${train}`);
+  assert.ok(vals.every((v, i) => i === 0 || v < vals[i - 1] + 0.05) && vals.at(-1) < vals[0] - 0.1, `validation loss falls: ${vals}`);
+  assert.ok(train.slice(-5).reduce((a, b) => a + b) / 5 < train[0] - 0.5, `training loss falls: ${train}`);
   assert.notEqual(await page.textContent("#train-sample"), "Samples appear here as the model trains.");
   const text = await generate(page);
   assert.ok(text.length > 0, "generation streams text");
@@ -119,8 +119,10 @@ test("pretraining on WebGPU: tokenizer, training, the loss falls on the plot, ge
   await page.context().close();
 });
 
+// On the CPU backend to keep it quick: WebGPU's read-back of weights and optimizer state is
+// exercised by the autosave test below.
 test("download the bundle, load it in a fresh page: same generations for the same seed; bad files change nothing", async () => {
-  const page = await openPage();
+  const page = await openPage("?backend=cpu");
   await prepare(page);
   await setTraining(page, { steps: 5 });
   await page.click("#train-start");
@@ -132,7 +134,7 @@ test("download the bundle, load it in a fresh page: same generations for the sam
   assert.match(download.suggestedFilename(), /nursery-rhymes-step5\.llmplay\.safetensors/);
   await page.context().close();
 
-  const fresh = await openPage();
+  const fresh = await openPage("?backend=cpu");
   await fresh.setInputFiles("#bundle-file", path);
   await fresh.waitForFunction(() => document.querySelector("#model-info").textContent.includes("5 steps trained"));
   const after = await generate(fresh, { seed: 42 });
@@ -150,7 +152,7 @@ test("download the bundle, load it in a fresh page: same generations for the sam
 
   // ?model=URL loads a bundle from a static host, here the test server.
   writeFileSync("www/samples/.test-model.safetensors", good);
-  const linked = await openPage("?model=" + encodeURIComponent(URL_BASE + "samples/.test-model.safetensors"));
+  const linked = await openPage("?backend=cpu&model=" + encodeURIComponent(URL_BASE + "samples/.test-model.safetensors"));
   await linked.waitForFunction(() => document.querySelector("#model-info").textContent.includes("5 steps trained"), null, { timeout: 60_000 });
   assert.equal(await generate(linked, { seed: 42 }), before);
   assert.deepEqual([...fresh.errors, ...linked.errors].filter((e) => !/404/.test(e)), []);
@@ -195,7 +197,7 @@ test("the CPU fallback (no WebGPU) trains too, and says so", async () => {
   await page.click("#train-start");
   await page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 300_000 });
   const vals = (await history(page)).map((e) => e.val).filter((v) => v != null);
-  assert.ok(vals.at(-1) < vals[0] - 0.3, `validation loss falls on the CPU: ${vals}`);
+  assert.ok(vals.at(-1) < vals[0] - 0.1, `validation loss falls on the CPU: ${vals}`);
   await page.screenshot({ path: `${SHOTS}/04-cpu.png`, fullPage: true });
   assert.deepEqual(page.errors, []);
   await page.context().close();

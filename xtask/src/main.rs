@@ -89,8 +89,9 @@ fn ensure_python_reference() -> Result<(), String> {
 fn test() -> Result<(), String> {
     ensure_wasm_target()?;
     ensure_python_reference()?;
-    // The core must keep compiling for the browser (BPE training included: no threads there).
-    run(cargo().args(["check", "--lib", "--no-default-features", "--features", "web", "--target", "wasm32-unknown-unknown"]))?;
+    // The page's build first: the core must keep compiling for the browser (BPE training
+    // included: no threads there), and the browser tests below use it.
+    build_web()?;
     // Graphics drivers complain on stderr without a runtime dir; give them one.
     let runtime_dir = std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string());
     // One native profile (release) for the tests and the CLI, so burn is built once.
@@ -154,6 +155,14 @@ fn build_web_profile(profile: &str) -> Result<PathBuf, String> {
     let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
     let wasm = target.join("wasm32-unknown-unknown").join(profile).join("llmplay.wasm");
     let pkg = root().join("pkg");
+    // wasm-bindgen + wasm-opt take minutes; skip them when pkg/ is already built from this module.
+    let stamp = pkg.join(".built-from");
+    let source = std::fs::metadata(&wasm).map_err(|e| format!("{}: {e}", wasm.display()))?;
+    let id = format!("{profile} {} {:?}", source.len(), source.modified().ok());
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(id.as_str()) && pkg.join("vendor/uPlot.esm.js").exists() {
+        eprintln!("xtask: pkg/ is up to date");
+        return Ok(pkg);
+    }
     run(Command::new("wasm-bindgen").args(["--target", "web", "--no-typescript", "--out-dir"]).arg(&pkg).arg(&wasm))?;
     ensure_npm_packages()?;
     let opt = root().join("node_modules/.bin/wasm-opt");
@@ -169,6 +178,7 @@ fn build_web_profile(profile: &str) -> Result<PathBuf, String> {
     }
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     eprintln!("xtask: pkg/llmplay_bg.wasm is {:.1} MB", size as f64 / 1e6);
+    std::fs::write(&stamp, id).map_err(|e| e.to_string())?;
     Ok(pkg)
 }
 

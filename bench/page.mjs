@@ -1,0 +1,74 @@
+// The page's training speed against the native CLI, one after the other on this machine: the
+// same model, batch and corpus (the nursery-rhymes sample, character-level) trained in headless
+// Chromium on WebGPU (SwiftShader here: a CPU) and on the wasm CPU fallback, then natively with
+// `llmplay pretrain --backend cpu`. Prints median tokens/s for each and the ratios.
+//
+//   cargo xtask build-web && cargo build --release && node bench/page.mjs [STEPS] [LAYERS,HEADS,WIDTH,CONTEXT] [BATCH]
+import { createServer } from "node:http";
+import { readFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { join, extname } from "node:path";
+import { chromium } from "playwright-core";
+
+const steps = Number(process.argv[2] || 20);
+const [layers, heads, width, context] = (process.argv[3] || "1,2,32,32").split(",").map(Number);
+const batch = Number(process.argv[4] || 4);
+const corpus = "www/samples/nursery-rhymes.txt";
+
+const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css", ".txt": "text/plain" };
+const server = createServer(async (req, res) => {
+  const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+  const file = path === "/" ? "www/index.html" : path.startsWith("/pkg/") ? path.slice(1) : "www" + path;
+  try {
+    const body = await readFile(file);
+    res.writeHead(200, { "content-type": types[extname(file)] || "application/octet-stream" }).end(body);
+  } catch {
+    res.writeHead(404).end();
+  }
+}).listen(0, "127.0.0.1");
+await new Promise((r) => server.once("listening", r));
+const base = `http://127.0.0.1:${server.address().port}/`;
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+async function inPage(backend) {
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--enable-unsafe-webgpu", "--no-sandbox"] });
+  const page = await browser.newPage();
+  await page.goto(`${base}?backend=${backend}`);
+  await page.waitForSelector("body[data-ready=true]", { timeout: 120_000 });
+  const actual = await page.getAttribute("#backend", "data-backend");
+  await page.selectOption("#sample-select", "samples/nursery-rhymes.txt");
+  await page.click("#sample-load");
+  await page.waitForSelector("#corpus-info:not([hidden])");
+  await page.click("#tok-train");
+  await page.waitForSelector("#tok-info:not([hidden])");
+  for (const [id, v] of [["#n-layer", layers], ["#n-head", heads], ["#n-embd", width], ["#block", context]]) await page.fill(id, String(v));
+  await page.click("#model-create");
+  await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("Model ready"));
+  for (const [id, v] of [["#steps", steps], ["#batch", batch], ["#eval-every", 0], ["#sample-every", 0], ["#autosave-every", 0]]) await page.fill(id, String(v));
+  await page.click("#train-start");
+  await page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 3_600_000 });
+  const events = await page.evaluate(() => window.llmplay.app.history);
+  await browser.close();
+  // The first steps compile shaders and warm allocators: leave them out of the speed.
+  return { backend: actual, tokensPerS: median(events.slice(3).map((e) => e.tokens_per_s)) };
+}
+
+function native() {
+  const out = execFileSync("sh", ["-c", "mktemp -d"]).toString().trim();
+  const bin = join(process.env.CARGO_TARGET_DIR || "target", "release/llmplay");
+  const lines = execFileSync(bin, [
+    "pretrain", "--corpus", corpus, "--out", out, "--layers", layers, "--heads", heads, "--embd", width, "--context", context,
+    "--batch", batch, "--steps", steps, "--eval-every", 0, "--sample-every", 0, "--backend", "cpu",
+  ].map(String), { stdio: ["ignore", "pipe", "ignore"] }).toString().trim().split("\n").map((l) => JSON.parse(l));
+  return { backend: "native cpu", tokensPerS: median(lines.slice(3).map((e) => e.tokens_per_s)) };
+}
+
+const results = [await inPage("auto"), await inPage("cpu"), native()];
+const ref = results[2].tokensPerS;
+console.log(`model ${layers} layers × ${heads} heads × ${width} wide, context ${context}, batch ${batch}, ${steps} steps`);
+for (const r of results) {
+  const name = r.backend === "wgpu" ? "page, WebGPU" : r.backend === "cpu" ? "page, wasm CPU" : r.backend;
+  console.log(`${name.padEnd(16)} ${r.tokensPerS.toFixed(0).padStart(9)} tokens/s   ${(r.tokensPerS / ref).toFixed(3)}× native`);
+}
+server.close();
