@@ -360,6 +360,13 @@ impl Engine {
         to_js(&event)
     }
 
+    /// Panics on purpose, as a lost GPU device does inside burn: the page's recovery path (a
+    /// fresh worker, the last autosave offered) is tested with this.
+    #[wasm_bindgen(js_name = simulateCrash)]
+    pub fn simulate_crash(&self) {
+        panic!("simulated engine failure (test)");
+    }
+
     /// Stops the run's clock (time paused does not count as training time).
     pub fn pause(&mut self) {
         self.clock.pause();

@@ -231,6 +231,9 @@ const commands = {
   discardSaved() {
     return dbDelete();
   },
+  simulateCrash() {
+    return locked(() => engine.simulateCrash());
+  },
   state() {
     return { state: run.state, lastSavedStep };
   },

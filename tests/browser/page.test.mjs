@@ -202,3 +202,21 @@ test("the CPU fallback (no WebGPU) trains too, and says so", async () => {
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+test("when the engine dies (as on a lost GPU device) the page restarts it and offers the last autosave", async () => {
+  const page = await openPage("?backend=cpu");
+  await prepare(page);
+  await setTraining(page, { steps: 10 });
+  await page.click("#train-start");
+  await page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 120_000 });
+  await page.evaluate(() => window.llmplay.call("simulateCrash").catch(() => {}));
+  await page.waitForSelector("#toast:not([hidden])");
+  assert.match(await page.textContent("#toast"), /The engine stopped .*restarted/);
+  await page.waitForSelector("#resume:not([hidden])");
+  assert.match(await page.textContent("#resume-text"), /saved at step 10/);
+  await page.click("#resume-yes");
+  await page.waitForFunction(() => window.llmplay.app.model && window.llmplay.app.model.step === 10);
+  assert.ok((await generate(page)).length > 0, "the restored model generates");
+  assert.deepEqual(page.errors.filter((e) => !/simulated engine failure|unreachable|RuntimeError/.test(e)), []);
+  await page.context().close();
+});
