@@ -199,23 +199,29 @@ impl Tokenizer {
         Ok(ids)
     }
 
-    /// Each token of `text` with the text it covers, for showing how text becomes tokens. A
+    /// Each token of `text` with the text it covers, for showing how text becomes tokens; the
+    /// pieces concatenate to `text`. Byte-level BPE trims the space off a token's offsets
+    /// ("Ġhad" reports only "had"), so each piece runs from where the previous one ended. A
     /// character split over several byte-level tokens is shown on the first; the rest get "".
     pub fn pieces(&self, text: &str) -> Result<Vec<(u32, String)>, String> {
         let encoding = self.inner.encode_char_offsets(text, false).map_err(|e| format!("encoding text: {e}"))?;
         let chars: Vec<char> = text.chars().collect();
         let mut shown = 0;
-        Ok(encoding
+        let mut pieces: Vec<(u32, String)> = encoding
             .get_ids()
             .iter()
             .zip(encoding.get_offsets())
-            .map(|(&id, &(start, end))| {
-                let start = start.max(shown).min(chars.len());
+            .map(|(&id, &(_, end))| {
+                let start = shown;
                 let end = end.min(chars.len()).max(start);
                 shown = end;
                 (id, chars[start..end].iter().collect())
             })
-            .collect())
+            .collect();
+        if let Some(last) = pieces.last_mut() {
+            last.1.extend(&chars[shown..]);
+        }
+        Ok(pieces)
     }
 
     /// Decodes ids to text; special tokens are written out (`<|end|>`).

@@ -103,3 +103,18 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The page colours text token by token: the pieces must spell the text exactly, for both kinds.
+#[test]
+fn token_pieces_spell_the_text() {
+    let corpus = format!("{}\nnaïve café 東京 🙂 tabs\tand  spaces\r\n", common::sample_text());
+    for tokenizer in [
+        Tokenizer::train_bpe(std::iter::once(corpus.as_str()), 300).unwrap(),
+        Tokenizer::train_chars(std::iter::once(corpus.as_str())).unwrap(),
+    ] {
+        let text = "To be, or not  to be 🙂 東京\tcafé\r\nend ";
+        let pieces = tokenizer.pieces(text).unwrap();
+        assert_eq!(pieces.iter().map(|(_, p)| p.as_str()).collect::<String>(), text);
+        assert_eq!(pieces.iter().map(|(id, _)| *id).collect::<Vec<_>>(), tokenizer.encode(text).unwrap());
+    }
+}

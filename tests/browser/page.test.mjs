@@ -220,3 +220,23 @@ test("when the engine dies (as on a lost GPU device) the page restarts it and of
   assert.deepEqual(page.errors.filter((e) => !/simulated engine failure|unreachable|RuntimeError/.test(e)), []);
   await page.context().close();
 });
+
+test("a byte-level BPE tokenizer trains in the page and compresses the text", async () => {
+  const page = await openPage("?backend=cpu");
+  await page.selectOption("#sample-select", "samples/nursery-rhymes.txt");
+  await page.click("#sample-load");
+  await page.waitForSelector("#corpus-info:not([hidden])");
+  await page.check("input[name=tok-kind][value=bpe]");
+  await page.$eval("#vocab", (el) => { el.value = "400"; el.dispatchEvent(new Event("input")); });
+  await page.click("#tok-train");
+  await page.waitForSelector("#tok-info:not([hidden])");
+  const stats = await page.textContent("#tok-stats");
+  assert.match(stats, /Byte-level BPE: 400 tokens/);
+  const cpt = Number(stats.match(/([\d.]+) characters per token/)[1]);
+  assert.ok(cpt > 1.8, `BPE packs several characters a token: ${cpt}`);
+  const pieces = await page.$$eval("#tok-preview span", (s) => s.map((x) => x.textContent));
+  assert.equal(pieces.join(""), (await page.textContent("#corpus-preview")).slice(0, 800), "the coloured tokens spell the text");
+  assert.ok(pieces.some((p) => p.length > 2), "some tokens are whole words");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
