@@ -33,9 +33,13 @@ async function openPage(query = "", context) {
 
 const TINY = { layers: 1, heads: 2, width: 32, context: 32 };
 
-async function prepare(page, { sample = "samples/nursery-rhymes.txt", shape = TINY } = {}) {
-  await page.selectOption("#sample-select", sample);
-  await page.click("#sample-load");
+async function prepare(page, { sample = "samples/nursery-rhymes.txt", shape = TINY, upload = false } = {}) {
+  if (upload) {
+    await page.setInputFiles("#corpus-file", "www/" + sample);
+  } else {
+    await page.selectOption("#sample-select", sample);
+    await page.click("#sample-load");
+  }
   await page.waitForSelector("#corpus-info:not([hidden])");
   await page.click("#tok-train");
   await page.waitForSelector("#tok-info:not([hidden])");
@@ -91,9 +95,10 @@ test("a binary file or empty text is refused with a clear message", async () => 
   await page.context().close();
 });
 
-test("pretraining on WebGPU: tokenizer, training, the loss falls on the plot, generation, probabilities", async () => {
+test("pretraining on WebGPU: upload, tokenizer, training, the loss falls on the plot, generation, probabilities", async () => {
   const page = await openPage();
-  await prepare(page);
+  await prepare(page, { upload: true });
+  assert.match(await page.textContent("#corpus-stats"), /nursery-rhymes\.txt — 5,\d{3} characters/);
   const tokens = await page.$$eval("#tok-preview span", (s) => s.length);
   assert.ok(tokens > 100, `coloured tokens: ${tokens}`);
   assert.match(await page.textContent("#tok-stats"), /tokens in the vocabulary/);
@@ -189,14 +194,21 @@ test("reloading mid-training offers the autosave and resumes the run where it wa
   await context.close();
 });
 
-test("the CPU fallback (no WebGPU) trains too, and says so", async () => {
+// The `nano` preset for a few dozen steps: on the wasm CPU backend, because SwiftShader takes
+// about 8 s a `nano` step here (the WebGPU test above uses a smaller model).
+test("the CPU fallback (no WebGPU) trains nano too, and says so", async () => {
   const page = await openPage("?backend=cpu");
   assert.match(await page.textContent("#backend"), /CPU/);
   await prepare(page);
-  await setTraining(page, { steps: 20 });
+  await page.selectOption("#preset", "nano");
+  await page.click("#model-create");
+  await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("4 layers × 4 heads × 64 wide, context 64"));
+  await setTraining(page, { steps: 30, every: 10, lr: 0.003, warmup: 3 });
   await page.click("#train-start");
   await page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 300_000 });
-  const vals = (await history(page)).map((e) => e.val).filter((v) => v != null);
+  const h = await history(page);
+  assert.equal(h.length, 30);
+  const vals = h.map((e) => e.val).filter((v) => v != null);
   assert.ok(vals.at(-1) < vals[0] - 0.1, `validation loss falls on the CPU: ${vals}`);
   await page.screenshot({ path: `${SHOTS}/04-cpu.png`, fullPage: true });
   assert.deepEqual(page.errors, []);

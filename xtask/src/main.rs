@@ -89,9 +89,23 @@ fn ensure_python_reference() -> Result<(), String> {
 fn test() -> Result<(), String> {
     ensure_wasm_target()?;
     ensure_python_reference()?;
-    // The page's build first: the core must keep compiling for the browser (BPE training
-    // included: no threads there), and the browser tests below use it.
-    build_web()?;
+    // The native build of the tests and the page's wasm build run side by side: each has long
+    // single-threaded stretches (linking, LTO, wasm-opt, installing wasm-bindgen) that leave the
+    // other core idle. Their profiles live in separate directories, so cargo's locks allow it.
+    eprintln!("xtask: building the native tests and the wasm engine in parallel");
+    let mut native = cargo()
+        .args(["test", "--release", "--package", "llmplay", "--no-run", "--quiet"])
+        .current_dir(root())
+        .spawn()
+        .map_err(|e| format!("could not start cargo: {e}"))?;
+    // The page's build: the core must keep compiling for the browser (BPE training included:
+    // no threads there), and the browser tests below use it.
+    let web = build_web();
+    let native_ok = native.wait().map(|s| s.success()).unwrap_or(false);
+    web?;
+    if !native_ok {
+        return Err("building the native tests failed".into());
+    }
     // Graphics drivers complain on stderr without a runtime dir; give them one.
     let runtime_dir = std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string());
     // One native profile (release) for the tests and the CLI, so burn is built once.
