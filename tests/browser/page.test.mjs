@@ -155,6 +155,15 @@ test("download the bundle, load it in a fresh page: same generations for the sam
   await fresh.waitForFunction(() => /404/.test(document.querySelector("#bundle-error").textContent));
   assert.equal(await generate(fresh, { seed: 42 }), before);
 
+  // A loaded model trains further on a corpus, continuing its step count.
+  await fresh.selectOption("#sample-select", "samples/nursery-rhymes.txt");
+  await fresh.click("#sample-load");
+  await fresh.waitForSelector("#corpus-info:not([hidden])");
+  await setTraining(fresh, { steps: 8 });
+  await fresh.click("#train-start");
+  await fresh.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 120_000 });
+  assert.deepEqual((await history(fresh)).map((e) => e.step), [6, 7, 8]);
+
   // ?model=URL loads a bundle from a static host, here the test server.
   writeFileSync("www/samples/.test-model.safetensors", good);
   const linked = await openPage("?backend=cpu&model=" + encodeURIComponent(URL_BASE + "samples/.test-model.safetensors"));
@@ -233,7 +242,7 @@ test("when the engine dies (as on a lost GPU device) the page restarts it and of
   await page.context().close();
 });
 
-test("a byte-level BPE tokenizer trains in the page and compresses the text", async () => {
+test("a byte-level BPE tokenizer trains in the page and compresses the text; a model too big is refused", async () => {
   const page = await openPage("?backend=cpu");
   await page.selectOption("#sample-select", "samples/nursery-rhymes.txt");
   await page.click("#sample-load");
@@ -249,6 +258,14 @@ test("a byte-level BPE tokenizer trains in the page and compresses the text", as
   const pieces = await page.$$eval("#tok-preview span", (s) => s.map((x) => x.textContent));
   assert.equal(pieces.join(""), (await page.textContent("#corpus-preview")).slice(0, 800), "the coloured tokens spell the text");
   assert.ok(pieces.some((p) => p.length > 2), "some tokens are whole words");
+  // A model too big for the device is refused before anything is allocated.
+  await page.selectOption("#preset", "custom");
+  await page.fill("#n-layer", "48");
+  await page.fill("#n-embd", "2048");
+  await page.fill("#block", "2048");
+  await page.waitForSelector("#model-error:not([hidden])");
+  assert.match(await page.textContent("#model-error"), /needs about [\d.]+ GiB .* more than the [\d.]+ GiB available/);
+  assert.equal(await page.isDisabled("#model-create"), true);
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
