@@ -1,11 +1,28 @@
 // The engine's home: this Web Worker owns the wasm module and the GPU device, so training never
-// blocks the page. The page sends {id, cmd, args}; the worker answers {id, ok, result | error}
-// and pushes {event, ...} messages (training events, generated text, run state).
+// blocks the page. The protocol:
+//
+// page → worker   {id, cmd, args}; the worker answers {id, ok: true, result} or {id, ok: false, error}
+//   init {backend: "auto"|"cpu"}          → {version, backend: "wgpu"|"cpu", reason, limits?, saved?}
+//   corpus {name, bytes: ArrayBuffer}     → {name, bytes, chars, lines, preview}
+//   tokenizer {kind: "char"|"bpe", vocabSize} → {kind, vocabSize, charsPerToken}
+//   tokenize {text}                       → [[id, piece], ...]
+//   checkSize {shape, batch, limits, vocabSize} → {params, memory: {totalBytes, largestBufferBytes}, problem}
+//   initModel {shape, seed} | loadBundle {bytes} | modelInfo → {nLayer, nHead, nEmbd, blockSize, vocabSize, params, step, ...}
+//   train {settings, ui}                  → {trainTokens, valTokens}; then "train" events until done
+//   pause | stop | stopGeneration         → undefined
+//   generate {prompt, options}            → the whole text; "piece" events stream it
+//   probs {text, top}                     → [{id, text, p}, ...]
+//   exportBundle                          → Uint8Array (one-file bundle)
+//   resumeSaved | discardSaved            → the restored {corpus, model, tokenizer, history, ui, settings}
+// worker → page   {event, ...}
+//   train {data: TrainEvent} · state {state: "running"|"paused"|"stopped"|"done"|"error", message?}
+//   piece {text} · autosaved {step, reason} · warning {message} · crashed {message}
 import init, { Engine, version } from "./pkg/llmplay.js";
 
 const DB = "llmplay";
 const STORE = "autosave";
 const KEY = "run";
+const CORPUS_KEY = "corpus"; // stored apart: a large corpus is written once, not at every autosave
 
 let engine = null;
 let run = { state: "idle", history: [], settings: null, corpus: null, ui: null };
@@ -48,15 +65,20 @@ async function dbDo(mode, fn) {
     db.close();
   }
 }
-const dbGet = () => dbDo("readonly", (s) => s.get(KEY));
-const dbPut = (value) => dbDo("readwrite", (s) => s.put(value, KEY));
-const dbDelete = () => dbDo("readwrite", (s) => s.delete(KEY));
+const dbGet = (key = KEY) => dbDo("readonly", (s) => s.get(key));
+const dbPut = (value, key = KEY) => dbDo("readwrite", (s) => s.put(value, key));
+const dbDelete = () => dbDo("readwrite", (s) => { s.delete(CORPUS_KEY); return s.delete(KEY); });
+let savedCorpus = null;
 
 async function autosave(reason) {
   if (!engine || !run.corpus) return;
   const checkpoint = await locked(() => engine.checkpoint());
   const step = JSON.parse(checkpoint.state).step;
-  await dbPut({ savedAt: Date.now(), step, reason, checkpoint, corpus: run.corpus, history: run.history, ui: run.ui });
+  if (savedCorpus !== run.corpus) {
+    await dbPut(run.corpus, CORPUS_KEY);
+    savedCorpus = run.corpus;
+  }
+  await dbPut({ savedAt: Date.now(), step, reason, checkpoint, corpusName: run.corpus.name, history: run.history, ui: run.ui });
   lastSavedStep = step;
   post({ event: "autosaved", step, reason });
 }
@@ -126,7 +148,7 @@ const commands = {
     return {
       version: version(),
       ...choice,
-      saved: saved ? { step: saved.step, savedAt: saved.savedAt, corpusName: saved.corpus.name, reason: saved.reason } : null,
+      saved: saved ? { step: saved.step, savedAt: saved.savedAt, corpusName: saved.corpusName, reason: saved.reason } : null,
     };
   },
   corpus({ name, bytes }) {
@@ -215,9 +237,11 @@ const commands = {
   },
   async resumeSaved() {
     const saved = await dbGet();
-    if (!saved) throw new Error("there is no saved run");
-    const corpus = await locked(() => engine.setCorpus(saved.corpus.name, new Uint8Array(saved.corpus.bytes)));
-    run.corpus = saved.corpus;
+    const savedText = await dbGet(CORPUS_KEY);
+    if (!saved || !savedText) throw new Error("there is no saved run");
+    const corpus = await locked(() => engine.setCorpus(savedText.name, new Uint8Array(savedText.bytes)));
+    run.corpus = savedText;
+    savedCorpus = savedText;
     const { bundle, optimizer, state } = saved.checkpoint;
     const model = await locked(() => engine.restore(bundle, optimizer, state));
     const tokenizer = await locked(() => engine.tokenizerInfo());
