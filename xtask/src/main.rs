@@ -134,7 +134,8 @@ fn wasm_bindgen_version() -> Result<String, String> {
 fn ensure_wasm_bindgen(version: &str) -> Result<(), String> {
     let have = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
     if !have.contains(version) {
-        run(cargo().args(["install", "wasm-bindgen-cli", "--version", version]))?;
+        // --force: cargo's install records may say "installed" when the binary is gone.
+        run(cargo().args(["install", "--force", "wasm-bindgen-cli", "--version", version]))?;
     }
     Ok(())
 }
