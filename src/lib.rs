@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod bundle;
+pub mod chat;
 pub mod data;
 pub mod model;
 pub mod optim;

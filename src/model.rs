@@ -87,7 +87,7 @@ impl GptConfig {
                 return Err(format!("{name} must be at least 1"));
             }
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return Err(format!(
                 "the embedding width ({}) must be divisible by the number of heads ({})",
                 self.n_embd, self.n_head

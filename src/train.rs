@@ -339,6 +339,11 @@ impl Clock {
     }
 }
 
+/// Whether something scheduled every `every` steps (0 = never) is due at `step`.
+fn due(every: usize, step: usize) -> bool {
+    every > 0 && step.is_multiple_of(every)
+}
+
 /// One step of a run, as its host sees it: the optimizer step, then validation loss and a sample
 /// when their schedules say so. The CLI's [`run`] loops over this; the browser's worker calls it
 /// once per message-loop turn so it can pause, save and answer the page between steps.
@@ -349,7 +354,6 @@ pub async fn train_step(
     clock: &mut Clock,
 ) -> Result<TrainEvent, String> {
     let cfg = trainer.config.clone();
-    let every = |n: usize, step: usize| n > 0 && step % n == 0;
     clock.resume();
     let report = trainer.step(objective).await.map_err(|e| e.to_string())?;
     let step = report.step;
@@ -366,10 +370,10 @@ pub async fn train_step(
         sample: None,
     };
     let (eval_every, sample_every, sample_tokens, seed) = (cfg.eval_every, cfg.sample_every, cfg.sample_tokens, cfg.seed);
-    if every(eval_every, step) || (is_last && eval_every > 0) {
+    if due(eval_every, step) || (is_last && eval_every > 0) {
         event.val_loss = trainer.val_loss(objective).await.map_err(|e| e.to_string())?;
     }
-    if let Some(spec) = samples.filter(|_| every(sample_every, step) || (is_last && sample_every > 0)) {
+    if let Some(spec) = samples.filter(|_| due(sample_every, step) || (is_last && sample_every > 0)) {
         let options = SampleOptions { max_new_tokens: sample_tokens, seed, ..SampleOptions::default() };
         event.sample = Some(generate(&trainer.inference_model(), spec.tokenizer, &spec.prompt, &options, |_| true).await?);
     }
@@ -387,12 +391,11 @@ pub async fn run(
     samples: Option<&SampleSpec<'_>>,
 ) -> Result<(), String> {
     let mut clock = Clock::new(0.0);
-    let every = |n: usize, step: usize| n > 0 && step % n == 0;
     while trainer.step < trainer.config.steps {
         let event = train_step(trainer, objective, samples, &mut clock).await?;
         hooks.event(&event);
         let stop = hooks.should_stop();
-        if every(trainer.config.checkpoint_every, event.step) || event.step == trainer.config.steps || stop {
+        if due(trainer.config.checkpoint_every, event.step) || event.step == trainer.config.steps || stop {
             hooks.checkpoint(trainer.snapshot().await?)?;
         }
         if stop {

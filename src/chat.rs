@@ -1,0 +1,104 @@
+//! Conversations for supervised fine-tuning: the JSONL chat format, and the chat template that
+//! turns a conversation into token ids plus a loss mask that is 1 only where the assistant
+//! speaks (its words and its end-of-turn token), so SFT teaches answers, not questions.
+//!
+//! Template (the reserved special tokens, no extra text):
+//! `<|endoftext|><|system|>…<|end|><|user|>…<|end|><|assistant|>…<|end|>…`
+
+use serde::Deserialize;
+
+use crate::tokenizer::{Tokenizer, ASSISTANT, ENDOFTEXT, END_OF_TURN, SYSTEM, USER};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Conversation {
+    pub messages: Vec<Message>,
+}
+
+/// A line of a JSONL file that is not a usable conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    /// 1-based, as editors count.
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for BadLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+/// Parses `{"messages": [{"role": …, "content": …}, …]}` lines. Blank lines are skipped; every
+/// other line that is not a conversation with at least one assistant message is reported.
+pub fn parse_jsonl(text: &str) -> (Vec<Conversation>, Vec<BadLine>) {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Result<Conversation, String> = serde_json::from_str(line).map_err(|e| e.to_string());
+        match parsed {
+            Ok(c) if !c.messages.iter().any(|m| m.role == Role::Assistant) => {
+                bad.push(BadLine { line: i + 1, reason: "the conversation has no assistant message to learn from".into() })
+            }
+            Ok(c) => good.push(c),
+            Err(reason) => bad.push(BadLine { line: i + 1, reason }),
+        }
+    }
+    (good, bad)
+}
+
+/// A rendered conversation: `ids` and, for each id, whether the model learns to produce it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub ids: Vec<u32>,
+    pub mask: Vec<bool>,
+}
+
+fn special(tokenizer: &Tokenizer, token: &str) -> Result<u32, String> {
+    tokenizer.token_id(token).ok_or_else(|| format!("the tokenizer has no {token} token (it is not an llmplay tokenizer)"))
+}
+
+/// Renders a conversation with the chat template. The assistant's tag is not learned (the
+/// template puts it there), its content and `<|end|>` are.
+pub fn render(tokenizer: &Tokenizer, conversation: &Conversation) -> Result<Rendered, String> {
+    let end = special(tokenizer, END_OF_TURN)?;
+    let mut ids = vec![special(tokenizer, ENDOFTEXT)?];
+    let mut mask = vec![false];
+    for message in &conversation.messages {
+        let (tag, learned) = match message.role {
+            Role::System => (SYSTEM, false),
+            Role::User => (USER, false),
+            Role::Assistant => (ASSISTANT, true),
+        };
+        ids.push(special(tokenizer, tag)?);
+        mask.push(false);
+        let content = tokenizer.encode(&message.content)?;
+        mask.extend(std::iter::repeat_n(learned, content.len() + 1));
+        ids.extend(content);
+        ids.push(end);
+    }
+    Ok(Rendered { ids, mask })
+}
+
+/// The prompt for the assistant's next turn: the conversation so far, then `<|assistant|>`.
+pub fn prompt(tokenizer: &Tokenizer, conversation: &Conversation) -> Result<Vec<u32>, String> {
+    let mut ids = render(tokenizer, conversation)?.ids;
+    ids.push(special(tokenizer, ASSISTANT)?);
+    Ok(ids)
+}
