@@ -100,11 +100,15 @@ $("sample-load").onclick = async () => {
     showError("corpus-error", e);
   }
 };
-$("corpus-file").onchange = async (e) => {
-  const file = e.target.files[0];
-  if (file) await useCorpus(file.name, await file.arrayBuffer());
-  e.target.value = "";
-};
+/** Calls `use(name, bytes)` with a file chosen in the picker `id`, then clears the picker. */
+function onFilePicked(id, use) {
+  $(id).onchange = async (e) => {
+    const file = e.target.files[0];
+    if (file) await use(file.name, await file.arrayBuffer());
+    e.target.value = "";
+  };
+}
+onFilePicked("corpus-file", useCorpus);
 $("paste-use").onclick = () => {
   const text = $("paste").value;
   useCorpus("pasted text", new TextEncoder().encode(text).buffer);
@@ -458,11 +462,7 @@ $("download").onclick = async () => {
     showError("bundle-error", e);
   }
 };
-$("bundle-file").onchange = async (e) => {
-  const file = e.target.files[0];
-  if (file) await loadBundleBytes(file.name, await file.arrayBuffer());
-  e.target.value = "";
-};
+onFilePicked("bundle-file", (name, bytes) => loadBundleBytes(name, bytes));
 $("bundle-url-load").onclick = () => loadBundleUrl($("bundle-url").value.trim());
 
 async function loadBundleBytes(name, buffer) {
