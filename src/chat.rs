@@ -5,11 +5,13 @@
 //! Template (the reserved special tokens, no extra text):
 //! `<|endoftext|><|system|>…<|end|><|user|>…<|end|><|assistant|>…<|end|>…`
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::tokenizer::{Tokenizer, ASSISTANT, ENDOFTEXT, END_OF_TURN, SYSTEM, USER};
+use crate::model::Gpt;
+use crate::sample::{SampleOptions, TextStream};
+use crate::tokenizer::{Tokenizer, ASSISTANT, ENDOFTEXT, END_OF_TURN, SPECIAL_TOKENS, SYSTEM, USER};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
@@ -17,13 +19,13 @@ pub enum Role {
     Assistant,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub role: Role,
     pub content: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversation {
     pub messages: Vec<Message>,
 }
@@ -101,4 +103,17 @@ pub fn prompt(tokenizer: &Tokenizer, conversation: &Conversation) -> Result<Vec<
     let mut ids = render(tokenizer, conversation)?.ids;
     ids.push(special(tokenizer, ASSISTANT)?);
     Ok(ids)
+}
+
+/// The assistant's reply to `conversation`, streamed: generation stops at any special token
+/// (`<|end|>` is a finished turn; another tag means the model started a new turn itself).
+pub fn reply(model: Gpt, tokenizer: &Tokenizer, conversation: &Conversation, options: SampleOptions) -> Result<TextStream, String> {
+    let ids = prompt(tokenizer, conversation)?;
+    let stop_tokens = SPECIAL_TOKENS.iter().filter_map(|t| tokenizer.token_id(t)).collect();
+    TextStream::from_ids(model, tokenizer.clone(), ids, SampleOptions { stop_tokens, ..options })
+}
+
+/// Whether a finished reply ended its turn with `<|end|>`.
+pub fn ended_turn(tokenizer: &Tokenizer, stream: &TextStream) -> bool {
+    stream.stopped_by().is_some() && stream.stopped_by() == tokenizer.token_id(END_OF_TURN)
 }

@@ -2,7 +2,8 @@
 //!
 //! One core for the command line and the browser: a GPT-2 model ([`model`]), tokenizers
 //! ([`tokenizer`]), data ([`data`]), the one training loop ([`train`]) with pretraining's
-//! objective ([`pretrain`]), sampling ([`sample`]) and the shareable model bundle ([`bundle`]).
+//! objective ([`pretrain`]), supervised fine-tuning on conversations ([`chat`], [`sft`]) and the
+//! built-in practice tasks ([`tasks`]), sampling ([`sample`]) and the shareable model bundle ([`bundle`]).
 
 pub mod backend;
 pub mod bundle;
@@ -12,6 +13,8 @@ pub mod model;
 pub mod optim;
 pub mod pretrain;
 pub mod sample;
+pub mod sft;
+pub mod tasks;
 pub mod tokenizer;
 pub mod train;
 

@@ -14,8 +14,11 @@ use llmplay::bundle::{write_atomic, Bundle, Metadata};
 use llmplay::data::{check_corpus, TokenData};
 use llmplay::model::{GptConfig, PRESETS};
 use llmplay::pretrain::{text_nll, NextToken};
+use llmplay::chat::{ended_turn, parse_jsonl, reply, Conversation, Message, Role};
 use llmplay::sample::{generate, SampleOptions};
-use llmplay::tokenizer::{Tokenizer, TokenizerKind};
+use llmplay::sft::{ChatData, Sft};
+use llmplay::tasks::{evaluate, Task};
+use llmplay::tokenizer::{self, Tokenizer, TokenizerKind};
 use llmplay::train::{self, RunHooks, SampleSpec, Snapshot, TrainConfig, TrainEvent, Trainer};
 
 #[derive(Parser)]
@@ -37,6 +40,12 @@ enum Command {
     Presets,
     /// Time training on random tokens: forward, forward+backward and full optimizer steps.
     Bench(BenchArgs),
+    /// Fine-tune a model on conversations (loss only on the assistant's tokens).
+    Sft(SftArgs),
+    /// Chat with a model in the terminal: multi-turn, streaming (/clear starts over, /quit ends).
+    Chat(ChatArgs),
+    /// Score a model on a built-in task's held-out problems (JSON: accuracy, end_of_turn_rate).
+    EvalTask(EvalTaskArgs),
     /// Pack a model folder into one bundle file (safetensors with the JSON files in its metadata).
     Export {
         /// Model folder (or bundle file).
@@ -199,6 +208,112 @@ struct EvalArgs {
     backend: Backend,
 }
 
+#[derive(Args)]
+struct SftArgs {
+    /// The model to start from: a folder or bundle file (usually a pretrained one).
+    #[arg(long)]
+    model: PathBuf,
+    /// Conversations: a JSONL file of {"messages": [{"role", "content"}, ...]} lines, or `builtin`
+    /// (identity and small talk plus the four practice tasks, generated).
+    #[arg(long)]
+    data: String,
+    /// Folder for checkpoints and the fine-tuned bundle.
+    #[arg(long)]
+    out: PathBuf,
+    /// What to do with malformed JSONL lines: refuse the file (listing them) or skip them.
+    #[arg(long, default_value = "refuse", value_parser = ["refuse", "skip"])]
+    bad_lines: String,
+    /// Pretraining text to mix back in (limits forgetting), with --mix as its share of rows.
+    #[arg(long)]
+    mix_corpus: Option<PathBuf>,
+    /// Share of each batch's rows taken from --mix-corpus.
+    #[arg(long, default_value_t = 0.1)]
+    mix: f64,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 1000)]
+    steps: usize,
+    /// Rows (of the model's context length, packed with conversations) per batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Peak learning rate (lower than pretraining's: the model already knows its text).
+    #[arg(long, default_value_t = 5e-4)]
+    lr: f64,
+    /// Final learning rate of the cosine decay.
+    #[arg(long, default_value_t = 5e-5)]
+    min_lr: f64,
+    /// Linear warmup steps.
+    #[arg(long, default_value_t = 50)]
+    warmup: usize,
+    /// AdamW weight decay (2-D weights only).
+    #[arg(long, default_value_t = 0.1)]
+    weight_decay: f32,
+    /// Validation loss (assistant tokens of held-out conversations) every N steps.
+    #[arg(long, default_value_t = 100)]
+    eval_every: usize,
+    /// Validation batches per evaluation.
+    #[arg(long, default_value_t = 10)]
+    eval_batches: usize,
+    /// A sample reply every N steps (0 = never).
+    #[arg(long, default_value_t = 250)]
+    sample_every: usize,
+    /// Save a checkpoint every N steps (and always at the end).
+    #[arg(long, default_value_t = 250)]
+    checkpoint_every: usize,
+    /// Random seed (batches, dropout, generated data).
+    #[arg(long, default_value_t = 1337)]
+    seed: u64,
+    /// Where tensors live: cpu or wgpu.
+    #[arg(long, default_value = "cpu")]
+    backend: Backend,
+}
+
+#[derive(Args)]
+struct ChatArgs {
+    /// Model folder or bundle file.
+    #[arg(long)]
+    model: PathBuf,
+    /// A system message that starts every conversation.
+    #[arg(long)]
+    system: Option<String>,
+    /// Most tokens per reply.
+    #[arg(long, default_value_t = 200)]
+    max_tokens: usize,
+    /// Divides the logits: lower is more predictable; 0 = always the likeliest token.
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f32,
+    /// Sample only among the k likeliest tokens.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Nucleus sampling: only the likeliest tokens whose probabilities add up to p.
+    #[arg(long)]
+    top_p: Option<f32>,
+    /// Random seed.
+    #[arg(long, default_value_t = 1337)]
+    seed: u64,
+    /// Where tensors live: cpu or wgpu.
+    #[arg(long, default_value = "cpu")]
+    backend: Backend,
+}
+
+#[derive(Args)]
+struct EvalTaskArgs {
+    /// Model folder or bundle file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Which practice task.
+    #[arg(long, value_parser = ["addition", "compare", "count", "reverse"])]
+    task: String,
+    /// Held-out problems to answer.
+    #[arg(long, default_value_t = 200)]
+    n: usize,
+    /// Which held-out problems (the same seed gives the same ones).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where tensors live: cpu or wgpu.
+    #[arg(long, default_value = "cpu")]
+    backend: Backend,
+}
+
 /// Saved beside a checkpoint's bundle: what `--resume` needs besides the weights.
 #[derive(Serialize, Deserialize)]
 struct TrainerState {
@@ -216,6 +331,9 @@ fn main() -> ExitCode {
         Command::Pretrain(args) => pretrain(args),
         Command::Sample(args) => sample(args),
         Command::Eval(args) => eval(args),
+        Command::Sft(args) => sft(args),
+        Command::Chat(args) => chat(args),
+        Command::EvalTask(args) => eval_task(args),
         Command::Bench(args) => bench(args),
         Command::Presets => {
             presets();
@@ -240,11 +358,11 @@ fn presets() {
         let count = |vocab| GptConfig::preset(name, vocab).unwrap().num_params();
         println!(
             "{name:<6} {layers:>6} {heads:>5} {embd:>5} {ctx:>7} {:>12} {:>12}  {about}",
-            human(count(70)),
+            human(count(102)),
             human(count(512))
         );
     }
-    println!("(char: a 65-character corpus plus 5 special tokens; bpe: a 512-token vocabulary)");
+    println!("(char: 102 tokens, printable ASCII and Tiny Shakespeare's characters plus 5 special tokens; bpe: a 512-token vocabulary)");
 }
 
 fn human(n: usize) -> String {
@@ -286,6 +404,9 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
         )
         .map_err(|e| format!("{TRAINER_FILE} is corrupt: {e}"))?;
         let bundle = Bundle::load(dir)?;
+        if bundle.meta.stage != "pretrain" {
+            return Err(format!("{} holds a {} model, not a pretraining run to resume", dir.display(), bundle.meta.stage));
+        }
         if bundle.meta.steps != state.step {
             return Err(format!(
                 "the checkpoint in {} is incomplete (its weights are from step {}, its trainer state from step {}); \
@@ -344,12 +465,9 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
         seed: train_config.seed,
         eval_batches: train_config.eval_batches,
     };
-    let progress = ProgressBar::new(train_config.steps as u64).with_position(trainer.step as u64);
-    progress.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]")
-            .expect("valid template"),
-    );
+    let progress = progress_bar(train_config.steps, trainer.step);
     let mut hooks = CliHooks {
+        stage: "pretrain",
         out: args.out.clone(),
         config: config.clone(),
         tokenizer: tokenizer.clone(),
@@ -368,6 +486,7 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
 
 /// The CLI's side of a run: JSON lines on stdout, a progress bar, checkpoints in `out`.
 struct CliHooks {
+    stage: &'static str,
     out: PathBuf,
     config: GptConfig,
     tokenizer: Tokenizer,
@@ -398,7 +517,7 @@ impl RunHooks for CliHooks {
 
     fn checkpoint(&mut self, snapshot: Snapshot) -> Result<(), String> {
         let meta = Metadata {
-            stage: "pretrain".into(),
+            stage: self.stage.into(),
             steps: snapshot.step,
             train_loss: Some(self.last.train_loss),
             val_loss: self.last.val_loss,
@@ -414,6 +533,178 @@ impl RunHooks for CliHooks {
         // trainer.json last: a checkpoint whose step it names is complete.
         write_atomic(&self.out.join(TRAINER_FILE), serde_json::to_string_pretty(&state).expect("json").as_bytes())
     }
+}
+
+/// Conversations from a JSONL file or the built-in mix, rendered for this tokenizer.
+fn chat_data(source: &str, tokenizer: &Tokenizer, bad_lines: &str, seed: u64) -> Result<(ChatData, usize), String> {
+    if source == "builtin" {
+        return Ok((ChatData::builtin(tokenizer, seed)?, 0));
+    }
+    let bytes = std::fs::read(source).map_err(|e| format!("reading {source}: {e}"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| format!("{source} is not UTF-8 text"))?;
+    let (conversations, bad) = parse_jsonl(text);
+    if !bad.is_empty() {
+        let listed: Vec<String> = bad.iter().take(10).map(|b| format!("  {b}")).collect();
+        let more = if bad.len() > 10 { format!("\n  … and {} more", bad.len() - 10) } else { String::new() };
+        if bad_lines == "refuse" {
+            return Err(format!(
+                "{source}: {} malformed line(s) (expected {{\"messages\": [{{\"role\": \"user\", \"content\": \"…\"}}, …]}}):\n{}{more}\n\
+                 Fix them, or pass --bad-lines skip to train on the {} good conversation(s).",
+                bad.len(),
+                listed.join("\n"),
+                conversations.len()
+            ));
+        }
+        eprintln!("skipping {} malformed line(s) of {source}:\n{}{more}", bad.len(), listed.join("\n"));
+    }
+    Ok((ChatData::from_conversations(tokenizer, &conversations)?, bad.len()))
+}
+
+fn sft(args: SftArgs) -> Result<(), String> {
+    let device = args.backend.device()?;
+    let bundle = Bundle::load(&args.model)?;
+    let (data, _) = chat_data(&args.data, &bundle.tokenizer, &args.bad_lines, args.seed)?;
+    let block_size = bundle.config.block_size;
+    let mix = match &args.mix_corpus {
+        Some(path) => Some(TokenData::from_text(&bundle.tokenizer, &read_corpus(path)?, block_size)?),
+        None => None,
+    };
+    let train_config = TrainConfig {
+        steps: args.steps,
+        batch_size: args.batch,
+        grad_accum: 1,
+        lr: args.lr,
+        min_lr: args.min_lr,
+        warmup_steps: args.warmup,
+        weight_decay: args.weight_decay,
+        eval_every: args.eval_every,
+        eval_batches: args.eval_batches,
+        sample_every: args.sample_every,
+        sample_tokens: 48,
+        checkpoint_every: args.checkpoint_every,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    train_config.validate()?;
+    eprintln!(
+        "llmplay {}: fine-tuning a {}-parameter model on {} conversations ({} held out); {:.0}% of their tokens are the assistant's",
+        llmplay::version(),
+        bundle.config.num_params(),
+        data.train.len(),
+        data.val.len(),
+        data.learned_fraction() * 100.0
+    );
+    let mut trainer = Trainer::new(bundle.model(&device)?, train_config.clone(), &device);
+    let mut objective = Sft {
+        data: &data,
+        corpus: mix.as_ref().map(|d| (d, args.mix)),
+        batch_size: args.batch,
+        block_size,
+        seed: args.seed,
+        eval_batches: args.eval_batches,
+    };
+    let mut hooks = CliHooks {
+        stage: "sft",
+        out: args.out.clone(),
+        config: bundle.config.clone(),
+        tokenizer: bundle.tokenizer.clone(),
+        corpus: PathBuf::from(&args.data),
+        corpus_bytes: data.train.iter().chain(&data.val).map(|r| r.ids.len()).sum(),
+        train: train_config.clone(),
+        progress: progress_bar(train_config.steps, 0),
+        last: TrainEvent::default(),
+        stop_at: None,
+    };
+    // The sample is a reply to a fixed question, shown with the template's tags.
+    let prompt = format!("{}{}What is 12 + 34?{}{}", tokenizer::ENDOFTEXT, tokenizer::USER, tokenizer::END_OF_TURN, tokenizer::ASSISTANT);
+    let spec = SampleSpec { tokenizer: &bundle.tokenizer, prompt };
+    let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, Some(&spec)));
+    hooks.progress.finish_and_clear();
+    result
+}
+
+fn progress_bar(len: usize, pos: usize) -> ProgressBar {
+    let progress = ProgressBar::new(len as u64).with_position(pos as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}  [{elapsed_precise} < {eta_precise}]").expect("valid template"),
+    );
+    progress
+}
+
+fn chat(args: ChatArgs) -> Result<(), String> {
+    use std::io::BufRead;
+    let device = args.backend.device()?;
+    let bundle = Bundle::load(&args.model)?;
+    let model = bundle.model(&device)?;
+    let tokenizer = &bundle.tokenizer;
+    let start = || Conversation {
+        messages: args.system.iter().map(|s| Message { role: Role::System, content: s.clone() }).collect(),
+    };
+    let mut conversation = start();
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    if interactive {
+        eprintln!("Chatting with a {} model ({} stage). /clear starts over, /quit or Ctrl-D ends.", human(bundle.config.num_params()), bundle.meta.stage);
+    }
+    let mut stdout = std::io::stdout();
+    let mut turn = 0u64;
+    loop {
+        if interactive {
+            eprint!("you> ");
+        }
+        let Some(line) = std::io::stdin().lock().lines().next() else { break };
+        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+        match line.trim() {
+            "" => continue,
+            "/quit" | "/exit" => break,
+            "/clear" => {
+                conversation = start();
+                eprintln!("(new conversation)");
+                continue;
+            }
+            _ => {}
+        }
+        conversation.messages.push(Message { role: Role::User, content: line });
+        let options = SampleOptions {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            max_new_tokens: args.max_tokens,
+            stop_tokens: vec![],
+            seed: args.seed.wrapping_add(turn),
+        };
+        turn += 1;
+        let mut stream = reply(model.clone(), tokenizer, &conversation, options)?;
+        if interactive {
+            print!("assistant> ");
+        }
+        let mut text = String::new();
+        while let Some(piece) = block_on(stream.next_piece())? {
+            print!("{piece}");
+            let _ = stdout.flush();
+            text.push_str(&piece);
+        }
+        println!();
+        if !ended_turn(tokenizer, &stream) {
+            eprintln!("(the reply did not end its turn with <|end|>: {})", match stream.stopped_by() {
+                Some(id) => format!("the model wrote {} instead", tokenizer.decode(&[id])),
+                None => format!("it ran out of its {}-token budget", args.max_tokens),
+            });
+        }
+        conversation.messages.push(Message { role: Role::Assistant, content: text });
+    }
+    Ok(())
+}
+
+fn eval_task(args: EvalTaskArgs) -> Result<(), String> {
+    let device = args.backend.device()?;
+    let bundle = Bundle::load(&args.model)?;
+    let model = bundle.model(&device)?;
+    let task: Task = args.task.parse()?;
+    let progress = progress_bar(args.n, 0);
+    let report = block_on(evaluate(&model, &bundle.tokenizer, task, args.n, args.seed, |i| progress.set_position(i as u64)))?;
+    progress.finish_and_clear();
+    println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+    Ok(())
 }
 
 fn sample(args: SampleArgs) -> Result<(), String> {

@@ -195,17 +195,30 @@ pub struct TextStream {
     new_ids: Vec<u32>,
     /// Bytes of the decoded text already handed out.
     emitted: usize,
+    /// The stop token that ended generation, if one did.
+    stopped_by: Option<u32>,
 }
 
 impl TextStream {
     pub fn new(model: Gpt, tokenizer: Tokenizer, prompt: &str, options: SampleOptions) -> Result<Self, String> {
-        let generator = Generator::new(model, prompt_ids(&tokenizer, prompt)?, options)?;
-        Ok(Self { generator, tokenizer, new_ids: Vec::new(), emitted: 0 })
+        let ids = prompt_ids(&tokenizer, prompt)?;
+        Self::from_ids(model, tokenizer, ids, options)
+    }
+
+    /// Generation after prompt ids (a rendered chat prompt). Stop tokens end the stream and are
+    /// not part of its text.
+    pub fn from_ids(model: Gpt, tokenizer: Tokenizer, ids: Vec<u32>, options: SampleOptions) -> Result<Self, String> {
+        let generator = Generator::new(model, ids, options)?;
+        Ok(Self { generator, tokenizer, new_ids: Vec::new(), emitted: 0, stopped_by: None })
     }
 
     /// The next piece of text, or `None` when generation has ended.
     pub async fn next_piece(&mut self) -> Result<Option<String>, String> {
         while let Some(token) = self.generator.next_token().await? {
+            if self.generator.options.stop_tokens.contains(&token) {
+                self.stopped_by = Some(token);
+                break;
+            }
             self.new_ids.push(token);
             let text = self.tokenizer.decode(&self.new_ids);
             if !text.ends_with('\u{FFFD}') && text.len() > self.emitted {
@@ -224,9 +237,14 @@ impl TextStream {
         Ok(None)
     }
 
-    /// Ids generated so far (the prompt excluded).
+    /// Ids generated so far (the prompt and a final stop token excluded).
     pub fn new_ids(&self) -> &[u32] {
         &self.new_ids
+    }
+
+    /// The stop token that ended generation (`None` while running, or when it ran out of tokens).
+    pub fn stopped_by(&self) -> Option<u32> {
+        self.stopped_by
     }
 }
 

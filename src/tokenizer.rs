@@ -5,7 +5,7 @@
 //! needs no vocabulary surgery. Text that spells a special token (`<|user|>`) encodes to it, as
 //! with GPT-2's `<|endoftext|>`.
 //!
-//! Character-level: the vocabulary is the corpus's characters. A character never seen in training
+//! Character-level: the vocabulary is the corpus's characters and printable ASCII. A character never seen in training
 //! encodes to the unknown token `\u{FFFD}` (the Unicode replacement character, "�") and decodes
 //! as that character: the text round-trips exactly for every character seen in training.
 
@@ -105,9 +105,11 @@ impl Tokenizer {
         Ok(Self { inner: tokenizer })
     }
 
-    /// A character-level tokenizer: one token per distinct character of the texts.
+    /// A character-level tokenizer: one token per distinct character of the texts, plus newline
+    /// and printable ASCII, so the digits and signs of the chat tasks encode after pretraining on
+    /// any corpus (Tiny Shakespeare has a single digit).
     pub fn train_chars<'a>(texts: impl Iterator<Item = &'a str>) -> Result<Self, String> {
-        let mut chars = std::collections::BTreeSet::new();
+        let mut chars: std::collections::BTreeSet<char> = (b' '..=b'~').map(char::from).chain(['\n']).collect();
         for text in texts {
             chars.extend(text.chars());
         }

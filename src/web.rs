@@ -6,7 +6,12 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+use std::collections::HashMap;
+
 use crate::backend::Backend;
+use crate::chat::{ended_turn, parse_jsonl, Conversation};
+use crate::model::Gpt;
+use crate::sft::{ChatData, Sft};
 use crate::bundle::{Bundle, Metadata};
 use crate::data::{check_corpus, Split, TokenData};
 use crate::model::GptConfig;
@@ -130,7 +135,29 @@ struct RunState {
     step: usize,
     train: TrainConfig,
     elapsed_s: f64,
+    /// The fine-tuning settings when the run is SFT.
+    #[serde(default)]
+    sft: Option<SftSettings>,
 }
+
+/// What SFT trains on besides its conversations.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SftSettings {
+    /// Share of rows taken from the pretraining corpus (0 = none).
+    mix: f64,
+}
+
+/// A model kept for chat and comparison (the pretrained one before fine-tuning, a loaded bundle).
+struct Slot {
+    model: Gpt,
+    tokenizer: Tokenizer,
+    config: GptConfig,
+    meta: Metadata,
+}
+
+/// The question the SFT run's samples answer, so the page shows replies improving.
+const SFT_SAMPLE_QUESTION: &str = "What is 12 + 34?";
 
 #[wasm_bindgen]
 pub struct Engine {
@@ -147,6 +174,14 @@ pub struct Engine {
     last_train_loss: Option<f32>,
     last_val_loss: Option<f32>,
     stream: Option<TextStream>,
+    /// Whether the current stream is a chat reply (then `chatEnded` reports how it ended).
+    stream_tokenizer: Option<Tokenizer>,
+    /// How the last chat reply ended (see `chatEnded`).
+    last_chat_end: Option<String>,
+    chat_data: Option<ChatData>,
+    sft: Option<SftSettings>,
+    /// Models other than the one training: "base" (before fine-tuning), "loaded".
+    slots: HashMap<String, Slot>,
 }
 
 #[wasm_bindgen]
@@ -168,6 +203,11 @@ impl Engine {
             last_train_loss: None,
             last_val_loss: None,
             stream: None,
+            stream_tokenizer: None,
+            last_chat_end: None,
+            chat_data: None,
+            sft: None,
+            slots: HashMap::new(),
         })
     }
 
@@ -272,6 +312,10 @@ impl Engine {
         self.config = None;
         self.data = None;
         self.stream = None;
+        self.chat_data = None;
+        self.sft = None;
+        // The pretrained model before fine-tuning belongs to the model being replaced.
+        self.slots.remove("base");
         self.clock = Clock::new(0.0);
         self.last_train_loss = None;
         self.last_val_loss = None;
@@ -318,6 +362,8 @@ impl Engine {
             self.meta.corpus_name = Some(name.clone());
             self.meta.corpus_bytes = Some(text.len());
         }
+        // Pretraining's objective from here on, even after fine-tuning.
+        self.sft = None;
         let trainer = self.trainer.as_mut().expect("checked above");
         if settings.steps <= trainer.step {
             return Err(js_err(format!(
@@ -334,23 +380,36 @@ impl Engine {
     /// One optimizer step (plus validation and a sample when they are due); returns the event.
     #[wasm_bindgen(js_name = trainStep)]
     pub async fn train_step(&mut self) -> Result<JsValue, JsError> {
-        let (Some(trainer), Some(data), Some(tokenizer)) = (self.trainer.as_mut(), self.data.as_ref(), self.tokenizer.as_ref())
-        else {
+        let (Some(trainer), Some(tokenizer)) = (self.trainer.as_mut(), self.tokenizer.as_ref()) else {
             return Err(js_err("configure training first"));
         };
         if trainer.step >= trainer.config.steps {
             return Err(js_err("training is complete: set more steps to continue"));
         }
         let cfg = trainer.config.clone();
-        let mut objective = NextToken {
-            data,
-            batch_size: cfg.batch_size,
-            block_size: trainer.model.block_size,
-            seed: cfg.seed,
-            eval_batches: cfg.eval_batches,
-        };
-        let spec = SampleSpec { tokenizer, prompt: String::new() };
-        let event = train_step(trainer, &mut objective, Some(&spec), &mut self.clock).await.map_err(js_err)?;
+        let block_size = trainer.model.block_size;
+        let event = match (&self.sft, &self.chat_data) {
+            (Some(sft), Some(chat)) => {
+                let mut objective = Sft {
+                    data: chat,
+                    corpus: self.data.as_ref().filter(|_| sft.mix > 0.0).map(|data| (data, sft.mix)),
+                    batch_size: cfg.batch_size,
+                    block_size,
+                    seed: cfg.seed,
+                    eval_batches: cfg.eval_batches,
+                };
+                let spec = SampleSpec { tokenizer, prompt: sft_sample_prompt() };
+                train_step(trainer, &mut objective, Some(&spec), &mut self.clock).await
+            }
+            _ => {
+                let data = self.data.as_ref().ok_or_else(|| js_err("configure training first"))?;
+                let mut objective =
+                    NextToken { data, batch_size: cfg.batch_size, block_size, seed: cfg.seed, eval_batches: cfg.eval_batches };
+                let spec = SampleSpec { tokenizer, prompt: String::new() };
+                train_step(trainer, &mut objective, Some(&spec), &mut self.clock).await
+            }
+        }
+        .map_err(js_err)?;
         self.last_train_loss = Some(event.train_loss);
         if event.val_loss.is_some() {
             self.last_val_loss = event.val_loss;
@@ -378,6 +437,7 @@ impl Engine {
         let options: SampleOptions = from_js(options)?;
         let (_, trainer, tokenizer) = self.parts()?;
         self.stream = Some(TextStream::new(trainer.inference_model(), tokenizer.clone(), &prompt, options).map_err(js_err)?);
+        self.stream_tokenizer = None;
         Ok(())
     }
 
@@ -387,6 +447,13 @@ impl Engine {
         let Some(stream) = self.stream.as_mut() else { return Ok(None) };
         let piece = stream.next_piece().await.map_err(js_err)?;
         if piece.is_none() {
+            if let Some(tokenizer) = self.stream_tokenizer.take() {
+                self.last_chat_end = Some(match stream.stopped_by() {
+                    _ if ended_turn(&tokenizer, stream) => "end".into(),
+                    Some(id) => tokenizer.decode(&[id]),
+                    None => "budget".into(),
+                });
+            }
             self.stream = None;
         }
         Ok(piece)
@@ -462,7 +529,7 @@ impl Engine {
         let bundle = self.bundle().await?.to_single_file().map_err(js_err)?;
         let (_, trainer, _) = self.parts()?;
         let optimizer = trainer.optimizer_state().await.map_err(js_err)?;
-        let state = RunState { step: trainer.step, train: trainer.config.clone(), elapsed_s: self.clock.elapsed_s() };
+        let state = RunState { step: trainer.step, train: trainer.config.clone(), elapsed_s: self.clock.elapsed_s(), sft: self.sft.clone() };
         let out = js_sys::Object::new();
         let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&out, &k.into(), v).map(|_| ());
         set("bundle", &js_sys::Uint8Array::from(bundle.as_slice()).into()).map_err(|_| js_err("checkpoint"))?;
@@ -492,8 +559,228 @@ impl Engine {
         self.last_train_loss = bundle.meta.train_loss;
         self.last_val_loss = bundle.meta.val_loss;
         self.meta = bundle.meta;
+        self.sft = state.sft;
         self.clock = Clock::new(state.elapsed_s);
         self.clock.pause();
         self.model_info()
+    }
+}
+
+/// The SFT samples' prompt, written with the template's tags (text that spells a special token
+/// encodes to it).
+fn sft_sample_prompt() -> String {
+    use crate::tokenizer::{ASSISTANT, ENDOFTEXT, END_OF_TURN, USER};
+    format!("{ENDOFTEXT}{USER}{SFT_SAMPLE_QUESTION}{END_OF_TURN}{ASSISTANT}")
+}
+
+/// One token of a rendered conversation, for the page's mask view.
+#[derive(Serialize)]
+struct MaskedToken {
+    id: u32,
+    text: String,
+    learned: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChatSource {
+    /// "builtin" or "jsonl".
+    kind: String,
+    #[serde(default)]
+    text: String,
+    /// Skip malformed lines (true) or refuse the file (false).
+    #[serde(default)]
+    skip_bad: bool,
+    #[serde(default)]
+    seed: u64,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Chooses the conversations SFT learns from (`{kind: "builtin"|"jsonl", text, skipBad,
+    /// seed}`) and renders them for the current tokenizer. Malformed lines refuse the file (the
+    /// error lists them) unless `skipBad`. Returns counts and the malformed lines.
+    #[wasm_bindgen(js_name = setChatData)]
+    pub fn set_chat_data(&mut self, source: JsValue) -> Result<JsValue, JsError> {
+        let source: ChatSource = from_js(source)?;
+        let tokenizer = self.tokenizer.as_ref().ok_or_else(|| js_err("create or load a model first"))?;
+        let (data, bad) = match source.kind.as_str() {
+            "builtin" => (ChatData::builtin(tokenizer, source.seed).map_err(js_err)?, vec![]),
+            "jsonl" => {
+                let (conversations, bad) = parse_jsonl(&source.text);
+                if !bad.is_empty() && !source.skip_bad {
+                    let listed: Vec<String> = bad.iter().take(8).map(|b| b.to_string()).collect();
+                    return Err(js_err(format!(
+                        "{} malformed line{} (each line must be {{\"messages\": [{{\"role\": …, \"content\": …}}, …]}} with an assistant message): {}{}",
+                        bad.len(),
+                        if bad.len() == 1 { "" } else { "s" },
+                        listed.join("; "),
+                        if bad.len() > 8 { "; …" } else { "" }
+                    )));
+                }
+                if conversations.is_empty() {
+                    return Err(js_err("the file has no usable conversations"));
+                }
+                (ChatData::from_conversations(tokenizer, &conversations).map_err(js_err)?, bad)
+            }
+            other => return Err(js_err(format!("unknown conversation source {other}"))),
+        };
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ChatInfo {
+            train: usize,
+            val: usize,
+            learned_fraction: f64,
+            bad_lines: Vec<(usize, String)>,
+        }
+        let info = ChatInfo {
+            train: data.train.len(),
+            val: data.val.len(),
+            learned_fraction: data.learned_fraction(),
+            bad_lines: bad.into_iter().map(|b| (b.line, b.reason)).collect(),
+        };
+        self.chat_data = Some(data);
+        to_js(&info)
+    }
+
+    /// Training conversation `index` as tokens with the loss mask: what the model learns from.
+    #[wasm_bindgen(js_name = chatExample)]
+    pub fn chat_example(&self, index: usize) -> Result<JsValue, JsError> {
+        let (data, tokenizer) = match (&self.chat_data, &self.tokenizer) {
+            (Some(d), Some(t)) => (d, t),
+            _ => return Err(js_err("choose conversations first")),
+        };
+        let rendered = &data.train[index % data.train.len()];
+        let tokens: Vec<MaskedToken> = rendered
+            .ids
+            .iter()
+            .zip(&rendered.mask)
+            .map(|(&id, &learned)| MaskedToken { id, text: tokenizer.decode(&[id]), learned })
+            .collect();
+        to_js(&tokens)
+    }
+
+    /// Sets SFT's settings and, the first time (or with `restart`), starts fine-tuning from the
+    /// current model: it is kept as "base" for comparison, and the optimizer and step count
+    /// start afresh (SFT has its own schedule). Later calls continue the fine-tuning run.
+    #[wasm_bindgen(js_name = configureSft)]
+    pub fn configure_sft(&mut self, settings: JsValue, mix: f64, restart: bool) -> Result<JsValue, JsError> {
+        let settings: TrainConfig = from_js(settings)?;
+        settings.validate().map_err(js_err)?;
+        if self.chat_data.is_none() {
+            return Err(js_err("choose conversations to fine-tune on first"));
+        }
+        if !(0.0..=0.9).contains(&mix) {
+            return Err(js_err("the share of pretraining text must be between 0 and 0.9"));
+        }
+        let block_size = self.parts()?.0.block_size;
+        if mix > 0.0 && self.data.is_none() {
+            let (_, text) = self.corpus.as_ref().ok_or_else(|| js_err("mixing in pretraining text needs a corpus: choose one in step 1"))?;
+            let tokenizer = self.tokenizer.as_ref().expect("a model has a tokenizer");
+            self.data = Some(TokenData::from_text(tokenizer, text, block_size).map_err(js_err)?);
+        }
+        let starting = self.sft.is_none() || restart;
+        if starting {
+            let (config, trainer, tokenizer) = self.parts()?;
+            let (config, tokenizer) = (config.clone(), tokenizer.clone());
+            let base = match (restart, self.slots.get("base")) {
+                // Starting over: fine-tune the pretrained model again, not the fine-tuned one.
+                (true, Some(slot)) => slot.model.clone(),
+                _ => trainer.inference_model(),
+            };
+            if !self.slots.contains_key("base") {
+                let meta = Metadata { steps: trainer.step, ..self.meta.clone() };
+                self.slots.insert("base".into(), Slot { model: base.clone(), tokenizer, config, meta });
+            }
+            self.trainer = Some(Trainer::new(base, settings.clone(), &self.device));
+            self.meta.stage = "sft".into();
+            self.meta.steps = 0;
+            self.clock = Clock::new(0.0);
+            self.last_train_loss = None;
+            self.last_val_loss = None;
+        } else {
+            let trainer = self.trainer.as_ref().expect("checked by parts");
+            if settings.steps <= trainer.step {
+                return Err(js_err(format!("fine-tuning has run {} steps: set more total steps to continue", trainer.step)));
+            }
+        }
+        self.trainer.as_mut().expect("a model").config = settings;
+        self.sft = Some(SftSettings { mix });
+        self.stream = None;
+        let data = self.chat_data.as_ref().expect("checked above");
+        to_js(&serde_json::json!({ "trainConversations": data.train.len(), "valConversations": data.val.len(), "started": starting }))
+    }
+
+    /// The models there are to chat with: `[{key, stage, steps, params}]` ("current" is the one
+    /// training; "base" is it before fine-tuning; "loaded" a bundle loaded for comparison).
+    pub fn models(&self) -> Result<JsValue, JsError> {
+        #[derive(Serialize)]
+        struct Entry {
+            key: String,
+            stage: String,
+            steps: usize,
+            params: usize,
+            name: Option<String>,
+        }
+        let mut out = Vec::new();
+        if let Ok((config, trainer, _)) = self.parts() {
+            out.push(Entry { key: "current".into(), stage: self.meta.stage.clone(), steps: trainer.step, params: config.num_params(), name: self.meta.corpus_name.clone() });
+        }
+        for key in ["base", "loaded"] {
+            if let Some(slot) = self.slots.get(key) {
+                out.push(Entry { key: key.into(), stage: slot.meta.stage.clone(), steps: slot.meta.steps, params: slot.config.num_params(), name: slot.meta.corpus_name.clone() });
+            }
+        }
+        to_js(&out)
+    }
+
+    /// Loads a bundle to chat with beside the current model (`key` "loaded", or "base" when the
+    /// page restores a fine-tuning run). The current model is untouched.
+    #[wasm_bindgen(js_name = loadSlot)]
+    pub fn load_slot(&mut self, key: String, bytes: &[u8]) -> Result<JsValue, JsError> {
+        if key != "loaded" && key != "base" {
+            return Err(js_err(format!("unknown model slot {key}")));
+        }
+        let bundle = Bundle::from_single_file(bytes).map_err(js_err)?;
+        let model = bundle.model(&self.device).map_err(js_err)?;
+        self.slots.insert(key, Slot { model, tokenizer: bundle.tokenizer, config: bundle.config, meta: bundle.meta });
+        self.models()
+    }
+
+    /// A model slot as a one-file bundle (the page autosaves "base" beside a fine-tuning run).
+    #[wasm_bindgen(js_name = exportSlot)]
+    pub async fn export_slot(&self, key: String) -> Result<Vec<u8>, JsError> {
+        let slot = self.slots.get(&key).ok_or_else(|| js_err(format!("there is no {key} model")))?;
+        let bundle = Bundle::from_model(&slot.model, &slot.config, &slot.tokenizer, slot.meta.clone()).await.map_err(js_err)?;
+        bundle.to_single_file().map_err(js_err)
+    }
+
+    /// Starts streaming model `key`'s reply to `messages` (`[{role, content}, …]`); call
+    /// `nextPiece` until it returns undefined, then `chatEnded`.
+    #[wasm_bindgen(js_name = startChat)]
+    pub fn start_chat(&mut self, key: String, messages: JsValue, options: JsValue) -> Result<(), JsError> {
+        let conversation = Conversation { messages: from_js(messages)? };
+        let options: SampleOptions = from_js(options)?;
+        let (model, tokenizer) = match key.as_str() {
+            "current" => {
+                let (_, trainer, tokenizer) = self.parts()?;
+                (trainer.inference_model(), tokenizer.clone())
+            }
+            other => {
+                let slot = self.slots.get(other).ok_or_else(|| js_err(format!("there is no {other} model")))?;
+                (slot.model.clone(), slot.tokenizer.clone())
+            }
+        };
+        self.stream = Some(crate::chat::reply(model, &tokenizer, &conversation, options).map_err(js_err)?);
+        self.stream_tokenizer = Some(tokenizer);
+        self.last_chat_end = None;
+        Ok(())
+    }
+
+    /// How the last chat reply ended: "end" (the model closed its turn with `<|end|>`),
+    /// "budget" (it ran out of tokens), or the special token it wrote instead.
+    #[wasm_bindgen(js_name = chatEnded)]
+    pub fn chat_ended(&self) -> String {
+        self.last_chat_end.clone().unwrap_or_else(|| "budget".into())
     }
 }

@@ -147,3 +147,72 @@ fn bench_times_the_three_phases() {
     assert_eq!(result["context"], 64);
     assert_eq!(result["backend"], "cpu");
 }
+
+fn llmplay_with_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llmplay"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("llmplay runs");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn sft_chat_and_eval_task_from_the_command_line() {
+    let dir = tempdir("sft");
+    let corpus = corpus(&dir);
+    let base = dir.join("base");
+    let mut args = vec!["pretrain", "--corpus", corpus.to_str().unwrap(), "--out", base.to_str().unwrap(), "--steps", "4"];
+    args.extend(SMALL);
+    events(&llmplay(&args));
+    let (b, o) = (base.to_str().unwrap(), dir.join("sft"));
+    let sft_dir = o.to_str().unwrap();
+    let small_sft = ["--steps", "8", "--batch", "4", "--lr", "3e-3", "--warmup", "2", "--eval-every", "4", "--eval-batches", "2", "--sample-every", "8"];
+
+    // Malformed lines refuse the file, by number, unless --bad-lines skip.
+    let good = r#"{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}"#;
+    let jsonl = dir.join("chats.jsonl");
+    std::fs::write(&jsonl, format!("{good}\n{{oops\n{good}\n{}\n", r#"{"messages": []}"#)).unwrap();
+    let j = jsonl.to_str().unwrap();
+    let refused = llmplay(&[&["sft", "--model", b, "--data", j, "--out", sft_dir][..], &small_sft].concat());
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("2 malformed line(s)") && stderr.contains("line 2:") && stderr.contains("line 4:") && stderr.contains("--bad-lines skip"), "{stderr}");
+    assert!(!o.exists(), "a refused file writes nothing");
+    let skipped = llmplay(&[&["sft", "--model", b, "--data", j, "--out", sft_dir, "--bad-lines", "skip"][..], &small_sft].concat());
+    assert_eq!(events(&skipped).len(), 8);
+    assert!(String::from_utf8_lossy(&skipped.stderr).contains("skipping 2 malformed line(s)"));
+
+    // The built-in mix: the masked loss is logged, the bundle says it is an SFT model.
+    let ev = events(&llmplay(&[&["sft", "--model", b, "--data", "builtin", "--out", sft_dir][..], &small_sft].concat()));
+    assert_eq!(ev.len(), 8);
+    assert!(ev[3]["val_loss"].is_number() && ev[7]["sample"].is_string());
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(o.join("llmplay.json")).unwrap()).unwrap();
+    assert_eq!(meta["stage"], "sft");
+
+    // eval-task: JSON with accuracy and end-of-turn rate over n held-out problems.
+    let out = llmplay(&["eval-task", "--model", sft_dir, "--task", "addition", "--n", "5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["task"], "addition");
+    assert_eq!(report["n"], 5);
+    for field in ["accuracy", "end_of_turn_rate"] {
+        let v = report[field].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{field} {v}");
+    }
+    assert!(report["examples"][0]["prompt"].as_str().unwrap().contains(char::is_numeric));
+    let again = llmplay(&["eval-task", "--model", sft_dir, "--task", "addition", "--n", "5"]);
+    assert_eq!(again.stdout, out.stdout, "greedy on the same problems: the same report");
+
+    // chat: one reply per message from stdin; /clear starts over.
+    let out = llmplay_with_stdin(&["chat", "--model", sft_dir, "--max-tokens", "5"], "What is 2 + 2?\n/clear\nHello\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2, "two replies");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(new conversation)"));
+    let bad = llmplay(&["eval-task", "--model", sft_dir, "--task", "poetry"]);
+    assert!(!bad.status.success());
+}

@@ -14,6 +14,7 @@ const app = {
   model: null,
   history: [],
   state: "idle",
+  stage: "pretrain",
   genPieces: [],
   genPrompt: "",
 };
@@ -144,7 +145,7 @@ $("tok-train").onclick = async () => {
     const info = await call("tokenizer", { kind: tokKind(), vocabSize: num("vocab") });
     await renderTokenizer(info);
     app.model = null;
-    setRunState("idle");
+    setRunState("idle", "pretrain");
     renderModelInfo();
     enableModelStages();
     enable("model", true);
@@ -217,8 +218,11 @@ $("model-create").onclick = async () => {
   showError("model-error", null);
   try {
     app.model = await call("initModel", { shape: currentShape(), seed: num("seed") });
-    setRunState("idle");
+    setRunState("idle", "pretrain");
     resetCharts();
+    resetSftChart();
+    clearPane("a");
+    clearPane("b");
     renderModelInfo();
     enableModelStages();
   } catch (e) {
@@ -237,8 +241,11 @@ function enableModelStages() {
   const on = !!app.model;
   enable("train", on);
   enable("generate", on);
+  enable("sft", on);
+  enable("chat", on);
   $("download").disabled = !on;
   $("train-start").disabled = !on || !!sizeProblem || app.state === "running";
+  if (on) modelChanged();
 }
 
 // --- 4. Train -----------------------------------------------------------------------------
@@ -261,8 +268,12 @@ function makeCharts() {
   ]), width: w("chart-loss") }, [[], [], []], $("chart-loss"));
   charts.lr = new uPlot({ ...chartOpts("lr", [{ label: "lr", stroke: "#2b8a3e", width: 1.5 }]), width: w("chart-lr") }, [[], []], $("chart-lr"));
   charts.speed = new uPlot({ ...chartOpts("tokens/s", [{ label: "tokens/s", stroke: "#862e9c", width: 1.5 }]), width: w("chart-speed") }, [[], []], $("chart-speed"));
+  charts.sft = new uPlot({ ...chartOpts("sft loss", [
+    { label: "train", stroke: "#3b5bdb", width: 1.5 },
+    { label: "val (held-out conversations)", stroke: "#e8590c", width: 2, spanGaps: true, points: { show: true, size: 5 } },
+  ]), width: w("chart-sft") }, [[], [], []], $("chart-sft"));
   window.addEventListener("resize", () => {
-    for (const [k, id] of [["loss", "chart-loss"], ["lr", "chart-lr"], ["speed", "chart-speed"]]) {
+    for (const [k, id] of [["loss", "chart-loss"], ["lr", "chart-lr"], ["speed", "chart-speed"], ["sft", "chart-sft"]]) {
       charts[k].setSize({ width: w(id), height: 220 });
     }
   });
@@ -296,8 +307,12 @@ function trainSettings() {
     eval_batches: 4, sample_tokens: num("sample-tokens"), seed: num("seed"), autosave_every: num("autosave-every"),
   };
 }
+const SFT_FIELDS = ["sft-batch", "sft-steps", "sft-lr", "sft-warmup", "sft-eval-every", "sft-sample-every", "sft-autosave-every", "sft-mix"];
 function uiState() {
-  return { tokKind: tokKind(), vocab: num("vocab"), shape: currentShape(), preset: $("preset").value, settings: trainSettings(), prompt: $("prompt").value };
+  return {
+    tokKind: tokKind(), vocab: num("vocab"), shape: currentShape(), preset: $("preset").value, settings: trainSettings(), prompt: $("prompt").value,
+    sft: Object.fromEntries(SFT_FIELDS.map((id) => [id, $(id).value])),
+  };
 }
 
 $("train-start").onclick = async () => {
@@ -320,13 +335,21 @@ $("train-resume").onclick = async () => {
   }
 };
 
-function setRunState(state) {
+function setRunState(state, stage = app.stage) {
   app.state = state;
+  app.stage = stage || "pretrain";
   const running = state === "running";
-  $("train-start").disabled = running || state === "paused" || !app.model || !!sizeProblem;
-  $("train-pause").disabled = !running;
-  $("train-stop").disabled = !running;
-  $("train-resume").disabled = state !== "paused";
+  const pre = app.stage === "pretrain", sft = app.stage === "sft";
+  $("train-start").disabled = running || (pre && state === "paused") || !app.model || !!sizeProblem;
+  $("train-pause").disabled = !(running && pre);
+  $("train-stop").disabled = !(running && pre);
+  $("train-resume").disabled = !(pre && state === "paused");
+  $("sft-start").disabled = running || (sft && state === "paused") || !app.model || !app.sft.ready;
+  $("sft-pause").disabled = !(running && sft);
+  $("sft-stop").disabled = !(running && sft);
+  $("sft-resume").disabled = !(sft && state === "paused");
+  $("sft-restart").disabled = running || !sft || !app.model || !app.sft.ready;
+  for (const el of document.querySelectorAll("input[name=sft-source], #sft-skip-bad")) el.disabled = running;
   $("model-create").disabled = running || !!sizeProblem;
   $("tok-train").disabled = running;
   $("bundle-url-load").disabled = running;
@@ -354,12 +377,16 @@ function onTrainEvent(ev) {
 
 function onEvent(msg) {
   switch (msg.event) {
-    case "train": return onTrainEvent(msg.data);
+    case "train": return msg.stage === "sft" ? onSftEvent(msg.data) : onTrainEvent(msg.data);
     case "state":
-      setRunState(msg.state);
-      if (msg.state === "error") showError("train-error", msg.message);
-      if (msg.state === "done" || msg.state === "stopped" || msg.state === "paused") renderModelInfo();
+      setRunState(msg.state, msg.stage);
+      if (msg.state === "error") showError(msg.stage === "sft" ? "sft-error" : "train-error", msg.message);
+      if (msg.state === "done" || msg.state === "stopped" || msg.state === "paused") {
+        renderModelInfo();
+        refreshModels();
+      }
       return;
+    case "chatPiece": return appendChatPiece(msg.text);
     case "autosaved": $("train-status").dataset.saved = msg.step; return;
     case "piece": return appendPiece(msg.text);
     case "warning": return toast(msg.message);
@@ -445,7 +472,253 @@ async function showProbs(context, picked) {
   }
 }
 
-// --- 6. Save and share --------------------------------------------------------------------
+// --- 6. Fine-tune ------------------------------------------------------------------------
+app.sft = { ready: false, history: [], example: 0, fileName: null, fileText: null };
+const sftKind = () => document.querySelector("input[name=sft-source]:checked").value;
+$("sft-mix").oninput = () => { $("sft-mix-out").value = `${Math.round(num("sft-mix") * 100)}%`; };
+
+/** Sends the chosen conversations to the engine (again after a new tokenizer or model). */
+async function loadChatData() {
+  showError("sft-data-error", null);
+  const kind = sftKind();
+  if (kind === "jsonl" && app.sft.fileText == null) {
+    app.sft.ready = false;
+    setRunState(app.state);
+    return showError("sft-data-error", "choose a .jsonl file of conversations");
+  }
+  try {
+    const info = await call("chatData", { kind, text: kind === "jsonl" ? app.sft.fileText : "", skipBad: $("sft-skip-bad").checked });
+    renderChatData(info);
+  } catch (e) {
+    app.sft.ready = false;
+    show($("sft-data-info"), false);
+    showError("sft-data-error", kind === "jsonl" ? `${app.sft.fileName}: ${e.message}` : e);
+  }
+  setRunState(app.state);
+}
+function renderChatData(info) {
+  app.sft.ready = true;
+  const skipped = info.badLines.length
+    ? ` · skipped ${info.badLines.length} malformed line${info.badLines.length > 1 ? "s" : ""} (${info.badLines.slice(0, 3).map(([l, r]) => `line ${l}: ${r}`).join("; ")}${info.badLines.length > 3 ? "; …" : ""})`
+    : "";
+  $("sft-data-stats").innerHTML = `<b>${fmt.format(info.train)}</b> conversations to learn from, <b>${fmt.format(info.val)}</b> held out for validation · the loss sees <b>${Math.round(info.learnedFraction * 100)}%</b> of their tokens${skipped}`;
+  show($("sft-data-info"));
+  showExample(0);
+}
+async function showExample(index) {
+  try {
+    const tokens = await call("chatExample", { index });
+    app.sft.example = index;
+    const box = $("sft-example");
+    box.textContent = "";
+    for (const t of tokens) {
+      const span = document.createElement("span");
+      span.textContent = t.text;
+      const special = /^<\|\w+\|>$/.test(t.text);
+      span.className = `${t.learned ? "learned" : ""}${special ? " special" : ""}`.trim();
+      span.title = `id ${t.id}${t.learned ? " · learned" : " · context"}`;
+      box.append(span);
+      if (t.text === "<|end|>") box.append(document.createTextNode("\n"));
+    }
+  } catch (e) {
+    showError("sft-data-error", e);
+  }
+}
+$("sft-next-example").onclick = () => showExample(app.sft.example + 1 + Math.floor(Math.random() * 50));
+for (const r of document.querySelectorAll("input[name=sft-source]")) r.onchange = loadChatData;
+$("sft-skip-bad").onchange = () => { if (sftKind() === "jsonl") loadChatData(); };
+onFilePicked("sft-file", async (name, buffer) => {
+  app.sft.fileName = name;
+  app.sft.fileText = new TextDecoder().decode(buffer);
+  $("sft-file-name").textContent = name;
+  document.querySelector("input[name=sft-source][value=jsonl]").checked = true;
+  await loadChatData();
+});
+
+function sftSettings() {
+  const lr = num("sft-lr");
+  return {
+    steps: num("sft-steps"), batch_size: num("sft-batch"), lr, min_lr: lr / 10, warmup_steps: num("sft-warmup"),
+    eval_every: num("sft-eval-every"), sample_every: num("sft-sample-every"), eval_batches: 4, sample_tokens: 24,
+    seed: num("seed"), autosave_every: num("sft-autosave-every"),
+  };
+}
+async function startSft(restart) {
+  showError("sft-error", null);
+  try {
+    const r = await call("sft", { settings: sftSettings(), mix: num("sft-mix"), restart, ui: uiState() });
+    if (r.started) resetSftChart();
+    $("sft-status").textContent = `fine-tuning on ${fmt.format(r.trainConversations)} conversations`;
+    refreshModels();
+  } catch (e) {
+    showError("sft-error", e);
+  }
+}
+$("sft-start").onclick = () => startSft(false);
+$("sft-resume").onclick = () => startSft(false);
+$("sft-restart").onclick = () => startSft(true);
+$("sft-pause").onclick = () => call("pause");
+$("sft-stop").onclick = () => call("stop");
+
+function resetSftChart() {
+  app.sft.history = [];
+  charts.sft.setData([[], [], []]);
+  $("sft-progress").value = 0;
+  $("sft-sample").textContent = "Answers appear here as it fine-tunes.";
+  $("sft-sample-step").textContent = "";
+}
+function onSftEvent(ev) {
+  const h = app.sft.history;
+  h.push(ev);
+  requestAnimationFrame(() => charts.sft.setData([h.map((e) => e.step), h.map((e) => e.train_loss), h.map((e) => e.val_loss ?? null)]));
+  const total = num("sft-steps");
+  $("sft-progress").value = ev.step / total;
+  const val = [...h].reverse().find((e) => e.val_loss != null);
+  $("sft-status").innerHTML = `step <b>${ev.step}</b> / ${total} · loss <b>${ev.train_loss.toFixed(3)}</b>${val ? ` · val <b>${val.val_loss.toFixed(3)}</b>` : ""} · ${fmt.format(Math.round(ev.tokens_per_s))} learned tokens/s`;
+  if (ev.sample != null) {
+    // The sample is generated without stopping: cut it at the end of the assistant's turn.
+    const end = ev.sample.indexOf("<|end|>");
+    $("sft-sample").textContent = end >= 0 ? ev.sample.slice(0, end) + "  ⏎ <|end|>" : `${ev.sample}  (no <|end|> yet)`;
+    $("sft-sample-step").textContent = `(after step ${ev.step})`;
+  }
+  if (app.model) app.model.step = ev.step;
+}
+
+// --- 7. Chat ------------------------------------------------------------------------------
+app.chat = { models: [], messages: { a: [], b: [] }, target: null, stopped: false, turn: 0 };
+$("chat-temperature").oninput = () => { $("chat-temperature-out").value = $("chat-temperature").value; };
+
+function modelLabel(m) {
+  const what = m.key === "base" ? "Before fine-tuning" : m.key === "loaded" ? `Loaded${m.name ? `: ${m.name}` : ""}` : "Your model";
+  const stage = { pretrain: "pretrained", sft: "fine-tuned (SFT)", rl: "RL", imported: "imported" }[m.stage] || m.stage || "new";
+  return `${what} — ${stage}, ${m.steps} steps, ${human(m.params)} params`;
+}
+async function refreshModels() {
+  if (!app.model) return;
+  try {
+    app.chat.models = await call("models");
+  } catch {
+    return;
+  }
+  for (const [id, pane] of [["chat-model", "a"], ["chat-model-b", "b"]]) {
+    const sel = $(id);
+    const keep = sel.value;
+    sel.textContent = "";
+    for (const m of app.chat.models) sel.append(new Option(modelLabel(m), m.key));
+    const keys = app.chat.models.map((m) => m.key);
+    const fallback = pane === "a" ? "current" : keys.find((k) => k !== $("chat-model").value) || "current";
+    sel.value = keys.includes(keep) ? keep : fallback;
+    $(`chat-title-${pane}`).textContent = sel.selectedOptions[0]?.textContent || "";
+  }
+}
+async function modelChanged() {
+  await loadChatData();
+  await refreshModels();
+}
+function panes() { return $("chat-compare").checked ? ["a", "b"] : ["a"]; }
+$("chat-compare").onchange = () => {
+  const on = $("chat-compare").checked;
+  $("chat-model-b").disabled = !on;
+  show(document.querySelector(".chat-pane[data-pane=b]"), on);
+};
+for (const [id, pane] of [["chat-model", "a"], ["chat-model-b", "b"]]) {
+  $(id).onchange = () => {
+    $(`chat-title-${pane}`).textContent = $(id).selectedOptions[0]?.textContent || "";
+    clearPane(pane);
+  };
+}
+function clearPane(pane) {
+  app.chat.messages[pane] = [];
+  $(`chat-log-${pane}`).textContent = "";
+}
+function bubble(pane, role, text) {
+  const div = document.createElement("div");
+  div.className = `msg ${role}`;
+  div.textContent = text;
+  const log = $(`chat-log-${pane}`);
+  log.append(div);
+  log.scrollTop = log.scrollHeight;
+  return div;
+}
+function appendChatPiece(text) {
+  const t = app.chat.target;
+  if (!t) return;
+  t.el.append(text);
+  t.el.parentElement.scrollTop = t.el.parentElement.scrollHeight;
+}
+function chatOptions() {
+  const topK = num("chat-top-k");
+  return { temperature: num("chat-temperature"), top_k: topK > 0 ? topK : null, top_p: null, max_new_tokens: num("chat-max-tokens"), seed: num("seed") + app.chat.turn, stop_tokens: [] };
+}
+const endNotes = {
+  budget: "no <|end|>: it ran out of its token budget without ending its turn",
+  stopped: "stopped",
+};
+async function sendChat() {
+  const text = $("chat-input").value.trim();
+  if (!text || app.chat.target) return;
+  showError("chat-error", null);
+  $("chat-input").value = "";
+  $("chat-send").disabled = true;
+  $("chat-stop").disabled = false;
+  app.chat.stopped = false;
+  app.chat.turn += 1;
+  const options = chatOptions();
+  for (const pane of panes()) {
+    const key = $(pane === "a" ? "chat-model" : "chat-model-b").value;
+    const messages = app.chat.messages[pane];
+    messages.push({ role: "user", content: text });
+    bubble(pane, "user", text);
+    const el = bubble(pane, "assistant", "");
+    el.dataset.pending = "true";
+    app.chat.target = { pane, el };
+    try {
+      if (app.chat.stopped) throw new Error("stopped");
+      const r = await call("chat", { key, messages, options });
+      messages.push({ role: "assistant", content: r.text });
+      el.dataset.ended = r.ended;
+      if (r.ended !== "end") {
+        const note = document.createElement("span");
+        note.className = "note";
+        note.textContent = endNotes[r.ended] || `no <|end|>: it wrote ${r.ended} and started another turn itself`;
+        el.append(note);
+      }
+    } catch (e) {
+      el.remove();
+      messages.pop();
+      if (e.message !== "stopped") showError("chat-error", e);
+    } finally {
+      delete el.dataset.pending;
+      app.chat.target = null;
+    }
+  }
+  $("chat-send").disabled = false;
+  $("chat-stop").disabled = true;
+}
+$("chat-send").onclick = sendChat;
+$("chat-input").onkeydown = (e) => {
+  if (e.key === "Enter" && !e.shiftKey) {
+    e.preventDefault();
+    sendChat();
+  }
+};
+$("chat-stop").onclick = () => { app.chat.stopped = true; call("stopGeneration"); };
+$("chat-clear").onclick = () => { clearPane("a"); clearPane("b"); };
+onFilePicked("chat-load-file", async (name, buffer) => {
+  showError("chat-error", null);
+  try {
+    await call("loadSlot", { key: "loaded", bytes: buffer }, [buffer]);
+    await refreshModels();
+    $("chat-compare").checked = true;
+    $("chat-compare").onchange();
+    $("chat-model-b").value = "loaded";
+    $("chat-model-b").onchange();
+  } catch (e) {
+    showError("chat-error", `${name}: ${e.message}. Nothing was changed.`);
+  }
+});
+
+// --- 8. Save and share --------------------------------------------------------------------
 $("download").onclick = async () => {
   try {
     const data = await call("exportBundle");
@@ -477,11 +750,14 @@ async function loadBundleBytes(name, buffer) {
     $("preset").value = "custom";
     updateSize();
     resetCharts();
+    resetSftChart();
+    clearPane("a");
+    clearPane("b");
     renderModelInfo();
     enableModelStages();
     enable("model", true);
     $("share-link").innerHTML = `Loaded <b>${name}</b>: ${app.model.stage || "model"}, ${app.model.step} steps.`;
-    setRunState("idle");
+    setRunState("idle", "pretrain");
   } catch (e) {
     showError("bundle-error", `${name}: ${e.message}. The current model is unchanged.`);
   }
@@ -525,7 +801,8 @@ async function loadBundleUrl(url) {
 function offerResume(saved) {
   if (!saved) return show($("resume"), false);
   const when = new Date(saved.savedAt).toLocaleString();
-  $("resume-text").textContent = `A training run on ${saved.corpusName} was saved at step ${saved.step} (${when}). Resume it where it was?`;
+  const what = saved.stage === "sft" ? "A fine-tuning run" : `A training run on ${saved.corpusName}`;
+  $("resume-text").textContent = `${what} was saved at step ${saved.step} (${when}). Resume it where it was?`;
   show($("resume"));
 }
 $("resume-no").onclick = async () => { await call("discardSaved"); show($("resume"), false); };
@@ -541,11 +818,23 @@ $("resume-yes").onclick = async () => {
     enable("model", true);
     app.model = r.model;
     app.history = [];
-    for (const ev of r.history) onTrainEvent(ev);
+    if (r.stage === "sft") {
+      if (r.chatSource?.kind === "jsonl") {
+        app.sft.fileText = r.chatSource.text;
+        app.sft.fileName = "your conversations";
+        document.querySelector("input[name=sft-source][value=jsonl]").checked = true;
+        $("sft-skip-bad").checked = !!r.chatSource.skipBad;
+      }
+      if (r.ui?.sft) for (const [k, v] of Object.entries(r.ui.sft)) if ($(k)) $(k).value = v;
+      resetSftChart();
+      for (const ev of r.history) onSftEvent(ev);
+    } else {
+      for (const ev of r.history) onTrainEvent(ev);
+    }
     renderModelInfo();
     enableModelStages();
-    setRunState("paused");
-    toast(`Resumed at step ${r.model.step}. Press Resume to continue training.`);
+    setRunState("paused", r.stage);
+    toast(`Resumed at step ${r.model.step}. Press Resume to continue ${r.stage === "sft" ? "fine-tuning" : "training"}.`);
   } catch (e) {
     toast(`The saved run could not be restored: ${e.message}`);
   }
@@ -571,7 +860,7 @@ async function recover(reason) {
   for (const p of pending.values()) p.reject(new Error("the engine restarted"));
   pending.clear();
   toast(`The engine stopped (${reason}). It has restarted; your last autosave is offered above.`, 12000);
-  setRunState("idle");
+  setRunState("idle", "pretrain");
   app.model = null;
   renderModelInfo();
   enableModelStages();

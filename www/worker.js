@@ -13,19 +13,27 @@
 //   generate {prompt, options}            → the whole text; "piece" events stream it
 //   probs {text, top}                     → [{id, text, p}, ...]
 //   exportBundle                          → Uint8Array (one-file bundle)
-//   resumeSaved | discardSaved            → the restored {corpus, model, tokenizer, history, ui, settings}
+//   chatData {kind: "builtin"|"jsonl", text?, skipBad?} → {train, val, learnedFraction, badLines}
+//   chatExample {index}                   → [{id, text, learned}, ...] (one conversation, loss mask)
+//   sft {settings, mix, restart, ui}      → {trainConversations, valConversations, started}; then "train" events
+//   models                                → [{key: "current"|"base"|"loaded", stage, steps, params, name}]
+//   loadSlot {key, bytes}                 → models (a bundle to chat with beside the current model)
+//   chat {key, messages, options}         → {text, ended: "end"|"budget"|<tag>}; "chatPiece" events stream it
+//   resumeSaved | discardSaved            → the restored {corpus, model, tokenizer, history, ui, settings, stage, chat}
 // worker → page   {event, ...}
-//   train {data: TrainEvent} · state {state: "running"|"paused"|"stopped"|"done"|"error", message?}
-//   piece {text} · autosaved {step, reason} · warning {message} · crashed {message}
+//   train {data: TrainEvent, stage: "pretrain"|"sft"} · state {state: "running"|"paused"|"stopped"|"done"|"error", stage, message?}
+//   piece {text} · chatPiece {key, text} · autosaved {step, reason} · warning {message} · crashed {message}
 import init, { Engine, version } from "./pkg/llmplay.js";
 
 const DB = "llmplay";
 const STORE = "autosave";
 const KEY = "run";
 const CORPUS_KEY = "corpus"; // stored apart: a large corpus is written once, not at every autosave
+const BASE_KEY = "base"; // the model before fine-tuning, saved once when SFT starts
 
 let engine = null;
-let run = { state: "idle", history: [], settings: null, corpus: null, ui: null };
+// stage: which objective the run trains ("pretrain" or "sft"); chat: SFT's conversation source.
+let run = { state: "idle", stage: "pretrain", history: [], settings: null, corpus: null, ui: null, chat: null, mix: 0 };
 let generating = false;
 let lastSavedStep = -1;
 
@@ -67,7 +75,7 @@ async function dbDo(mode, fn) {
 }
 const dbGet = (key = KEY) => dbDo("readonly", (s) => s.get(key));
 const dbPut = (value, key = KEY) => dbDo("readwrite", (s) => s.put(value, key));
-const dbDelete = () => dbDo("readwrite", (s) => { s.delete(CORPUS_KEY); return s.delete(KEY); });
+const dbDelete = () => dbDo("readwrite", (s) => { s.delete(CORPUS_KEY); s.delete(BASE_KEY); return s.delete(KEY); });
 let savedCorpus = null;
 
 async function autosave(reason) {
@@ -78,7 +86,7 @@ async function autosave(reason) {
     await dbPut(run.corpus, CORPUS_KEY);
     savedCorpus = run.corpus;
   }
-  await dbPut({ savedAt: Date.now(), step, reason, checkpoint, corpusName: run.corpus.name, history: run.history, ui: run.ui });
+  await dbPut({ savedAt: Date.now(), step, reason, checkpoint, corpusName: run.corpus.name, history: run.history, ui: run.ui, stage: run.stage, chat: run.stage === "sft" ? run.chat : null });
   lastSavedStep = step;
   post({ event: "autosaved", step, reason });
 }
@@ -102,13 +110,13 @@ async function chooseBackend(wanted) {
 
 // --- Training loop ------------------------------------------------------------------------
 async function trainLoop() {
-  post({ event: "state", state: "running" });
+  post({ event: "state", state: "running", stage: run.stage });
   const every = run.settings.autosave_every || 0;
   try {
     while (run.state === "running") {
       const ev = await locked(() => engine.trainStep());
       run.history.push(ev);
-      post({ event: "train", data: ev });
+      post({ event: "train", data: ev, stage: run.stage });
       if (ev.step >= run.settings.steps) {
         run.state = "done";
         break;
@@ -119,7 +127,7 @@ async function trainLoop() {
   } catch (e) {
     run.state = "error";
     if (e instanceof WebAssembly.RuntimeError) return post({ event: "crashed", message: message(e) });
-    post({ event: "state", state: "error", message: message(e) });
+    post({ event: "state", state: "error", stage: run.stage, message: message(e) });
     return;
   }
   await locked(async () => engine.pause());
@@ -128,7 +136,7 @@ async function trainLoop() {
   } catch (e) {
     post({ event: "warning", message: `autosave failed: ${message(e)}` });
   }
-  post({ event: "state", state: run.state });
+  post({ event: "state", state: run.state, stage: run.stage });
 }
 
 // --- Commands -----------------------------------------------------------------------------
@@ -148,7 +156,7 @@ const commands = {
     return {
       version: version(),
       ...choice,
-      saved: saved ? { step: saved.step, savedAt: saved.savedAt, corpusName: saved.corpusName, reason: saved.reason } : null,
+      saved: saved ? { step: saved.step, savedAt: saved.savedAt, corpusName: saved.corpusName, reason: saved.reason, stage: saved.stage || "pretrain" } : null,
     };
   },
   corpus({ name, bytes }) {
@@ -177,6 +185,7 @@ const commands = {
     return locked(() => {
       run.history = [];
       run.state = "idle";
+      run.stage = "pretrain";
       return engine.initModel(shape, BigInt(seed));
     });
   },
@@ -186,11 +195,67 @@ const commands = {
   async train({ settings, ui }) {
     if (run.state === "running") throw new Error("training is already running");
     const counts = await locked(() => engine.configureTraining(settings));
+    if (run.stage !== "pretrain") run.history = [];
+    run.stage = "pretrain";
     run.settings = settings;
     run.ui = ui || run.ui;
     run.state = "running";
     trainLoop();
     return counts;
+  },
+  chatData(source) {
+    if (run.state === "running" && run.stage === "sft") throw new Error("pause or stop fine-tuning first");
+    return locked(() => {
+      const info = engine.setChatData({ ...source, seed: BigInt(0) });
+      run.chat = source;
+      return info;
+    });
+  },
+  chatExample({ index }) {
+    return locked(() => engine.chatExample(index));
+  },
+  async sft({ settings, mix, restart, ui }) {
+    if (run.state === "running") throw new Error("training is already running");
+    const counts = await locked(() => engine.configureSft(settings, mix, !!restart));
+    if (counts.started) {
+      run.history = [];
+      // The model before fine-tuning is kept so a reload can still compare against it.
+      const base = await locked(() => engine.exportSlot("base"));
+      await dbPut({ bytes: base }, BASE_KEY).catch((e) => post({ event: "warning", message: `saving the base model failed: ${message(e)}` }));
+    }
+    run.stage = "sft";
+    run.mix = mix;
+    run.settings = settings;
+    run.ui = ui || run.ui;
+    run.state = "running";
+    trainLoop();
+    return counts;
+  },
+  models() {
+    return locked(() => engine.models());
+  },
+  loadSlot({ key, bytes }) {
+    return locked(() => engine.loadSlot(key, new Uint8Array(bytes)));
+  },
+  async chat({ key, messages, options }) {
+    if (generating) throw new Error("already generating");
+    await locked(() => engine.startChat(key, messages, options));
+    generating = true;
+    let text = "";
+    let finished = false;
+    try {
+      while (generating) {
+        const piece = await locked(() => engine.nextPiece());
+        if (piece === undefined || piece === null) { finished = true; break; }
+        text += piece;
+        post({ event: "chatPiece", key, text: piece });
+        await yieldToMessages();
+      }
+    } finally {
+      generating = false;
+    }
+    const ended = finished ? await locked(() => engine.chatEnded()) : "stopped";
+    return { text, ended };
   },
   pause() {
     if (run.state === "running") run.state = "paused";
@@ -232,6 +297,7 @@ const commands = {
       const info = engine.loadBundle(new Uint8Array(bytes));
       run.history = [];
       run.state = "idle";
+      run.stage = "pretrain";
       return info;
     });
   },
@@ -245,12 +311,20 @@ const commands = {
     const { bundle, optimizer, state } = saved.checkpoint;
     const model = await locked(() => engine.restore(bundle, optimizer, state));
     const tokenizer = await locked(() => engine.tokenizerInfo());
+    run.stage = saved.stage || "pretrain";
+    run.chat = saved.chat || null;
+    let chat = null;
+    if (run.stage === "sft" && run.chat) {
+      chat = await locked(() => engine.setChatData({ ...run.chat, seed: BigInt(0) }));
+      const base = await dbGet(BASE_KEY).catch(() => null);
+      if (base) await locked(() => engine.loadSlot("base", new Uint8Array(base.bytes)));
+    }
     run.history = saved.history || [];
     run.ui = saved.ui;
     run.settings = JSON.parse(state).train;
     run.state = "paused";
     lastSavedStep = saved.step;
-    return { corpus, model, tokenizer, history: run.history, ui: saved.ui, settings: run.settings };
+    return { corpus, model, tokenizer, history: run.history, ui: saved.ui, settings: run.settings, stage: run.stage, chat, chatSource: run.chat };
   },
   discardSaved() {
     return dbDelete();

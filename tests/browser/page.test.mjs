@@ -1,77 +1,10 @@
-// The playground in a real browser: Debian's Chromium with WebGPU on SwiftShader (a CPU
-// implementation, so every model here is tiny). `cargo xtask test` serves the page and sets
-// LLMPLAY_URL; screenshots go to target/screenshots/.
-import { test, before, after } from "node:test";
+// The playground in a real browser: data, tokenizer, pretraining, generation, sharing, autosave.
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { writeFileSync, readFileSync } from "node:fs";
+import { useBrowser, shared, openPage, prepare, setTraining, history, plotted, trainState, generate, SHOTS, URL_BASE, TINY } from "./helpers.mjs";
 
-const URL_BASE = process.env.LLMPLAY_URL || "http://127.0.0.1:8080/";
-const SHOTS = process.env.LLMPLAY_SHOTS || "target/screenshots";
-mkdirSync(SHOTS, { recursive: true });
-
-let browser;
-before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--enable-unsafe-webgpu", "--no-sandbox", "--enable-features=Vulkan"],
-  });
-});
-after(async () => browser && browser.close());
-
-/** A fresh page (own storage) that fails the test on console errors or page crashes. */
-async function openPage(query = "", context) {
-  context = context || (await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true }));
-  const page = await context.newPage();
-  page.errors = [];
-  page.on("console", (m) => { if (m.type() === "error") page.errors.push(m.text()); });
-  page.on("pageerror", (e) => page.errors.push(String(e)));
-  await page.goto(URL_BASE + query);
-  await page.waitForSelector("body[data-ready=true]", { timeout: 120_000 });
-  return page;
-}
-
-const TINY = { layers: 1, heads: 2, width: 32, context: 32 };
-
-async function prepare(page, { sample = "samples/nursery-rhymes.txt", shape = TINY, upload = false } = {}) {
-  if (upload) {
-    await page.setInputFiles("#corpus-file", "www/" + sample);
-  } else {
-    await page.selectOption("#sample-select", sample);
-    await page.click("#sample-load");
-  }
-  await page.waitForSelector("#corpus-info:not([hidden])");
-  await page.click("#tok-train");
-  await page.waitForSelector("#tok-info:not([hidden])");
-  await page.selectOption("#preset", "custom");
-  await page.fill("#n-layer", String(shape.layers));
-  await page.fill("#n-head", String(shape.heads));
-  await page.fill("#n-embd", String(shape.width));
-  await page.fill("#block", String(shape.context));
-  await page.click("#model-create");
-  await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("Model ready"));
-}
-
-async function setTraining(page, { steps, batch = 4, every = 5, lr = 0.01, warmup = 2 }) {
-  for (const [id, v] of [["#steps", steps], ["#batch", batch], ["#eval-every", every], ["#sample-every", steps], ["#sample-tokens", 24], ["#autosave-every", every], ["#lr", lr], ["#warmup", warmup], ["#min-lr", lr / 10]]) {
-    await page.fill(id, String(v));
-  }
-}
-
-const history = (page) => page.evaluate(() => window.llmplay.app.history.map((e) => ({ step: e.step, train: e.train_loss, val: e.val_loss ?? null })));
-const plotted = (page) => page.evaluate(() => window.llmplay.charts.loss.data.map((s) => Array.from(s)));
-const trainState = (page) => page.evaluate(() => document.body.dataset.trainState);
-
-async function generate(page, { prompt = "Mary", seed = 7, tokens = 24 } = {}) {
-  await page.fill("#prompt", prompt);
-  await page.fill("#seed", String(seed));
-  await page.fill("#max-tokens", String(tokens));
-  await page.fill("#temperature", "1");
-  await page.evaluate(() => { delete document.querySelector("#gen-output").dataset.done; });
-  await page.click("#gen-start");
-  await page.waitForSelector("#gen-output[data-done=true]", { timeout: 120_000 });
-  return page.evaluate(() => window.llmplay.app.genPieces.join(""));
-}
+useBrowser();
 
 test("the page loads on WebGPU without console errors, and looks right", async () => {
   const page = await openPage();
@@ -175,7 +108,7 @@ test("download the bundle, load it in a fresh page: same generations for the sam
 });
 
 test("reloading mid-training offers the autosave and resumes the run where it was", async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context = await shared.browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await openPage("", context);
   await prepare(page);
   await setTraining(page, { steps: 200, every: 4 });

@@ -1,0 +1,147 @@
+//! Supervised fine-tuning: the built-in tasks (right answers, a clean held-out split), packed
+//! rows whose loss mask covers only the assistant's tokens, and SFT lowering that masked loss.
+
+mod common;
+
+use burn::tensor::Device;
+use common::small_config;
+use futures_lite::future::block_on;
+use llmplay::chat::{ended_turn, reply, Conversation, Message, Role};
+use llmplay::sample::SampleOptions;
+use llmplay::sft::{ChatData, Sft};
+use llmplay::tasks::{builtin_conversations, is_held_out, Split, Task};
+use llmplay::tokenizer::{Tokenizer, ASSISTANT, USER};
+use llmplay::train::{TrainConfig, Trainer};
+use rand::SeedableRng;
+
+fn numbers(text: &str) -> Vec<f64> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|s| s.trim_end_matches('.'))
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn built_in_problems_have_right_answers_and_held_out_ones_never_train() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    for task in Task::ALL {
+        let held: Vec<_> = task.held_out(150, 7);
+        assert_eq!(held.len(), 150, "{task:?} has enough distinct held-out problems");
+        assert_eq!(held, task.held_out(150, 7), "the same seed gives the same problems");
+        assert!(held.iter().all(is_held_out));
+        let held_keys: std::collections::HashSet<_> = held.iter().map(|p| p.key.clone()).collect();
+        for _ in 0..3000 {
+            let p = task.sample(Split::Train, &mut rng);
+            assert!(!is_held_out(&p) && !held_keys.contains(&p.key), "{task:?}: {p:?} is held out");
+            assert!(task.check(&p, &format!(" {} ", p.answer)) && !task.check(&p, &format!("{}0", p.answer)));
+            match task {
+                Task::Addition => {
+                    let n = numbers(&p.prompt);
+                    assert_eq!(p.answer, ((n[0] + n[1]) as u32).to_string(), "{p:?}");
+                }
+                Task::Compare => {
+                    let n = numbers(&p.prompt);
+                    assert_eq!(p.answer.parse::<f64>().unwrap(), n[0].max(n[1]), "{p:?}");
+                }
+                Task::Count | Task::Reverse => {
+                    let word = p.key.strip_prefix("word ").unwrap();
+                    assert!(p.prompt.contains(word));
+                    if task == Task::Reverse {
+                        assert_eq!(p.answer.chars().rev().collect::<String>(), word);
+                    } else {
+                        let letter = p.prompt.split_whitespace().find(|w| w.len() == 1).unwrap().chars().next().unwrap();
+                        assert_eq!(p.answer, word.matches(letter).count().to_string(), "{p:?}");
+                    }
+                }
+            }
+        }
+    }
+    // The 9.11-versus-9.9 trap is in the set: a pair with the same whole part.
+    let traps = (0..200).map(|_| Task::Compare.sample(Split::Train, &mut rng)).filter(|p| {
+        let n = numbers(&p.prompt);
+        n[0].trunc() == n[1].trunc()
+    });
+    assert!(traps.count() > 50);
+}
+
+fn tokenizer() -> Tokenizer {
+    let text = builtin_conversations(Split::Train, 200, 0)
+        .iter()
+        .flat_map(|c| c.messages.iter().map(|m| m.content.clone()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Tokenizer::train_chars(std::iter::once(text.as_str())).unwrap()
+}
+
+#[test]
+fn packed_rows_learn_only_the_assistants_tokens() {
+    let tok = tokenizer();
+    let data = ChatData::builtin(&tok, 3).unwrap();
+    assert!(data.train.len() > 10_000 && !data.val.is_empty());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let (x, y, m) = data.rows(&data.train, 4, 64, &mut rng);
+    assert_eq!((x.len(), y.len(), m.len()), (256, 256, 256));
+    // Targets are the inputs shifted by one.
+    for row in 0..4 {
+        assert_eq!(x[row * 64 + 1..row * 64 + 64], y[row * 64..row * 64 + 63]);
+    }
+    let tags = [tok.token_id(USER).unwrap() as i64, tok.token_id(ASSISTANT).unwrap() as i64];
+    let learned: Vec<i64> = y.iter().zip(&m).filter(|(_, &w)| w > 0.0).map(|(&t, _)| t).collect();
+    assert!(!learned.is_empty() && learned.len() < y.len() / 2, "{} of {}", learned.len(), y.len());
+    assert!(learned.iter().all(|t| !tags.contains(t)), "no tag is learned");
+    // A learned target always follows the assistant's tag or another learned token.
+    for i in 0..y.len() {
+        if m[i] > 0.0 && i % 64 > 0 {
+            assert!(m[i - 1] > 0.0 || x[i] == tags[1], "position {i}");
+        }
+    }
+}
+
+#[test]
+fn a_few_sft_steps_lower_the_masked_loss_on_held_out_problems() {
+    let device = Device::flex();
+    let tok = tokenizer();
+    let data = ChatData::builtin(&tok, 1).unwrap();
+    let config = small_config(tok.vocab_size()).with_block_size(48);
+    let train = TrainConfig { steps: 40, batch_size: 8, lr: 3e-3, min_lr: 3e-4, warmup_steps: 4, eval_batches: 4, ..TrainConfig::default() };
+    let mut trainer = Trainer::new(config.init(2, &device), train, &device);
+    let mut objective = Sft { data: &data, corpus: None, batch_size: 8, block_size: 48, seed: 1, eval_batches: 4 };
+    let before = block_on(trainer.val_loss(&mut objective)).unwrap().unwrap();
+    for _ in 0..40 {
+        block_on(trainer.step(&mut objective)).unwrap();
+    }
+    let after = block_on(trainer.val_loss(&mut objective)).unwrap().unwrap();
+    assert!(after < before - 1.0, "masked val loss {before} -> {after}");
+
+    // A reply streams through the chat template and reports whether it ended its turn.
+    let conversation = Conversation { messages: vec![Message { role: Role::User, content: "What is 12 + 34?".into() }] };
+    let options = SampleOptions { temperature: 0.0, max_new_tokens: 12, ..SampleOptions::default() };
+    let mut stream = reply(trainer.inference_model(), &tok, &conversation, options).unwrap();
+    let mut text = String::new();
+    while let Some(piece) = block_on(stream.next_piece()).unwrap() {
+        text.push_str(&piece);
+    }
+    assert!(!text.contains("<|"), "stop tokens are not part of the reply: {text:?}");
+    // It stopped at a special token (<|end|> is a finished turn) or used its whole budget.
+    assert!(stream.stopped_by().is_some() || stream.new_ids().len() == 12);
+    assert_eq!(ended_turn(&tok, &stream), stream.stopped_by() == tok.token_id(llmplay::tokenizer::END_OF_TURN));
+}
+
+#[test]
+fn a_conversation_file_splits_into_train_and_validation() {
+    let tok = tokenizer();
+    let convs: Vec<Conversation> = (0..25)
+        .map(|i| Conversation {
+            messages: vec![
+                Message { role: Role::User, content: format!("say {i}") },
+                Message { role: Role::Assistant, content: format!("{i}") },
+            ],
+        })
+        .collect();
+    let data = ChatData::from_conversations(&tok, &convs).unwrap();
+    assert_eq!((data.train.len(), data.val.len()), (23, 2));
+    assert!(ChatData::from_conversations(&tok, &[]).is_err());
+    let one = ChatData::from_conversations(&tok, &convs[..1]).unwrap();
+    assert_eq!(one.val, one.train, "one conversation validates on itself rather than on nothing");
+}
