@@ -677,10 +677,13 @@ async function sendChat() {
       const r = await call("chat", { key, messages, options });
       messages.push({ role: "assistant", content: r.text });
       el.dataset.ended = r.ended;
-      if (r.ended !== "end") {
+      const why = r.ended !== "end"
+        ? endNotes[r.ended] || `no <|end|>: it wrote ${r.ended} and started another turn itself`
+        : r.text === "" ? "an empty reply: it ended its turn at once" : null;
+      if (why) {
         const note = document.createElement("span");
         note.className = "note";
-        note.textContent = endNotes[r.ended] || `no <|end|>: it wrote ${r.ended} and started another turn itself`;
+        note.textContent = why;
         el.append(note);
       }
     } catch (e) {
