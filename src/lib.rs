@@ -12,6 +12,8 @@ pub mod data;
 pub mod model;
 pub mod optim;
 pub mod pretrain;
+pub mod reward;
+pub mod rl;
 pub mod sample;
 pub mod sft;
 pub mod tasks;

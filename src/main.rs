@@ -16,6 +16,7 @@ use llmplay::model::{GptConfig, PRESETS};
 use llmplay::pretrain::{text_nll, NextToken};
 use llmplay::chat::{ended_turn, parse_jsonl, reply, Conversation, Message, Role};
 use llmplay::sample::{generate, SampleOptions};
+use llmplay::rl::{GrpoConfig, Grpo};
 use llmplay::sft::{ChatData, Sft};
 use llmplay::tasks::{evaluate, Task};
 use llmplay::tokenizer::{self, Tokenizer, TokenizerKind};
@@ -44,6 +45,8 @@ enum Command {
     Sft(SftArgs),
     /// Chat with a model in the terminal: multi-turn, streaming (/clear starts over, /quit ends).
     Chat(ChatArgs),
+    /// Improve a model on a built-in task with GRPO (rewards for exact answers that end their turn).
+    Rl(RlArgs),
     /// Score a model on a built-in task's held-out problems (JSON: accuracy, end_of_turn_rate).
     EvalTask(EvalTaskArgs),
     /// Pack a model folder into one bundle file (safetensors with the JSON files in its metadata).
@@ -268,6 +271,63 @@ struct SftArgs {
 }
 
 #[derive(Args)]
+struct RlArgs {
+    /// The model to improve: a folder or bundle file (usually a fine-tuned one).
+    #[arg(long)]
+    model: PathBuf,
+    /// The practice task whose answers are rewarded.
+    #[arg(long, value_parser = ["addition", "compare", "count", "reverse"])]
+    task: String,
+    /// Folder for checkpoints and the improved bundle.
+    #[arg(long)]
+    out: PathBuf,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 200)]
+    steps: usize,
+    /// Answers sampled per prompt (the group whose mean is the baseline).
+    #[arg(long, default_value_t = 8)]
+    group: usize,
+    /// Prompts per step.
+    #[arg(long, default_value_t = 8)]
+    prompts: usize,
+    /// Learning rate (constant after warmup).
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// KL penalty weight against the starting model (0 = none).
+    #[arg(long, default_value_t = 0.04)]
+    kl: f64,
+    /// PPO clip range of the probability ratio.
+    #[arg(long, default_value_t = 0.2)]
+    clip: f64,
+    /// Optimizer steps per batch of rollouts (more than 1 reuses them with the clipped ratio).
+    #[arg(long, default_value_t = 1)]
+    updates: usize,
+    /// Sampling temperature of the rollouts.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Most tokens per answer.
+    #[arg(long, default_value_t = 16)]
+    max_tokens: usize,
+    /// Do not divide advantages by the group's standard deviation.
+    #[arg(long)]
+    no_std_scale: bool,
+    /// Held-out greedy accuracy every N steps (0 = never), on --eval-n problems.
+    #[arg(long, default_value_t = 25)]
+    eval_every: usize,
+    #[arg(long, default_value_t = 100)]
+    eval_n: usize,
+    /// Save a checkpoint every N steps (and always at the end).
+    #[arg(long, default_value_t = 50)]
+    checkpoint_every: usize,
+    /// Random seed (prompts and samples).
+    #[arg(long, default_value_t = 1337)]
+    seed: u64,
+    /// Where tensors live: cpu or wgpu.
+    #[arg(long, default_value = "cpu")]
+    backend: Backend,
+}
+
+#[derive(Args)]
 struct ChatArgs {
     /// Model folder or bundle file.
     #[arg(long)]
@@ -334,6 +394,7 @@ fn main() -> ExitCode {
         Command::Sft(args) => sft(args),
         Command::Chat(args) => chat(args),
         Command::EvalTask(args) => eval_task(args),
+        Command::Rl(args) => rl(args),
         Command::Bench(args) => bench(args),
         Command::Presets => {
             presets();
@@ -507,7 +568,10 @@ impl RunHooks for CliHooks {
             let _ = std::io::stdout().flush();
         });
         self.progress.set_position(event.step as u64);
-        self.progress.set_message(format!("loss {:.4}  {:.0} tok/s", event.train_loss, event.tokens_per_s));
+        self.progress.set_message(match event.metrics.get("mean_reward") {
+            Some(reward) => format!("reward {reward:.3}  loss {:.4}", event.train_loss),
+            None => format!("loss {:.4}  {:.0} tok/s", event.train_loss, event.tokens_per_s),
+        });
         let val = event.val_loss.or(self.last.val_loss);
         self.last = TrainEvent { val_loss: val, ..event.clone() };
     }
@@ -623,6 +687,69 @@ fn sft(args: SftArgs) -> Result<(), String> {
     let prompt = format!("{}{}What is 12 + 34?{}{}", tokenizer::ENDOFTEXT, tokenizer::USER, tokenizer::END_OF_TURN, tokenizer::ASSISTANT);
     let spec = SampleSpec { tokenizer: &bundle.tokenizer, prompt };
     let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, Some(&spec)));
+    hooks.progress.finish_and_clear();
+    result
+}
+
+fn rl(args: RlArgs) -> Result<(), String> {
+    let device = args.backend.device()?;
+    let bundle = Bundle::load(&args.model)?;
+    let task: Task = args.task.parse()?;
+    let grpo = GrpoConfig {
+        group_size: args.group,
+        prompts_per_step: args.prompts,
+        temperature: args.temperature,
+        max_new_tokens: args.max_tokens,
+        kl_beta: args.kl,
+        clip_eps: args.clip,
+        updates_per_rollout: args.updates,
+        scale_by_std: !args.no_std_scale,
+        eval_every: args.eval_every,
+        eval_problems: args.eval_n,
+        ..GrpoConfig::default()
+    };
+    grpo.validate()?;
+    let train_config = TrainConfig {
+        steps: args.steps,
+        batch_size: args.prompts * args.group,
+        lr: args.lr,
+        min_lr: args.lr,
+        warmup_steps: 5,
+        weight_decay: 0.0,
+        eval_every: 0,
+        sample_every: 0,
+        checkpoint_every: args.checkpoint_every,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    train_config.validate()?;
+    let model = bundle.model(&device)?;
+    eprintln!(
+        "llmplay {}: GRPO on {} with a {}-parameter {} model: {} prompts x {} answers a step, KL beta {}",
+        llmplay::version(),
+        task.name(),
+        bundle.config.num_params(),
+        bundle.meta.stage,
+        args.prompts,
+        args.group,
+        args.kl
+    );
+    let reference = model.clone();
+    let mut trainer = Trainer::new(model, train_config.clone(), &device);
+    let mut objective = Grpo::new(grpo, task, &bundle.tokenizer, Some(reference), args.seed);
+    let mut hooks = CliHooks {
+        stage: "rl",
+        out: args.out.clone(),
+        config: bundle.config.clone(),
+        tokenizer: bundle.tokenizer.clone(),
+        corpus: PathBuf::from(task.name()),
+        corpus_bytes: None,
+        train: train_config.clone(),
+        progress: progress_bar(train_config.steps, 0),
+        last: TrainEvent::default(),
+        stop_at: None,
+    };
+    let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, None));
     hooks.progress.finish_and_clear();
     result
 }

@@ -5,6 +5,10 @@
 //! Values are read back from the device with `into_data_async`, so the same loop runs natively
 //! and on WebGPU in a browser (which cannot read GPU memory synchronously).
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -106,6 +110,17 @@ impl TrainConfig {
 /// What a training stage optimises. Pretraining's next-token loss is one objective; SFT's loss
 /// masked to the assistant's tokens and RL's policy-gradient loss are others.
 pub trait Objective {
+    /// Runs before each optimizer step with the current model (no gradients): RL samples its
+    /// rollouts here, which needs asynchronous read-backs. Most objectives have nothing to do.
+    fn prepare<'a>(&'a mut self, _model: &'a Gpt, _step: usize) -> Pin<Box<dyn Future<Output = Result<(), String>> + 'a>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Numbers this objective measured in the last step, for the event (RL: mean reward, KL…).
+    fn metrics(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
+
     /// The loss of micro-batch `micro` of optimizer step `step` (a scalar on `device`), and the
     /// number of tokens it trained on.
     fn loss(&mut self, model: &Gpt, step: usize, micro: usize, device: &Device) -> (Tensor<1>, usize);
@@ -127,6 +142,9 @@ pub struct TrainEvent {
     pub elapsed_s: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sample: Option<String>,
+    /// The objective's own measurements (see [`Objective::metrics`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +152,8 @@ pub enum TrainError {
     /// The loss or the gradients stopped being finite numbers; the step was not applied.
     NonFinite { step: usize, loss: f32, grad_norm: f32 },
     Device(String),
+    /// The objective could not prepare the step (RL's rollouts failed).
+    Objective(String),
 }
 
 impl std::fmt::Display for TrainError {
@@ -145,6 +165,7 @@ impl std::fmt::Display for TrainError {
                  The step was not applied and the last checkpoint is kept; try a lower learning rate"
             ),
             TrainError::Device(e) => write!(f, "the compute device failed: {e}"),
+            TrainError::Objective(e) => write!(f, "{e}"),
         }
     }
 }
@@ -185,6 +206,7 @@ impl Trainer {
     /// leaves the model unchanged and returns an error.
     pub async fn step(&mut self, objective: &mut dyn Objective) -> Result<StepReport, TrainError> {
         let step = self.step;
+        objective.prepare(&self.model.valid(), step).await.map_err(TrainError::Objective)?;
         let lr = self.config.lr_at(step);
         let accum = self.config.grad_accum;
         let mut accumulator = GradientsAccumulator::<Gpt>::new();
@@ -368,6 +390,7 @@ pub async fn train_step(
         tokens_per_s: if secs > 0.0 { report.tokens as f64 / secs } else { 0.0 },
         elapsed_s: clock.elapsed_s(),
         sample: None,
+        metrics: objective.metrics().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
     };
     let (eval_every, sample_every, sample_tokens, seed) = (cfg.eval_every, cfg.sample_every, cfg.sample_tokens, cfg.seed);
     if due(eval_every, step) || (is_last && eval_every > 0) {

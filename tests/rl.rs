@@ -1,0 +1,123 @@
+//! GRPO: group advantages, the clipped policy-gradient loss and the KL penalty on hand-computed
+//! examples, and a few steps of the real objective on the shared loop.
+
+mod common;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use common::small_config;
+use futures_lite::future::block_on;
+use llmplay::rl::{advantages, grpo_loss, Grpo, GrpoConfig};
+use llmplay::tasks::{builtin_conversations, Split, Task};
+use llmplay::tokenizer::Tokenizer;
+use llmplay::train::{TrainConfig, Trainer};
+
+fn close(a: &[f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() < 1e-3, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn advantages_are_reward_minus_the_group_mean_optionally_over_its_spread() {
+    close(&advantages(&[1.0, 0.0, 0.0, 1.0], false), &[0.5, -0.5, -0.5, 0.5]);
+    // Population std 0.5: ±0.5 / 0.5 = ±1.
+    close(&advantages(&[1.0, 0.0, 0.0, 1.0], true), &[1.0, -1.0, -1.0, 1.0]);
+    close(&advantages(&[1.1, 0.1, 0.1, 0.1], false), &[0.75, -0.25, -0.25, -0.25]);
+    // A group that all scored the same teaches nothing.
+    close(&advantages(&[1.0, 1.0, 1.0], true), &[0.0, 0.0, 0.0]);
+}
+
+fn t(values: &[f32]) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(values.to_vec(), [1, values.len()]), &Device::flex())
+}
+
+fn scalar(x: Tensor<1>) -> f32 {
+    x.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0]
+}
+
+#[test]
+fn the_clipped_loss_matches_hand_computation() {
+    let old = [-1.0f32, -2.0, -0.5];
+    let mask = t(&[1.0, 1.0, 0.0]); // the third token is prompt or padding
+    // On-policy (ratio 1): the loss is minus the mean advantage over masked tokens.
+    let loss = grpo_loss(t(&old), t(&old), None, t(&[2.0; 3]), mask.clone(), 0.2, 0.0);
+    assert!((scalar(loss) + 2.0).abs() < 1e-5);
+    // Ratios 1.5 and 0.5 with A = +2: min(3, 2.4) = 2.4 and min(1, 1.6) = 1 → loss -(2.4 + 1)/2.
+    let logp = [old[0] + 1.5f32.ln(), old[1] + 0.5f32.ln(), 7.0];
+    let loss = grpo_loss(t(&logp), t(&old), None, t(&[2.0; 3]), mask.clone(), 0.2, 0.0);
+    assert!((scalar(loss) + 1.7).abs() < 1e-4);
+    // With A = -2: min(-3, -2.4) = -3 and min(-1, -1.6) = -1.6 → loss (3 + 1.6)/2.
+    let loss = grpo_loss(t(&logp), t(&old), None, t(&[-2.0; 3]), mask, 0.2, 0.0);
+    assert!((scalar(loss) - 2.3).abs() < 1e-4);
+}
+
+#[test]
+fn the_kl_penalty_is_zero_against_itself_and_k3_otherwise() {
+    let logp = [-1.0f32, -2.0, -0.5];
+    let mask = t(&[1.0, 1.0, 1.0]);
+    let adv = t(&[0.0; 3]);
+    let same = grpo_loss(t(&logp), t(&logp), Some(t(&logp)), adv.clone(), mask.clone(), 0.2, 1.0);
+    assert!(scalar(same).abs() < 1e-6);
+    // ref = logp + 0.5 everywhere: k3 = e^0.5 - 0.5 - 1 per token, times β.
+    let reference: Vec<f32> = logp.iter().map(|v| v + 0.5).collect();
+    let loss = grpo_loss(t(&logp), t(&logp), Some(t(&reference)), adv, mask, 0.2, 0.1);
+    let k3 = 0.5f32.exp() - 0.5 - 1.0;
+    assert!((scalar(loss) - 0.1 * k3).abs() < 1e-5);
+}
+
+#[test]
+fn grpo_steps_run_on_the_shared_loop_and_report_what_they_measured() {
+    let device = Device::flex();
+    let text = builtin_conversations(Split::Train, 100, 0).iter().flat_map(|c| c.messages.iter().map(|m| m.content.clone())).collect::<Vec<_>>().join("\n");
+    let tok = Tokenizer::train_chars(std::iter::once(text.as_str())).unwrap();
+    let model = small_config(tok.vocab_size()).with_block_size(48).init(4, &device);
+    let config = GrpoConfig { group_size: 4, prompts_per_step: 2, max_new_tokens: 6, eval_every: 2, eval_problems: 4, ..GrpoConfig::default() };
+    let mut objective = Grpo::new(config, Task::Addition, &tok, Some(model.clone()), 1);
+    let mut trainer = Trainer::new(model, TrainConfig { steps: 3, lr: 1e-3, warmup_steps: 0, ..TrainConfig::default() }, &device);
+    let mut clock = llmplay::train::Clock::new(0.0);
+    let first = block_on(llmplay::train::train_step(&mut trainer, &mut objective, None, &mut clock)).unwrap();
+    // The first rollout comes from the starting model itself: no KL yet.
+    assert!(first.metrics["kl"].abs() < 1e-4, "{:?}", first.metrics);
+    assert!(first.metrics.contains_key("heldout_accuracy"), "evaluated at step 0");
+    assert_eq!(objective.groups.len(), 2);
+    assert!(objective.groups.iter().all(|g| g.completions.len() == 4));
+    for g in &objective.groups {
+        let sum: f32 = g.completions.iter().map(|c| c.advantage).sum();
+        assert!(sum.abs() < 1e-3, "advantages of a group sum to zero");
+        assert!(g.completions.iter().all(|c| c.ids.len() <= 6));
+    }
+    let second = block_on(llmplay::train::train_step(&mut trainer, &mut objective, None, &mut clock)).unwrap();
+    assert!(!second.metrics.contains_key("heldout_accuracy"));
+    assert!(second.metrics["kl"] >= 0.0 && second.train_loss.is_finite());
+    for key in ["mean_reward", "sample_accuracy", "end_of_turn_rate", "completion_tokens"] {
+        assert!(second.metrics.contains_key(key), "{key}");
+    }
+}
+
+#[test]
+fn reward_rules_combine_with_weights_and_bad_rules_are_refused_by_number() {
+    use llmplay::reward::{Rule, Rules};
+    let mut rng = rand::SeedableRng::seed_from_u64(3);
+    let problem = Task::Reverse.sample(Split::Train, &mut rng);
+    let task = Rules::task(0.1);
+    assert!((task.score(&problem, &format!(" {} ", problem.answer), true) - 1.1).abs() < 1e-6);
+    assert!((task.score(&problem, "nope", true) - 0.1).abs() < 1e-6);
+    assert_eq!(task.score(&problem, "nope", false), 0.0);
+    let custom = Rules::new(vec![
+        Rule::Contains { text: "please".into(), weight: 0.5 },
+        Rule::NotContains { text: "!".into(), weight: 0.25 },
+        Rule::Matches { pattern: r"^\d+$".into(), weight: 2.0 },
+        Rule::Length { target: 10, weight: 1.0 },
+    ])
+    .unwrap();
+    // "please" 0.5 + no "!" 0.25 + not all digits 0 + length 6 of 10: 1 - 4/10 = 0.6.
+    assert!((custom.score(&problem, "please", false) - 1.35).abs() < 1e-6);
+    // Digits only, 10 long: 0.25 + 2 + 1.
+    assert!((custom.score(&problem, "0123456789", false) - 3.25).abs() < 1e-6);
+    assert!(!custom.checks_answers() && task.checks_answers());
+    let bad = Rules::new(vec![Rule::EndsTurn { weight: 1.0 }, Rule::Matches { pattern: "(".into(), weight: 1.0 }]).unwrap_err();
+    assert!(bad.starts_with("rule 2: \"(\" is not a valid regular expression"), "{bad}");
+    assert!(Rules::new(vec![Rule::Length { target: 0, weight: 1.0 }]).unwrap_err().contains("rule 1"));
+    assert!(Rules::new(vec![]).is_err());
+}
