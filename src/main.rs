@@ -736,7 +736,7 @@ fn rl(args: RlArgs) -> Result<(), String> {
     );
     let reference = model.clone();
     let mut trainer = Trainer::new(model, train_config.clone(), &device);
-    let mut objective = Grpo::new(grpo, task, &bundle.tokenizer, Some(reference), args.seed);
+    let mut objective = Grpo::new(grpo, task, bundle.tokenizer.clone(), Some(reference), args.seed);
     let mut hooks = CliHooks {
         stage: "rl",
         out: args.out.clone(),

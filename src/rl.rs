@@ -207,13 +207,13 @@ pub struct RolloutStats {
 }
 
 /// GRPO on a built-in task: the objective the shared loop trains with in stage 3.
-pub struct Grpo<'a> {
+pub struct Grpo {
     pub config: GrpoConfig,
     /// Where prompts come from (and what "correct" means).
     pub task: Task,
     /// How answers are scored (default: exactly right + ending the turn).
     pub rules: Rules,
-    pub tokenizer: &'a Tokenizer,
+    pub tokenizer: Tokenizer,
     /// The frozen starting model the KL penalty pulls toward (None = no penalty).
     pub reference: Option<Gpt>,
     pub seed: u64,
@@ -225,8 +225,8 @@ pub struct Grpo<'a> {
     pub groups: Vec<Group>,
 }
 
-impl<'a> Grpo<'a> {
-    pub fn new(config: GrpoConfig, task: Task, tokenizer: &'a Tokenizer, reference: Option<Gpt>, seed: u64) -> Self {
+impl Grpo {
+    pub fn new(config: GrpoConfig, task: Task, tokenizer: Tokenizer, reference: Option<Gpt>, seed: u64) -> Self {
         let rules = Rules::task(config.format_reward);
         Self { config, task, rules, tokenizer, reference, seed, batch: None, ready_for: None, stats: RolloutStats::default(), groups: Vec::new() }
     }
@@ -244,7 +244,7 @@ impl<'a> Grpo<'a> {
         let mut groups = Vec::with_capacity(cfg.prompts_per_step);
         for _ in 0..cfg.prompts_per_step {
             let problem = self.task.sample(Split::Train, &mut rng);
-            let prompt = chat_prompt(self.tokenizer, &problem.conversation_prompt())?;
+            let prompt = chat_prompt(&self.tokenizer, &problem.conversation_prompt())?;
             let sampled = sample_group(model, &prompt, cfg.group_size, &options, &mut rng).await?;
             let mut completions: Vec<Completion> = sampled
                 .into_iter()
@@ -356,11 +356,11 @@ impl<'a> Grpo<'a> {
     }
 }
 
-impl Objective for Grpo<'_> {
+impl Objective for Grpo {
     fn prepare<'b>(&'b mut self, model: &'b Gpt, step: usize) -> Pin<Box<dyn Future<Output = Result<(), String>> + 'b>> {
         Box::pin(async move {
             let heldout = if self.config.eval_every > 0 && step.is_multiple_of(self.config.eval_every) {
-                let report = crate::tasks::evaluate(model, self.tokenizer, self.task, self.config.eval_problems, 0, |_| {}).await?;
+                let report = crate::tasks::evaluate(model, &self.tokenizer, self.task, self.config.eval_problems, 0, |_| {}).await?;
                 Some(report.accuracy)
             } else {
                 None

@@ -11,7 +11,10 @@ use std::collections::HashMap;
 use crate::backend::Backend;
 use crate::chat::{ended_turn, parse_jsonl, Conversation};
 use crate::model::Gpt;
+use crate::reward::{Rule, Rules};
+use crate::rl::{Grpo, GrpoConfig};
 use crate::sft::{ChatData, Sft};
+use crate::tasks::Task;
 use crate::bundle::{Bundle, Metadata};
 use crate::data::{check_corpus, Split, TokenData};
 use crate::model::GptConfig;
@@ -138,6 +141,32 @@ struct RunState {
     /// The fine-tuning settings when the run is SFT.
     #[serde(default)]
     sft: Option<SftSettings>,
+    /// The RL settings when the run is RL.
+    #[serde(default)]
+    rl: Option<RlSettings>,
+}
+
+/// What RL trains with: GRPO's settings, the task its prompts come from, and the reward rules
+/// (none = the task's own reward: exactly right, plus a little for ending the turn).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RlSettings {
+    grpo: GrpoConfig,
+    task: String,
+    #[serde(default)]
+    rules: Option<Vec<Rule>>,
+}
+
+impl RlSettings {
+    fn objective(&self, tokenizer: &Tokenizer, reference: Option<Gpt>, seed: u64) -> Result<Grpo, String> {
+        self.grpo.validate()?;
+        let task: Task = self.task.parse()?;
+        let mut grpo = Grpo::new(self.grpo.clone(), task, tokenizer.clone(), reference, seed);
+        if let Some(rules) = &self.rules {
+            grpo.rules = Rules::new(rules.clone())?;
+        }
+        Ok(grpo)
+    }
 }
 
 /// What SFT trains on besides its conversations.
@@ -180,6 +209,8 @@ pub struct Engine {
     last_chat_end: Option<String>,
     chat_data: Option<ChatData>,
     sft: Option<SftSettings>,
+    /// RL's settings and objective (its rollouts, reference model and last groups).
+    rl: Option<(RlSettings, Grpo)>,
     /// Models other than the one training: "base" (before fine-tuning), "loaded".
     slots: HashMap<String, Slot>,
 }
@@ -207,6 +238,7 @@ impl Engine {
             last_chat_end: None,
             chat_data: None,
             sft: None,
+            rl: None,
             slots: HashMap::new(),
         })
     }
@@ -314,8 +346,10 @@ impl Engine {
         self.stream = None;
         self.chat_data = None;
         self.sft = None;
-        // The pretrained model before fine-tuning belongs to the model being replaced.
+        self.rl = None;
+        // The models before fine-tuning and before RL belong to the model being replaced.
         self.slots.remove("base");
+        self.slots.remove("start");
         self.clock = Clock::new(0.0);
         self.last_train_loss = None;
         self.last_val_loss = None;
@@ -364,6 +398,7 @@ impl Engine {
         }
         // Pretraining's objective from here on, even after fine-tuning.
         self.sft = None;
+        self.rl = None;
         let trainer = self.trainer.as_mut().expect("checked above");
         if settings.steps <= trainer.step {
             return Err(js_err(format!(
@@ -389,6 +424,10 @@ impl Engine {
         let cfg = trainer.config.clone();
         let block_size = trainer.model.block_size;
         let event = match (&self.sft, &self.chat_data) {
+            _ if self.rl.is_some() => {
+                let (_, grpo) = self.rl.as_mut().expect("checked");
+                train_step(trainer, grpo, None, &mut self.clock).await
+            }
             (Some(sft), Some(chat)) => {
                 let mut objective = Sft {
                     data: chat,
@@ -529,7 +568,13 @@ impl Engine {
         let bundle = self.bundle().await?.to_single_file().map_err(js_err)?;
         let (_, trainer, _) = self.parts()?;
         let optimizer = trainer.optimizer_state().await.map_err(js_err)?;
-        let state = RunState { step: trainer.step, train: trainer.config.clone(), elapsed_s: self.clock.elapsed_s(), sft: self.sft.clone() };
+        let state = RunState {
+            step: trainer.step,
+            train: trainer.config.clone(),
+            elapsed_s: self.clock.elapsed_s(),
+            sft: self.sft.clone(),
+            rl: self.rl.as_ref().map(|(settings, _)| settings.clone()),
+        };
         let out = js_sys::Object::new();
         let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&out, &k.into(), v).map(|_| ());
         set("bundle", &js_sys::Uint8Array::from(bundle.as_slice()).into()).map_err(|_| js_err("checkpoint"))?;
@@ -560,6 +605,12 @@ impl Engine {
         self.last_val_loss = bundle.meta.val_loss;
         self.meta = bundle.meta;
         self.sft = state.sft;
+        // The reference model comes back with the "start" slot (see `loadSlot`).
+        if let Some(settings) = state.rl {
+            let tokenizer = self.tokenizer.as_ref().expect("restored above");
+            let grpo = settings.objective(tokenizer, None, state.train.seed).map_err(js_err)?;
+            self.rl = Some((settings, grpo));
+        }
         self.clock = Clock::new(state.elapsed_s);
         self.clock.pause();
         self.model_info()
@@ -706,6 +757,7 @@ impl Engine {
         }
         self.trainer.as_mut().expect("a model").config = settings;
         self.sft = Some(SftSettings { mix });
+        self.rl = None;
         self.stream = None;
         let data = self.chat_data.as_ref().expect("checked above");
         to_js(&serde_json::json!({ "trainConversations": data.train.len(), "valConversations": data.val.len(), "started": starting }))
@@ -726,7 +778,7 @@ impl Engine {
         if let Ok((config, trainer, _)) = self.parts() {
             out.push(Entry { key: "current".into(), stage: self.meta.stage.clone(), steps: trainer.step, params: config.num_params(), name: self.meta.corpus_name.clone() });
         }
-        for key in ["base", "loaded"] {
+        for key in ["start", "base", "loaded"] {
             if let Some(slot) = self.slots.get(key) {
                 out.push(Entry { key: key.into(), stage: slot.meta.stage.clone(), steps: slot.meta.steps, params: slot.config.num_params(), name: slot.meta.corpus_name.clone() });
             }
@@ -738,11 +790,16 @@ impl Engine {
     /// page restores a fine-tuning run). The current model is untouched.
     #[wasm_bindgen(js_name = loadSlot)]
     pub fn load_slot(&mut self, key: String, bytes: &[u8]) -> Result<JsValue, JsError> {
-        if key != "loaded" && key != "base" {
+        if !["loaded", "base", "start"].contains(&key.as_str()) {
             return Err(js_err(format!("unknown model slot {key}")));
         }
         let bundle = Bundle::from_single_file(bytes).map_err(js_err)?;
         let model = bundle.model(&self.device).map_err(js_err)?;
+        if key == "start" {
+            if let Some((_, grpo)) = self.rl.as_mut() {
+                grpo.reference = Some(model.clone());
+            }
+        }
         self.slots.insert(key, Slot { model, tokenizer: bundle.tokenizer, config: bundle.config, meta: bundle.meta });
         self.models()
     }
@@ -761,16 +818,7 @@ impl Engine {
     pub fn start_chat(&mut self, key: String, messages: JsValue, options: JsValue) -> Result<(), JsError> {
         let conversation = Conversation { messages: from_js(messages)? };
         let options: SampleOptions = from_js(options)?;
-        let (model, tokenizer) = match key.as_str() {
-            "current" => {
-                let (_, trainer, tokenizer) = self.parts()?;
-                (trainer.inference_model(), tokenizer.clone())
-            }
-            other => {
-                let slot = self.slots.get(other).ok_or_else(|| js_err(format!("there is no {other} model")))?;
-                (slot.model.clone(), slot.tokenizer.clone())
-            }
-        };
+        let (model, tokenizer) = self.model_for(&key)?;
         self.stream = Some(crate::chat::reply(model, &tokenizer, &conversation, options).map_err(js_err)?);
         self.stream_tokenizer = Some(tokenizer);
         self.last_chat_end = None;
@@ -782,5 +830,86 @@ impl Engine {
     #[wasm_bindgen(js_name = chatEnded)]
     pub fn chat_ended(&self) -> String {
         self.last_chat_end.clone().unwrap_or_else(|| "budget".into())
+    }
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Sets RL's settings (`settings`: the optimizer's TrainConfig; `rl`: `{grpo, task, rules}`)
+    /// and, the first time (or with `restart`), starts RL from the current model: it is kept as
+    /// "start" (the KL penalty's reference and the "before RL" model in the picker), with a fresh
+    /// optimizer and step count. Later calls continue the run with the new settings.
+    #[wasm_bindgen(js_name = configureRl)]
+    pub fn configure_rl(&mut self, settings: JsValue, rl: JsValue, restart: bool) -> Result<JsValue, JsError> {
+        let settings: TrainConfig = from_js(settings)?;
+        settings.validate().map_err(js_err)?;
+        let rl: RlSettings = from_js(rl)?;
+        let (config, trainer, tokenizer) = self.parts()?;
+        let (config, tokenizer) = (config.clone(), tokenizer.clone());
+        let starting = self.rl.is_none() || restart;
+        if starting {
+            let start = match (restart, self.slots.get("start")) {
+                (true, Some(slot)) => slot.model.clone(),
+                _ => trainer.inference_model(),
+            };
+            if !self.slots.contains_key("start") {
+                let meta = Metadata { steps: trainer.step, ..self.meta.clone() };
+                self.slots.insert("start".into(), Slot { model: start.clone(), tokenizer: tokenizer.clone(), config, meta });
+            }
+            let grpo = rl.objective(&tokenizer, Some(start.clone()), settings.seed).map_err(js_err)?;
+            self.trainer = Some(Trainer::new(start, settings.clone(), &self.device));
+            self.rl = Some((rl, grpo));
+            self.meta.stage = "rl".into();
+            self.meta.steps = 0;
+            self.clock = Clock::new(0.0);
+            self.last_train_loss = None;
+            self.last_val_loss = None;
+        } else {
+            if settings.steps <= trainer.step {
+                return Err(js_err(format!("RL has run {} steps: set more total steps to continue", trainer.step)));
+            }
+            let reference = self.slots.get("start").map(|s| s.model.clone());
+            let grpo = rl.objective(&tokenizer, reference, settings.seed).map_err(js_err)?;
+            self.rl = Some((rl, grpo));
+        }
+        self.trainer.as_mut().expect("a model").config = settings;
+        self.sft = None;
+        self.stream = None;
+        to_js(&serde_json::json!({ "started": starting }))
+    }
+
+    /// The last RL step's groups: each prompt with its sampled answers, their rewards and
+    /// advantages (for the page's rollout table).
+    #[wasm_bindgen(js_name = rlGroups)]
+    pub fn rl_groups(&self) -> Result<JsValue, JsError> {
+        match &self.rl {
+            Some((_, grpo)) => to_js(&grpo.groups),
+            None => to_js(&Vec::<()>::new()),
+        }
+    }
+
+    /// Greedy exact-match accuracy of model `key` on `n` held-out problems of `task` (the
+    /// report card).
+    #[wasm_bindgen(js_name = evaluateTask)]
+    pub async fn evaluate_task(&self, key: String, task: String, n: usize) -> Result<JsValue, JsError> {
+        let task: Task = task.parse().map_err(js_err)?;
+        let (model, tokenizer) = self.model_for(&key)?;
+        let report = crate::tasks::evaluate(&model, &tokenizer, task, n, 0, |_| {}).await.map_err(js_err)?;
+        to_js(&report)
+    }
+}
+
+impl Engine {
+    fn model_for(&self, key: &str) -> Result<(Gpt, Tokenizer), JsError> {
+        match key {
+            "current" => {
+                let (_, trainer, tokenizer) = self.parts()?;
+                Ok((trainer.inference_model(), tokenizer.clone()))
+            }
+            other => {
+                let slot = self.slots.get(other).ok_or_else(|| js_err(format!("there is no {other} model")))?;
+                Ok((slot.model.clone(), slot.tokenizer.clone()))
+            }
+        }
     }
 }

@@ -73,7 +73,7 @@ fn grpo_steps_run_on_the_shared_loop_and_report_what_they_measured() {
     let tok = Tokenizer::train_chars(std::iter::once(text.as_str())).unwrap();
     let model = small_config(tok.vocab_size()).with_block_size(48).init(4, &device);
     let config = GrpoConfig { group_size: 4, prompts_per_step: 2, max_new_tokens: 6, eval_every: 2, eval_problems: 4, ..GrpoConfig::default() };
-    let mut objective = Grpo::new(config, Task::Addition, &tok, Some(model.clone()), 1);
+    let mut objective = Grpo::new(config, Task::Addition, tok.clone(), Some(model.clone()), 1);
     let mut trainer = Trainer::new(model, TrainConfig { steps: 3, lr: 1e-3, warmup_steps: 0, ..TrainConfig::default() }, &device);
     let mut clock = llmplay::train::Clock::new(0.0);
     let first = block_on(llmplay::train::train_step(&mut trainer, &mut objective, None, &mut clock)).unwrap();

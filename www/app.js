@@ -221,6 +221,7 @@ $("model-create").onclick = async () => {
     setRunState("idle", "pretrain");
     resetCharts();
     resetSftChart();
+    resetRlCharts();
     clearPane("a");
     clearPane("b");
     renderModelInfo();
@@ -243,6 +244,7 @@ function enableModelStages() {
   enable("generate", on);
   enable("sft", on);
   enable("chat", on);
+  enable("rl", on);
   $("download").disabled = !on;
   $("train-start").disabled = !on || !!sizeProblem || app.state === "running";
   if (on) modelChanged();
@@ -272,8 +274,16 @@ function makeCharts() {
     { label: "train", stroke: "#3b5bdb", width: 1.5 },
     { label: "val (held-out conversations)", stroke: "#e8590c", width: 2, spanGaps: true, points: { show: true, size: 5 } },
   ]), width: w("chart-sft") }, [[], [], []], $("chart-sft"));
+  charts.rlReward = new uPlot({ ...chartOpts("reward", [
+    { label: "mean reward", stroke: "#3b5bdb", width: 1.5 },
+    { label: "right (sampled)", stroke: "#2b8a3e", width: 1 },
+    { label: "right (held-out, greedy)", stroke: "#e8590c", width: 2, spanGaps: true, points: { show: true, size: 6 } },
+  ]), width: w("chart-rl-reward") }, [[], [], [], []], $("chart-rl-reward"));
+  const small = { size: 64, values: (u, vals) => vals.map((v) => (v == null ? "" : +v.toPrecision(2))) };
+  charts.rlKl = new uPlot({ ...chartOpts("kl", [{ label: "KL", stroke: "#862e9c", width: 1.5 }]), axes: [{ label: "step", size: 36 }, small], width: w("chart-rl-kl") }, [[], []], $("chart-rl-kl"));
+  charts.rlLen = new uPlot({ ...chartOpts("length", [{ label: "tokens", stroke: "#0b7285", width: 1.5 }]), width: w("chart-rl-len") }, [[], []], $("chart-rl-len"));
   window.addEventListener("resize", () => {
-    for (const [k, id] of [["loss", "chart-loss"], ["lr", "chart-lr"], ["speed", "chart-speed"], ["sft", "chart-sft"]]) {
+    for (const [k, id] of [["loss", "chart-loss"], ["lr", "chart-lr"], ["speed", "chart-speed"], ["sft", "chart-sft"], ["rlReward", "chart-rl-reward"], ["rlKl", "chart-rl-kl"], ["rlLen", "chart-rl-len"]]) {
       charts[k].setSize({ width: w(id), height: 220 });
     }
   });
@@ -307,11 +317,14 @@ function trainSettings() {
     eval_batches: 4, sample_tokens: num("sample-tokens"), seed: num("seed"), autosave_every: num("autosave-every"),
   };
 }
+const RL_FIELDS = ["rl-task", "rl-reward", "rl-group", "rl-prompts", "rl-steps", "rl-lr", "rl-kl", "rl-max-tokens", "rl-eval-every", "rl-eval-n", "rl-autosave-every"];
 const SFT_FIELDS = ["sft-batch", "sft-steps", "sft-lr", "sft-warmup", "sft-eval-every", "sft-sample-every", "sft-autosave-every", "sft-mix"];
 function uiState() {
   return {
     tokKind: tokKind(), vocab: num("vocab"), shape: currentShape(), preset: $("preset").value, settings: trainSettings(), prompt: $("prompt").value,
     sft: Object.fromEntries(SFT_FIELDS.map((id) => [id, $(id).value])),
+    rl: Object.fromEntries(RL_FIELDS.map((id) => [id, $(id).value])),
+    rules: app.rl ? app.rl.rules : null,
   };
 }
 
@@ -349,6 +362,13 @@ function setRunState(state, stage = app.stage) {
   $("sft-stop").disabled = !(running && sft);
   $("sft-resume").disabled = !(sft && state === "paused");
   $("sft-restart").disabled = running || !sft || !app.model || !app.sft.ready;
+  const rl = app.stage === "rl";
+  $("rl-start").disabled = running || (rl && state === "paused") || !app.model;
+  $("rl-pause").disabled = !(running && rl);
+  $("rl-stop").disabled = !(running && rl);
+  $("rl-resume").disabled = !(rl && state === "paused");
+  $("rl-restart").disabled = running || !rl || !app.model;
+  $("rl-card").disabled = running || !app.model;
   for (const el of document.querySelectorAll("input[name=sft-source], #sft-skip-bad")) el.disabled = running;
   $("model-create").disabled = running || !!sizeProblem;
   $("tok-train").disabled = running;
@@ -377,10 +397,10 @@ function onTrainEvent(ev) {
 
 function onEvent(msg) {
   switch (msg.event) {
-    case "train": return msg.stage === "sft" ? onSftEvent(msg.data) : onTrainEvent(msg.data);
+    case "train": return msg.stage === "sft" ? onSftEvent(msg.data) : msg.stage === "rl" ? onRlEvent(msg.data, msg.groups) : onTrainEvent(msg.data);
     case "state":
       setRunState(msg.state, msg.stage);
-      if (msg.state === "error") showError(msg.stage === "sft" ? "sft-error" : "train-error", msg.message);
+      if (msg.state === "error") showError({ sft: "sft-error", rl: "rl-error" }[msg.stage] || "train-error", msg.message);
       if (msg.state === "done" || msg.state === "stopped" || msg.state === "paused") {
         renderModelInfo();
         refreshModels();
@@ -589,7 +609,7 @@ app.chat = { models: [], messages: { a: [], b: [] }, target: null, stopped: fals
 $("chat-temperature").oninput = () => { $("chat-temperature-out").value = $("chat-temperature").value; };
 
 function modelLabel(m) {
-  const what = m.key === "base" ? "Before fine-tuning" : m.key === "loaded" ? `Loaded${m.name ? `: ${m.name}` : ""}` : "Your model";
+  const what = m.key === "base" ? "Before fine-tuning" : m.key === "start" ? "Before RL" : m.key === "loaded" ? `Loaded${m.name ? `: ${m.name}` : ""}` : "Your model";
   const stage = { pretrain: "pretrained", sft: "fine-tuned (SFT)", rl: "RL", imported: "imported" }[m.stage] || m.stage || "new";
   return `${what} — ${stage}, ${m.steps} steps, ${human(m.params)} params`;
 }
@@ -721,7 +741,182 @@ onFilePicked("chat-load-file", async (name, buffer) => {
   }
 });
 
-// --- 8. Save and share --------------------------------------------------------------------
+// --- 8. Reinforcement learning -------------------------------------------------------------
+app.rl = { history: [], rules: [{ kind: "ends_turn", weight: 0.2 }, { kind: "length", target: 2, weight: 1 }] };
+const RULE_KINDS = {
+  correct: { label: "is exactly right", field: null },
+  ends_turn: { label: "ends its turn", field: null },
+  contains: { label: "contains", field: "text" },
+  not_contains: { label: "does not contain", field: "text" },
+  matches: { label: "matches the regex", field: "pattern" },
+  length: { label: "is about this many characters", field: "target" },
+};
+function renderRules() {
+  const list = $("rl-rule-list");
+  list.textContent = "";
+  app.rl.rules.forEach((rule, i) => {
+    const row = document.createElement("div");
+    row.className = "rule";
+    const kind = document.createElement("select");
+    kind.setAttribute("aria-label", `rule ${i + 1}`);
+    for (const [k, v] of Object.entries(RULE_KINDS)) kind.append(new Option(`the answer ${v.label}`, k));
+    kind.value = rule.kind;
+    kind.onchange = () => {
+      const field = RULE_KINDS[kind.value].field;
+      app.rl.rules[i] = { kind: kind.value, weight: rule.weight, ...(field ? { [field]: field === "target" ? 10 : "" } : {}) };
+      renderRules();
+    };
+    row.append(kind);
+    const field = RULE_KINDS[rule.kind].field;
+    if (field) {
+      const input = document.createElement("input");
+      input.type = field === "target" ? "number" : "text";
+      input.value = rule[field];
+      input.placeholder = field === "pattern" ? "^\\d+$" : "text";
+      input.setAttribute("aria-label", `rule ${i + 1} ${field}`);
+      input.oninput = () => { rule[field] = field === "target" ? Number(input.value) : input.value; };
+      row.append(input);
+    }
+    const weight = document.createElement("input");
+    weight.type = "number";
+    weight.step = "0.1";
+    weight.value = rule.weight;
+    weight.setAttribute("aria-label", `rule ${i + 1} weight`);
+    weight.oninput = () => { rule.weight = Number(weight.value); };
+    const remove = document.createElement("button");
+    remove.textContent = "Remove";
+    remove.onclick = () => { app.rl.rules.splice(i, 1); renderRules(); };
+    const w = document.createElement("label");
+    w.append("weight ", weight);
+    row.append(w, remove);
+    list.append(row);
+  });
+}
+$("rl-rule-add").onclick = () => { app.rl.rules.push({ kind: "contains", text: "", weight: 1 }); renderRules(); };
+$("rl-reward").onchange = () => show($("rl-rules"), $("rl-reward").value === "rules");
+renderRules();
+
+function rlSettings() {
+  const lr = num("rl-lr");
+  const prompts = num("rl-prompts"), group = num("rl-group");
+  return {
+    settings: {
+      steps: num("rl-steps"), batch_size: prompts * group, lr, min_lr: lr, warmup_steps: 2, weight_decay: 0,
+      eval_every: 0, sample_every: 0, seed: num("seed"), autosave_every: num("rl-autosave-every"),
+    },
+    rl: {
+      task: $("rl-task").value,
+      rules: $("rl-reward").value === "rules" ? app.rl.rules : null,
+      grpo: {
+        group_size: group, prompts_per_step: prompts, temperature: 1, max_new_tokens: num("rl-max-tokens"),
+        kl_beta: num("rl-kl"), clip_eps: 0.2, updates_per_rollout: 1, scale_by_std: true, format_reward: 0.1,
+        eval_every: num("rl-eval-every"), eval_problems: num("rl-eval-n"),
+      },
+    },
+  };
+}
+async function startRl(restart) {
+  showError("rl-error", null);
+  try {
+    const { settings, rl } = rlSettings();
+    const r = await call("rl", { settings, rl, restart, ui: uiState() });
+    if (r.started) resetRlCharts();
+    $("rl-status").textContent = "sampling the first answers…";
+    refreshModels();
+  } catch (e) {
+    showError("rl-error", e);
+  }
+}
+$("rl-start").onclick = () => startRl(false);
+$("rl-resume").onclick = () => startRl(false);
+$("rl-restart").onclick = () => startRl(true);
+$("rl-pause").onclick = () => call("pause");
+$("rl-stop").onclick = () => call("stop");
+
+function resetRlCharts() {
+  app.rl.history = [];
+  for (const c of [charts.rlReward, charts.rlKl, charts.rlLen]) c.setData(c.data.map(() => []));
+  $("rl-progress").value = 0;
+  $("rl-groups").tBodies[0].textContent = "";
+  $("rl-groups-step").textContent = "";
+}
+function onRlEvent(ev, groups) {
+  const h = app.rl.history;
+  h.push(ev);
+  const m = (k) => h.map((e) => e.metrics?.[k] ?? null);
+  const steps = h.map((e) => e.step);
+  requestAnimationFrame(() => {
+    charts.rlReward.setData([steps, m("mean_reward"), m("sample_accuracy"), m("heldout_accuracy")]);
+    charts.rlKl.setData([steps, m("kl")]);
+    charts.rlLen.setData([steps, m("completion_tokens")]);
+  });
+  const total = num("rl-steps");
+  $("rl-progress").value = ev.step / total;
+  const held = [...h].reverse().find((e) => e.metrics?.heldout_accuracy != null);
+  const mm = ev.metrics || {};
+  $("rl-status").innerHTML = `step <b>${ev.step}</b> / ${total} · mean reward <b>${(mm.mean_reward ?? 0).toFixed(3)}</b> · right <b>${Math.round((mm.sample_accuracy ?? 0) * 100)}%</b> of tries${held ? ` · held-out <b>${Math.round(held.metrics.heldout_accuracy * 100)}%</b>` : ""} · KL ${(mm.kl ?? 0).toFixed(3)}`;
+  if (groups) renderGroups(groups, ev.step);
+  if (app.model) app.model.step = ev.step;
+}
+function renderGroups(groups, step) {
+  const body = $("rl-groups").tBodies[0];
+  body.textContent = "";
+  for (const g of groups) {
+    const sorted = [...g.completions].sort((a, b) => b.reward - a.reward);
+    const tr = document.createElement("tr");
+    const cell = (text, cls) => { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.append(td); return td; };
+    cell(g.problem.prompt);
+    cell(g.problem.answer);
+    const differ = sorted[0].reward > sorted.at(-1).reward;
+    for (const [c, cls] of [[sorted[0], "good"], [sorted.at(-1), "bad"]]) {
+      const td = cell(c.text === "" ? "(empty)" : c.text, differ ? `try ${cls}` : "try");
+      const small = document.createElement("small");
+      small.textContent = ` ${c.reward.toFixed(2)}, ${c.advantage >= 0 ? "+" : ""}${c.advantage.toFixed(2)}${c.ended_turn ? "" : ", no <|end|>"}`;
+      td.append(small);
+    }
+    body.append(tr);
+  }
+  $("rl-groups-step").textContent = `(step ${step}: the best and worst of each group of ${groups[0]?.completions.length ?? 0})`;
+}
+
+// The report card: the same held-out problems answered by each model, per task.
+$("rl-card").onclick = async () => {
+  const n = num("rl-card-n");
+  const table = $("rl-card-table");
+  await refreshModels();
+  const order = ["base", "start", "current", "loaded"];
+  const models = app.chat.models.filter((m) => order.includes(m.key)).sort((a, b) => order.indexOf(a.key) - order.indexOf(b.key));
+  const tasks = ["addition", "compare", "count", "reverse"];
+  table.tHead.innerHTML = `<tr><th>task (${n} held-out problems)</th>${models.map((m) => `<th>${modelLabel(m).split(" — ")[0]}<br><small>${{ pretrain: "pretrained", sft: "SFT", rl: "RL" }[m.stage] || m.stage}, ${m.steps} steps</small></th>`).join("")}</tr>`;
+  table.tBodies[0].textContent = "";
+  show(table);
+  $("rl-card").disabled = true;
+  try {
+    for (const task of tasks) {
+      const tr = document.createElement("tr");
+      tr.innerHTML = `<td>${task}</td>`;
+      table.tBodies[0].append(tr);
+      for (const m of models) {
+        $("rl-card-status").textContent = `grading ${task} with ${modelLabel(m).split(" — ")[0].toLowerCase()}…`;
+        const r = await call("evaluate", { key: m.key, task, n });
+        const td = document.createElement("td");
+        td.className = "pct";
+        td.dataset.accuracy = r.accuracy;
+        td.innerHTML = `<b>${Math.round(r.accuracy * 100)}%</b> <small>ends turn ${Math.round(r.end_of_turn_rate * 100)}%</small>`;
+        td.title = r.examples.map((e) => `${e.prompt} → ${e.reply} ${e.correct ? "✓" : `✗ (${e.answer})`}`).join("\n");
+        tr.append(td);
+      }
+    }
+    $("rl-card-status").textContent = "exact answers, greedy; hover a cell for examples";
+  } catch (e) {
+    $("rl-card-status").textContent = "";
+    showError("rl-error", e);
+  } finally {
+    $("rl-card").disabled = app.state === "running";
+  }
+};
+
+// --- 9. Save and share --------------------------------------------------------------------
 $("download").onclick = async () => {
   try {
     const data = await call("exportBundle");
@@ -754,6 +949,7 @@ async function loadBundleBytes(name, buffer) {
     updateSize();
     resetCharts();
     resetSftChart();
+    resetRlCharts();
     clearPane("a");
     clearPane("b");
     renderModelInfo();
@@ -804,7 +1000,7 @@ async function loadBundleUrl(url) {
 function offerResume(saved) {
   if (!saved) return show($("resume"), false);
   const when = new Date(saved.savedAt).toLocaleString();
-  const what = saved.stage === "sft" ? "A fine-tuning run" : `A training run on ${saved.corpusName}`;
+  const what = { sft: "A fine-tuning run", rl: "An RL run" }[saved.stage] || `A training run on ${saved.corpusName}`;
   $("resume-text").textContent = `${what} was saved at step ${saved.step} (${when}). Resume it where it was?`;
   show($("resume"));
 }
@@ -821,7 +1017,13 @@ $("resume-yes").onclick = async () => {
     enable("model", true);
     app.model = r.model;
     app.history = [];
-    if (r.stage === "sft") {
+    if (r.stage === "rl") {
+      if (r.ui?.rl) for (const [k, v] of Object.entries(r.ui.rl)) if ($(k)) $(k).value = v;
+      if (r.ui?.rules) { app.rl.rules = r.ui.rules; renderRules(); }
+      $("rl-reward").onchange();
+      resetRlCharts();
+      for (const ev of r.history) onRlEvent(ev);
+    } else if (r.stage === "sft") {
       if (r.chatSource?.kind === "jsonl") {
         app.sft.fileText = r.chatSource.text;
         app.sft.fileName = "your conversations";
@@ -837,7 +1039,7 @@ $("resume-yes").onclick = async () => {
     renderModelInfo();
     enableModelStages();
     setRunState("paused", r.stage);
-    toast(`Resumed at step ${r.model.step}. Press Resume to continue ${r.stage === "sft" ? "fine-tuning" : "training"}.`);
+    toast(`Resumed at step ${r.model.step}. Press Resume to continue ${{ sft: "fine-tuning", rl: "RL" }[r.stage] || "training"}.`);
   } catch (e) {
     toast(`The saved run could not be restored: ${e.message}`);
   }

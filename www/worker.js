@@ -16,12 +16,14 @@
 //   chatData {kind: "builtin"|"jsonl", text?, skipBad?} → {train, val, learnedFraction, badLines}
 //   chatExample {index}                   → [{id, text, learned}, ...] (one conversation, loss mask)
 //   sft {settings, mix, restart, ui}      → {trainConversations, valConversations, started}; then "train" events
-//   models                                → [{key: "current"|"base"|"loaded", stage, steps, params, name}]
+//   rl {settings, rl: {grpo, task, rules}, restart, ui} → {started}; then "train" events (with groups)
+//   evaluate {key, task, n}               → {task, n, accuracy, end_of_turn_rate, examples}
+//   models                                → [{key: "current"|"start"|"base"|"loaded", stage, steps, params, name}]
 //   loadSlot {key, bytes}                 → models (a bundle to chat with beside the current model)
 //   chat {key, messages, options}         → {text, ended: "end"|"budget"|<tag>}; "chatPiece" events stream it
 //   resumeSaved | discardSaved            → the restored {corpus, model, tokenizer, history, ui, settings, stage, chat}
 // worker → page   {event, ...}
-//   train {data: TrainEvent, stage: "pretrain"|"sft"} · state {state: "running"|"paused"|"stopped"|"done"|"error", stage, message?}
+//   train {data: TrainEvent, stage: "pretrain"|"sft"|"rl", groups?} · state {state: "running"|"paused"|"stopped"|"done"|"error", stage, message?}
 //   piece {text} · chatPiece {key, text} · autosaved {step, reason} · warning {message} · crashed {message}
 import init, { Engine, version } from "./pkg/llmplay.js";
 
@@ -30,6 +32,7 @@ const STORE = "autosave";
 const KEY = "run";
 const CORPUS_KEY = "corpus"; // stored apart: a large corpus is written once, not at every autosave
 const BASE_KEY = "base"; // the model before fine-tuning, saved once when SFT starts
+const START_KEY = "start"; // the model before RL (the KL reference), saved once when RL starts
 
 let engine = null;
 // stage: which objective the run trains ("pretrain" or "sft"); chat: SFT's conversation source.
@@ -75,7 +78,7 @@ async function dbDo(mode, fn) {
 }
 const dbGet = (key = KEY) => dbDo("readonly", (s) => s.get(key));
 const dbPut = (value, key = KEY) => dbDo("readwrite", (s) => s.put(value, key));
-const dbDelete = () => dbDo("readwrite", (s) => { s.delete(CORPUS_KEY); s.delete(BASE_KEY); return s.delete(KEY); });
+const dbDelete = () => dbDo("readwrite", (s) => { s.delete(CORPUS_KEY); s.delete(BASE_KEY); s.delete(START_KEY); return s.delete(KEY); });
 let savedCorpus = null;
 
 async function autosave(reason) {
@@ -116,7 +119,8 @@ async function trainLoop() {
     while (run.state === "running") {
       const ev = await locked(() => engine.trainStep());
       run.history.push(ev);
-      post({ event: "train", data: ev, stage: run.stage });
+      const groups = run.stage === "rl" ? await locked(() => engine.rlGroups()) : undefined;
+      post({ event: "train", data: ev, stage: run.stage, groups });
       if (ev.step >= run.settings.steps) {
         run.state = "done";
         break;
@@ -231,6 +235,25 @@ const commands = {
     trainLoop();
     return counts;
   },
+  async rl({ settings, rl, restart, ui }) {
+    if (run.state === "running") throw new Error("training is already running");
+    const r = await locked(() => engine.configureRl(settings, rl, !!restart));
+    if (r.started) {
+      run.history = [];
+      const start = await locked(() => engine.exportSlot("start"));
+      await dbPut({ bytes: start }, START_KEY).catch((e) => post({ event: "warning", message: `saving the model before RL failed: ${message(e)}` }));
+    }
+    run.stage = "rl";
+    run.settings = settings;
+    run.ui = ui || run.ui;
+    run.state = "running";
+    trainLoop();
+    return r;
+  },
+  evaluate({ key, task, n }) {
+    if (run.state === "running") throw new Error("pause or stop training first");
+    return locked(() => engine.evaluateTask(key, task, n));
+  },
   models() {
     return locked(() => engine.models());
   },
@@ -316,8 +339,11 @@ const commands = {
     let chat = null;
     if (run.stage === "sft" && run.chat) {
       chat = await locked(() => engine.setChatData({ ...run.chat, seed: BigInt(0) }));
-      const base = await dbGet(BASE_KEY).catch(() => null);
-      if (base) await locked(() => engine.loadSlot("base", new Uint8Array(base.bytes)));
+    }
+    // The models before fine-tuning and before RL come back for the picker (and RL's KL).
+    for (const key of run.stage === "rl" ? [BASE_KEY, START_KEY] : run.stage === "sft" ? [BASE_KEY] : []) {
+      const saved = await dbGet(key).catch(() => null);
+      if (saved) await locked(() => engine.loadSlot(key, new Uint8Array(saved.bytes)));
     }
     run.history = saved.history || [];
     run.ui = saved.ui;
