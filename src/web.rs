@@ -878,6 +878,28 @@ impl Engine {
         to_js(&serde_json::json!({ "started": starting }))
     }
 
+    /// Samples the next RL step's groups with the current model, scored by the task's rules,
+    /// and returns them: the page then scores them itself (`rlScore`) before `trainStep`.
+    #[wasm_bindgen(js_name = rlSample)]
+    pub async fn rl_sample(&mut self) -> Result<JsValue, JsError> {
+        let (Some(trainer), Some((_, grpo))) = (self.trainer.as_ref(), self.rl.as_mut()) else {
+            return Err(js_err("start RL first"));
+        };
+        grpo.sample(&trainer.inference_model(), trainer.step).await.map_err(js_err)?;
+        to_js(&grpo.groups)
+    }
+
+    /// Gives the sampled answers the page's rewards (group by group, in `rlSample`'s order) and
+    /// prepares the next step's batch from them.
+    #[wasm_bindgen(js_name = rlScore)]
+    pub async fn rl_score(&mut self, rewards: Vec<f32>) -> Result<(), JsError> {
+        let (Some(trainer), Some((_, grpo))) = (self.trainer.as_ref(), self.rl.as_mut()) else {
+            return Err(js_err("start RL first"));
+        };
+        grpo.set_rewards(&rewards).map_err(js_err)?;
+        grpo.build_batch(&trainer.inference_model(), trainer.step).await.map_err(js_err)
+    }
+
     /// The last RL step's groups: each prompt with its sampled answers, their rewards and
     /// advantages (for the page's rollout table).
     #[wasm_bindgen(js_name = rlGroups)]

@@ -317,7 +317,7 @@ function trainSettings() {
     eval_batches: 4, sample_tokens: num("sample-tokens"), seed: num("seed"), autosave_every: num("autosave-every"),
   };
 }
-const RL_FIELDS = ["rl-task", "rl-reward", "rl-group", "rl-prompts", "rl-steps", "rl-lr", "rl-kl", "rl-max-tokens", "rl-eval-every", "rl-eval-n", "rl-autosave-every"];
+const RL_FIELDS = ["rl-task", "rl-reward", "rl-js", "rl-group", "rl-prompts", "rl-steps", "rl-lr", "rl-kl", "rl-max-tokens", "rl-eval-every", "rl-eval-n", "rl-autosave-every"];
 const SFT_FIELDS = ["sft-batch", "sft-steps", "sft-lr", "sft-warmup", "sft-eval-every", "sft-sample-every", "sft-autosave-every", "sft-mix"];
 function uiState() {
   return {
@@ -793,7 +793,10 @@ function renderRules() {
   });
 }
 $("rl-rule-add").onclick = () => { app.rl.rules.push({ kind: "contains", text: "", weight: 1 }); renderRules(); };
-$("rl-reward").onchange = () => show($("rl-rules"), $("rl-reward").value === "rules");
+$("rl-reward").onchange = () => {
+  show($("rl-rules"), $("rl-reward").value === "rules");
+  show($("rl-js-box"), $("rl-reward").value === "js");
+};
 renderRules();
 
 function rlSettings() {
@@ -819,7 +822,8 @@ async function startRl(restart) {
   showError("rl-error", null);
   try {
     const { settings, rl } = rlSettings();
-    const r = await call("rl", { settings, rl, restart, ui: uiState() });
+    const js = $("rl-reward").value === "js" ? $("rl-js").value : null;
+    const r = await call("rl", { settings, rl, js, restart, ui: uiState() });
     if (r.started) resetRlCharts();
     $("rl-status").textContent = "sampling the first answers…";
     refreshModels();

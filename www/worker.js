@@ -16,7 +16,8 @@
 //   chatData {kind: "builtin"|"jsonl", text?, skipBad?} → {train, val, learnedFraction, badLines}
 //   chatExample {index}                   → [{id, text, learned}, ...] (one conversation, loss mask)
 //   sft {settings, mix, restart, ui}      → {trainConversations, valConversations, started}; then "train" events
-//   rl {settings, rl: {grpo, task, rules}, restart, ui} → {started}; then "train" events (with groups)
+//   rl {settings, rl: {grpo, task, rules}, js?, restart, ui} → {started}; then "train" events (with groups).
+//     js: the page's reward function `(prompt, completion) => number`, run in its own worker.
 //   evaluate {key, task, n}               → {task, n, accuracy, end_of_turn_rate, examples}
 //   models                                → [{key: "current"|"start"|"base"|"loaded", stage, steps, params, name}]
 //   loadSlot {key, bytes}                 → models (a bundle to chat with beside the current model)
@@ -89,7 +90,7 @@ async function autosave(reason) {
     await dbPut(run.corpus, CORPUS_KEY);
     savedCorpus = run.corpus;
   }
-  await dbPut({ savedAt: Date.now(), step, reason, checkpoint, corpusName: run.corpus.name, history: run.history, ui: run.ui, stage: run.stage, chat: run.stage === "sft" ? run.chat : null });
+  await dbPut({ savedAt: Date.now(), step, reason, checkpoint, corpusName: run.corpus.name, history: run.history, ui: run.ui, stage: run.stage, chat: run.stage === "sft" ? run.chat : null, js: run.stage === "rl" ? run.js : null });
   lastSavedStep = step;
   post({ event: "autosaved", step, reason });
 }
@@ -111,12 +112,68 @@ async function chooseBackend(wanted) {
   return { backend: "wgpu", reason: "WebGPU", limits, adapterInfo: adapter.info ? `${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`.trim() : "" };
 }
 
+// --- The page's own reward function --------------------------------------------------------
+// User code runs in a worker of its own, never here: a step's answers go in one message, and if
+// the answer takes longer than REWARD_TIMEOUT_MS (an endless loop) that worker is killed and the
+// step's answers get reward 0. An answer whose scoring throws gets 0 too. Training goes on.
+const REWARD_TIMEOUT_MS = 2000;
+let rewardWorker = null;
+function startRewardWorker(code) {
+  const src = `"use strict";
+let fn;
+try { fn = (${code}
+); } catch (e) { fn = e; }
+self.onmessage = ({ data }) => {
+  if (typeof fn !== "function") return self.postMessage({ fatal: fn instanceof Error ? fn.message : "the code is not a function (prompt, completion) => number" });
+  self.postMessage({ results: data.map(([p, c]) => {
+    try { const r = Number(fn(p, c)); return Number.isFinite(r) ? r : { error: "it returned " + String(r) + ", not a number" }; }
+    catch (e) { return { error: String((e && e.message) || e) }; }
+  }) });
+};`;
+  const url = URL.createObjectURL(new Blob([src], { type: "text/javascript" }));
+  rewardWorker = new Worker(url);
+  URL.revokeObjectURL(url);
+}
+function scoreInWorker(pairs) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      rewardWorker.terminate();
+      startRewardWorker(run.js);
+      resolve({ timeout: true });
+    }, REWARD_TIMEOUT_MS);
+    rewardWorker.onmessage = ({ data }) => { clearTimeout(timer); resolve(data); };
+    rewardWorker.onerror = (e) => { e.preventDefault(); clearTimeout(timer); resolve({ fatal: e.message || "the code does not compile" }); };
+    rewardWorker.postMessage(pairs);
+  });
+}
+/** Rewards for the sampled groups from the page's function; problems become warnings and 0. */
+async function jsRewards(groups) {
+  const pairs = groups.flatMap((g) => g.completions.map((c) => [g.problem.prompt, c.text]));
+  const out = await scoreInWorker(pairs);
+  if (out.timeout) {
+    post({ event: "warning", message: `your reward function took longer than ${REWARD_TIMEOUT_MS / 1000} s (an endless loop?): this step's answers got reward 0` });
+    return pairs.map(() => 0);
+  }
+  if (out.fatal) {
+    post({ event: "warning", message: `your reward function has an error (${out.fatal}): this step's answers got reward 0` });
+    return pairs.map(() => 0);
+  }
+  const failed = out.results.filter((r) => typeof r !== "number");
+  if (failed.length) post({ event: "warning", message: `your reward function failed on ${failed.length} of ${pairs.length} answers (${failed[0].error}); they got reward 0` });
+  return out.results.map((r) => (typeof r === "number" ? r : 0));
+}
+
 // --- Training loop ------------------------------------------------------------------------
 async function trainLoop() {
   post({ event: "state", state: "running", stage: run.stage });
   const every = run.settings.autosave_every || 0;
   try {
     while (run.state === "running") {
+      if (run.stage === "rl" && run.js) {
+        const groups = await locked(() => engine.rlSample());
+        const rewards = await jsRewards(groups);
+        await locked(() => engine.rlScore(new Float32Array(rewards)));
+      }
       const ev = await locked(() => engine.trainStep());
       run.history.push(ev);
       const groups = run.stage === "rl" ? await locked(() => engine.rlGroups()) : undefined;
@@ -235,8 +292,18 @@ const commands = {
     trainLoop();
     return counts;
   },
-  async rl({ settings, rl, restart, ui }) {
+  async rl({ settings, rl, js, restart, ui }) {
     if (run.state === "running") throw new Error("training is already running");
+    if (js) {
+      // Check the code compiles (and terminates on a trivial answer) before anything starts.
+      if (rewardWorker) rewardWorker.terminate();
+      run.js = js;
+      startRewardWorker(js);
+      const probe = await scoreInWorker([["What is 1 + 1?", "2"]]);
+      if (probe.fatal || probe.timeout) throw new Error(`the reward function cannot run: ${probe.fatal || `it took longer than ${REWARD_TIMEOUT_MS / 1000} s on a test answer`}`);
+    } else {
+      run.js = null;
+    }
     const r = await locked(() => engine.configureRl(settings, rl, !!restart));
     if (r.started) {
       run.history = [];
@@ -335,6 +402,8 @@ const commands = {
     const model = await locked(() => engine.restore(bundle, optimizer, state));
     const tokenizer = await locked(() => engine.tokenizerInfo());
     run.stage = saved.stage || "pretrain";
+    run.js = saved.js || null;
+    if (run.js) startRewardWorker(run.js);
     run.chat = saved.chat || null;
     let chat = null;
     if (run.stage === "sft" && run.chat) {

@@ -116,3 +116,38 @@ test("custom reward rules score the answers (a bad regex is refused by number); 
   assert.deepEqual(page.errors, []);
   await context.close();
 });
+
+test("a JavaScript reward function runs off the main thread; one that throws or loops gets 0 and a warning, and training goes on", async () => {
+  const page = await openPage("?backend=cpu");
+  await prepare(page, { shape: { ...TINY, context: 48 } });
+  await fineTune(page);
+  await page.selectOption("#rl-reward", "js");
+  // A function that never returns is refused before RL starts.
+  await page.fill("#rl-js", "(p, c) => { for (;;) {} }");
+  await setRl(page, { steps: 2 });
+  await page.click("#rl-start");
+  await page.waitForSelector("#rl-error:not([hidden])", { timeout: 60_000 });
+  assert.match(await page.textContent("#rl-error"), /the reward function cannot run: it took longer than 2 s/);
+  // Throws on long answers (they get 0): the rest are scored by their length.
+  await page.fill("#rl-js", "(prompt, completion) => { if (completion.length > 3) throw new Error('too long'); return completion.length; }");
+  await page.click("#rl-start");
+  await rlDone(page, 2);
+  const tries = await page.$$eval("#rl-groups td.try", (t) => t.map((x) => ({ text: x.firstChild.textContent, reward: Number(x.querySelector("small").textContent.trim().split(",")[0]) })));
+  for (const t of tries) {
+    const text = t.text === "(empty)" ? "" : t.text;
+    assert.equal(t.reward, text.length > 3 ? 0 : text.length, JSON.stringify(t));
+  }
+  if (tries.some((t) => t.text.length > 3)) assert.match(await page.textContent("#toast"), /failed on \d+ of \d+ answers \(too long\)/);
+  // Passes the start-up check, then loops on every real answer: each step's answers get 0
+  // after the time limit, and the run goes on.
+  await page.fill("#rl-js", "(prompt, completion) => { if (prompt !== 'What is 1 + 1?') for (;;) {} return 1; }");
+  await page.fill("#rl-steps", "4");
+  await page.click("#rl-restart");
+  await rlDone(page, 4);
+  const h = await rlHistory(page);
+  assert.deepEqual(h.map((e) => e.step), [1, 2, 3, 4], "training went on");
+  assert.match(await page.textContent("#toast"), /took longer than 2 s \(an endless loop\?\): this step's answers got reward 0/);
+  assert.ok(h.every((e) => e.mean_reward === 0), "every looping step scored 0");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
