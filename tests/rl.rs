@@ -121,3 +121,33 @@ fn reward_rules_combine_with_weights_and_bad_rules_are_refused_by_number() {
     assert!(Rules::new(vec![Rule::Length { target: 0, weight: 1.0 }]).unwrap_err().contains("rule 1"));
     assert!(Rules::new(vec![]).is_err());
 }
+
+#[test]
+fn batched_group_sampling_matches_one_at_a_time_generation() {
+    use llmplay::rl::{rng, sample_group};
+    use llmplay::sample::{Generator, SampleOptions};
+    let device = Device::flex();
+    let text = builtin_conversations(Split::Train, 50, 0).iter().flat_map(|c| c.messages.iter().map(|m| m.content.clone())).collect::<Vec<_>>().join("\n");
+    let tok = Tokenizer::train_chars(std::iter::once(text.as_str())).unwrap();
+    let model = small_config(tok.vocab_size()).with_block_size(48).init(9, &device);
+    let prompt = tok.encode("What is 12 + 34?").unwrap();
+    let stop = vec![tok.token_id(llmplay::tokenizer::END_OF_TURN).unwrap()];
+    // Greedy: every answer of the group is the one a single generator writes.
+    let options = SampleOptions { temperature: 0.0, max_new_tokens: 10, stop_tokens: stop.clone(), ..SampleOptions::default() };
+    let group = block_on(sample_group(&model, &prompt, 3, &options, &mut rng(0))).unwrap();
+    let mut single = Generator::new(model.clone(), prompt.clone(), options.clone()).unwrap();
+    let mut expected = Vec::new();
+    while let Some(t) = block_on(single.next_token()).unwrap() {
+        expected.push(t);
+    }
+    for (ids, stopped) in &group {
+        assert_eq!(ids, &expected);
+        assert_eq!(*stopped, expected.last().is_some_and(|t| stop.contains(t)));
+    }
+    // Sampled: answers differ within a group, and the same seed gives the same group.
+    let options = SampleOptions { temperature: 1.0, max_new_tokens: 10, stop_tokens: stop, ..SampleOptions::default() };
+    let a = block_on(sample_group(&model, &prompt, 6, &options, &mut rng(1))).unwrap();
+    let b = block_on(sample_group(&model, &prompt, 6, &options, &mut rng(1))).unwrap();
+    assert_eq!(a, b);
+    assert!(a.iter().any(|x| x != &a[0]), "a group at temperature 1 has different answers");
+}
