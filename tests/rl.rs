@@ -151,3 +151,27 @@ fn batched_group_sampling_matches_one_at_a_time_generation() {
     assert_eq!(a, b);
     assert!(a.iter().any(|x| x != &a[0]), "a group at temperature 1 has different answers");
 }
+
+#[test]
+fn grpo_raises_the_reward_it_is_given() {
+    use llmplay::reward::{Rule, Rules};
+    let device = Device::flex();
+    let text = builtin_conversations(Split::Train, 50, 0).iter().flat_map(|c| c.messages.iter().map(|m| m.content.clone())).collect::<Vec<_>>().join("\n");
+    let tok = Tokenizer::train_chars(std::iter::once(text.as_str())).unwrap();
+    let model = small_config(tok.vocab_size()).with_block_size(48).init(5, &device);
+    // Reward answers that contain the letter "a": rare for a random model (about 1 token in 100).
+    let config = GrpoConfig { group_size: 8, prompts_per_step: 4, max_new_tokens: 6, eval_every: 0, kl_beta: 0.0, ..GrpoConfig::default() };
+    let mut objective = Grpo::new(config, Task::Addition, tok.clone(), Some(model.clone()), 2);
+    objective.rules = Rules::new(vec![Rule::Contains { text: "a".into(), weight: 1.0 }]).unwrap();
+    let steps = 40;
+    let mut trainer = Trainer::new(model, TrainConfig { steps, lr: 1e-2, min_lr: 1e-2, warmup_steps: 0, weight_decay: 0.0, ..TrainConfig::default() }, &device);
+    let mut clock = llmplay::train::Clock::new(0.0);
+    let mut rewards = Vec::new();
+    for _ in 0..steps {
+        let ev = block_on(llmplay::train::train_step(&mut trainer, &mut objective, None, &mut clock)).unwrap();
+        rewards.push(ev.metrics["mean_reward"]);
+    }
+    let first: f64 = rewards[..5].iter().sum::<f64>() / 5.0;
+    let last: f64 = rewards[steps - 5..].iter().sum::<f64>() / 5.0;
+    assert!(last > first + 0.4 && last > 0.6, "mean reward {first:.3} -> {last:.3}: {rewards:?}");
+}
