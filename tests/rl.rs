@@ -11,6 +11,12 @@ use llmplay::tasks::{builtin_conversations, Split, Task};
 use llmplay::tokenizer::Tokenizer;
 use llmplay::train::{TrainConfig, Trainer};
 
+/// A character tokenizer for the built-in tasks' text.
+fn task_tokenizer() -> Tokenizer {
+    let text = builtin_conversations(Split::Train, 100, 0).iter().flat_map(|c| c.messages.iter().map(|m| m.content.clone())).collect::<Vec<_>>().join("\n");
+    Tokenizer::train_chars(std::iter::once(text.as_str())).unwrap()
+}
+
 fn close(a: &[f32], b: &[f32]) {
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(b) {
@@ -69,8 +75,7 @@ fn the_kl_penalty_is_zero_against_itself_and_k3_otherwise() {
 #[test]
 fn grpo_steps_run_on_the_shared_loop_and_report_what_they_measured() {
     let device = Device::flex();
-    let text = builtin_conversations(Split::Train, 100, 0).iter().flat_map(|c| c.messages.iter().map(|m| m.content.clone())).collect::<Vec<_>>().join("\n");
-    let tok = Tokenizer::train_chars(std::iter::once(text.as_str())).unwrap();
+    let tok = task_tokenizer();
     let model = small_config(tok.vocab_size()).with_block_size(48).init(4, &device);
     let config = GrpoConfig { group_size: 4, prompts_per_step: 2, max_new_tokens: 6, eval_every: 2, eval_problems: 4, ..GrpoConfig::default() };
     let mut objective = Grpo::new(config, Task::Addition, tok.clone(), Some(model.clone()), 1);
@@ -127,8 +132,7 @@ fn batched_group_sampling_matches_one_at_a_time_generation() {
     use llmplay::rl::{rng, sample_group};
     use llmplay::sample::{Generator, SampleOptions};
     let device = Device::flex();
-    let text = builtin_conversations(Split::Train, 50, 0).iter().flat_map(|c| c.messages.iter().map(|m| m.content.clone())).collect::<Vec<_>>().join("\n");
-    let tok = Tokenizer::train_chars(std::iter::once(text.as_str())).unwrap();
+    let tok = task_tokenizer();
     let model = small_config(tok.vocab_size()).with_block_size(48).init(9, &device);
     let prompt = tok.encode("What is 12 + 34?").unwrap();
     let stop = vec![tok.token_id(llmplay::tokenizer::END_OF_TURN).unwrap()];
@@ -156,8 +160,7 @@ fn batched_group_sampling_matches_one_at_a_time_generation() {
 fn grpo_raises_the_reward_it_is_given() {
     use llmplay::reward::{Rule, Rules};
     let device = Device::flex();
-    let text = builtin_conversations(Split::Train, 50, 0).iter().flat_map(|c| c.messages.iter().map(|m| m.content.clone())).collect::<Vec<_>>().join("\n");
-    let tok = Tokenizer::train_chars(std::iter::once(text.as_str())).unwrap();
+    let tok = task_tokenizer();
     let model = small_config(tok.vocab_size()).with_block_size(48).init(5, &device);
     // Reward answers that contain the letter "a": rare for a random model (about 1 token in 100).
     let config = GrpoConfig { group_size: 8, prompts_per_step: 4, max_new_tokens: 6, eval_every: 0, kl_beta: 0.0, ..GrpoConfig::default() };

@@ -37,7 +37,7 @@ const START_KEY = "start"; // the model before RL (the KL reference), saved once
 
 let engine = null;
 // stage: which objective the run trains ("pretrain" or "sft"); chat: SFT's conversation source.
-let run = { state: "idle", stage: "pretrain", history: [], settings: null, corpus: null, ui: null, chat: null, mix: 0 };
+let run = { state: "idle", stage: "pretrain", history: [], settings: null, corpus: null, ui: null, chat: null, js: null };
 let generating = false;
 let lastSavedStep = -1;
 
@@ -200,6 +200,20 @@ async function trainLoop() {
   post({ event: "state", state: run.state, stage: run.stage });
 }
 
+/** Starts the training loop for a stage (its objective is already configured in the engine). */
+function startRun(stage, settings, ui) {
+  run.stage = stage;
+  run.settings = settings;
+  run.ui = ui || run.ui;
+  run.state = "running";
+  trainLoop();
+}
+/** Keeps a model slot ("base", "start") in IndexedDB so a reload can bring it back. */
+async function saveSlot(key, what) {
+  const bytes = await locked(() => engine.exportSlot(key));
+  await dbPut({ bytes }, key).catch((e) => post({ event: "warning", message: `saving the model ${what} failed: ${message(e)}` }));
+}
+
 // --- Commands -----------------------------------------------------------------------------
 const commands = {
   async init({ backend }) {
@@ -257,11 +271,7 @@ const commands = {
     if (run.state === "running") throw new Error("training is already running");
     const counts = await locked(() => engine.configureTraining(settings));
     if (run.stage !== "pretrain") run.history = [];
-    run.stage = "pretrain";
-    run.settings = settings;
-    run.ui = ui || run.ui;
-    run.state = "running";
-    trainLoop();
+    startRun("pretrain", settings, ui);
     return counts;
   },
   chatData(source) {
@@ -281,15 +291,9 @@ const commands = {
     if (counts.started) {
       run.history = [];
       // The model before fine-tuning is kept so a reload can still compare against it.
-      const base = await locked(() => engine.exportSlot("base"));
-      await dbPut({ bytes: base }, BASE_KEY).catch((e) => post({ event: "warning", message: `saving the base model failed: ${message(e)}` }));
+      await saveSlot(BASE_KEY, "before fine-tuning");
     }
-    run.stage = "sft";
-    run.mix = mix;
-    run.settings = settings;
-    run.ui = ui || run.ui;
-    run.state = "running";
-    trainLoop();
+    startRun("sft", settings, ui);
     return counts;
   },
   async rl({ settings, rl, js, restart, ui }) {
@@ -307,14 +311,9 @@ const commands = {
     const r = await locked(() => engine.configureRl(settings, rl, !!restart));
     if (r.started) {
       run.history = [];
-      const start = await locked(() => engine.exportSlot("start"));
-      await dbPut({ bytes: start }, START_KEY).catch((e) => post({ event: "warning", message: `saving the model before RL failed: ${message(e)}` }));
+      await saveSlot(START_KEY, "before RL");
     }
-    run.stage = "rl";
-    run.settings = settings;
-    run.ui = ui || run.ui;
-    run.state = "running";
-    trainLoop();
+    startRun("rl", settings, ui);
     return r;
   },
   evaluate({ key, task, n }) {
