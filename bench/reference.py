@@ -36,7 +36,8 @@ args = p.parse_args()
 torch.manual_seed(args.seed)
 
 text = open(args.corpus, encoding="utf-8").read()
-chars = sorted(set(text))
+# llmplay's character vocabulary: the corpus's characters, printable ASCII, newline and "\ufffd".
+chars = sorted(set(text) | {chr(c) for c in range(32, 127)} | {"\n", "\ufffd"})
 stoi = {c: i for i, c in enumerate(chars)}
 data = torch.tensor([stoi[c] for c in text], dtype=torch.long)
 n = int(len(data) * 0.9)
