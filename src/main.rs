@@ -168,15 +168,10 @@ struct BenchArgs {
     backend: Backend,
 }
 
+/// How `sample` and `chat` choose tokens.
 #[derive(Args)]
-struct SampleArgs {
-    /// Model folder or bundle file.
-    #[arg(long)]
-    model: PathBuf,
-    /// Text to continue (empty starts a new document).
-    #[arg(long, default_value = "")]
-    prompt: String,
-    /// Tokens to generate.
+struct SamplingArgs {
+    /// Most tokens to generate (per reply in chat).
     #[arg(long, default_value_t = 200)]
     max_tokens: usize,
     /// Divides the logits: lower is more predictable, higher more varied; 0 = always the likeliest token.
@@ -191,6 +186,31 @@ struct SampleArgs {
     /// Random seed: the same seed gives the same text.
     #[arg(long, default_value_t = 1337)]
     seed: u64,
+}
+
+impl SamplingArgs {
+    fn options(&self, seed_offset: u64) -> SampleOptions {
+        SampleOptions {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            max_new_tokens: self.max_tokens,
+            stop_tokens: vec![],
+            seed: self.seed.wrapping_add(seed_offset),
+        }
+    }
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// Model folder or bundle file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Text to continue (empty starts a new document).
+    #[arg(long, default_value = "")]
+    prompt: String,
+    #[command(flatten)]
+    sampling: SamplingArgs,
     /// Where tensors live: cpu or wgpu.
     #[arg(long, default_value = "cpu")]
     backend: Backend,
@@ -335,21 +355,8 @@ struct ChatArgs {
     /// A system message that starts every conversation.
     #[arg(long)]
     system: Option<String>,
-    /// Most tokens per reply.
-    #[arg(long, default_value_t = 200)]
-    max_tokens: usize,
-    /// Divides the logits: lower is more predictable; 0 = always the likeliest token.
-    #[arg(long, default_value_t = 0.7)]
-    temperature: f32,
-    /// Sample only among the k likeliest tokens.
-    #[arg(long)]
-    top_k: Option<usize>,
-    /// Nucleus sampling: only the likeliest tokens whose probabilities add up to p.
-    #[arg(long)]
-    top_p: Option<f32>,
-    /// Random seed.
-    #[arg(long, default_value_t = 1337)]
-    seed: u64,
+    #[command(flatten)]
+    sampling: SamplingArgs,
     /// Where tensors live: cpu or wgpu.
     #[arg(long, default_value = "cpu")]
     backend: Backend,
@@ -795,14 +802,7 @@ fn chat(args: ChatArgs) -> Result<(), String> {
             _ => {}
         }
         conversation.messages.push(Message { role: Role::User, content: line });
-        let options = SampleOptions {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            top_p: args.top_p,
-            max_new_tokens: args.max_tokens,
-            stop_tokens: vec![],
-            seed: args.seed.wrapping_add(turn),
-        };
+        let options = args.sampling.options(turn);
         turn += 1;
         let mut stream = reply(model.clone(), tokenizer, &conversation, options)?;
         if interactive {
@@ -818,7 +818,7 @@ fn chat(args: ChatArgs) -> Result<(), String> {
         if !ended_turn(tokenizer, &stream) {
             eprintln!("(the reply did not end its turn with <|end|>: {})", match stream.stopped_by() {
                 Some(id) => format!("the model wrote {} instead", tokenizer.decode(&[id])),
-                None => format!("it ran out of its {}-token budget", args.max_tokens),
+                None => format!("it ran out of its {}-token budget", args.sampling.max_tokens),
             });
         }
         conversation.messages.push(Message { role: Role::Assistant, content: text });
@@ -842,14 +842,7 @@ fn sample(args: SampleArgs) -> Result<(), String> {
     let device = args.backend.device()?;
     let bundle = Bundle::load(&args.model)?;
     let model = bundle.model(&device)?;
-    let options = SampleOptions {
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-        max_new_tokens: args.max_tokens,
-        stop_tokens: vec![],
-        seed: args.seed,
-    };
+    let options = args.sampling.options(0);
     let mut stdout = std::io::stdout();
     print!("{}", args.prompt);
     block_on(generate(&model, &bundle.tokenizer, &args.prompt, &options, |piece| {
