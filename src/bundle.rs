@@ -203,7 +203,7 @@ fn read_weights(bytes: &[u8], config: &GptConfig) -> Result<HashMap<String, Tens
     let mut out = HashMap::new();
     for (name, shape) in config.parameter_shapes() {
         // Models saved from GPT2Model (not GPT2LMHeadModel) have no "transformer." prefix.
-        let bare = name.strip_prefix("transformer.").expect("our names are prefixed");
+        let bare = name.strip_prefix("transformer.").unwrap_or(&name);
         let view = file
             .tensor(&name)
             .or_else(|_| file.tensor(bare))
@@ -230,7 +230,7 @@ fn read_weights(bytes: &[u8], config: &GptConfig) -> Result<HashMap<String, Tens
 /// Our config as a Hugging Face `GPT2Config` (config.json).
 pub fn hf_config(config: &GptConfig, tokenizer: &Tokenizer) -> Value {
     let eot = tokenizer.token_id(ENDOFTEXT);
-    json!({
+    let mut out = json!({
         "architectures": ["GPT2LMHeadModel"],
         "model_type": "gpt2",
         "vocab_size": config.vocab_size,
@@ -253,7 +253,16 @@ pub fn hf_config(config: &GptConfig, tokenizer: &Tokenizer) -> Value {
         "bos_token_id": eot,
         "eos_token_id": eot,
         "torch_dtype": "float32",
-    })
+    });
+    if config.reward_head {
+        // GPT2ForSequenceClassification reads the score at the last token that is not padding.
+        out["architectures"] = json!(["GPT2ForSequenceClassification"]);
+        out["num_labels"] = json!(1);
+        out["id2label"] = json!({"0": "LABEL_0"});
+        out["label2id"] = json!({"LABEL_0": 0});
+        out["pad_token_id"] = json!(eot);
+    }
+    out
 }
 
 /// Reads a Hugging Face `GPT2Config`, refusing variants this GPT does not implement.
@@ -295,6 +304,15 @@ pub fn parse_hf_config(json: &str) -> Result<GptConfig, String> {
         .with_dropout(v.get("resid_pdrop").and_then(Value::as_f64).unwrap_or(0.0))
         .with_layer_norm_epsilon(v.get("layer_norm_epsilon").and_then(Value::as_f64).unwrap_or(1e-5))
         .with_activation(activation);
+    let architectures: Vec<&str> = v.get("architectures").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let reward_head = architectures.contains(&"GPT2ForSequenceClassification");
+    if reward_head {
+        let labels = v.get("id2label").and_then(Value::as_object).map(|m| m.len()).or(v.get("num_labels").and_then(Value::as_u64).map(|n| n as usize)).unwrap_or(2);
+        if labels != 1 {
+            return Err(format!("config.json is a classifier with {labels} labels; a reward model has one (a scalar score)"));
+        }
+    }
+    let config = config.with_reward_head(reward_head);
     config.validate().map_err(|e| format!("config.json: {e}"))?;
     Ok(config)
 }

@@ -13,6 +13,7 @@ pub mod model;
 pub mod optim;
 pub mod pretrain;
 pub mod reward;
+pub mod rm;
 pub mod rl;
 pub mod sample;
 pub mod sft;

@@ -17,6 +17,7 @@ use llmplay::pretrain::{text_nll, NextToken};
 use llmplay::chat::{ended_turn, parse_jsonl, reply, Conversation, Message, Role};
 use llmplay::sample::{generate, SampleOptions};
 use llmplay::rl::{GrpoConfig, Grpo};
+use llmplay::rm::{example_preferences, parse_preferences, RewardData, RewardTraining};
 use llmplay::sft::{ChatData, Sft};
 use llmplay::tasks::{evaluate, Task};
 use llmplay::tokenizer::{self, Tokenizer, TokenizerKind};
@@ -49,6 +50,8 @@ enum Command {
     Rl(RlArgs),
     /// Score a model on a built-in task's held-out problems (JSON: accuracy, end_of_turn_rate).
     EvalTask(EvalTaskArgs),
+    /// Train a reward model on people's judgements (which answer is better, thumbs up or down).
+    Rm(RmArgs),
     /// Pack a model folder into one bundle file (safetensors with the JSON files in its metadata).
     Export {
         /// Model folder (or bundle file).
@@ -137,6 +140,9 @@ struct PretrainArgs {
     /// Save a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 500)]
     checkpoint_every: usize,
+    /// Also keep each checkpoint's model as its own bundle in OUT/step-NNNNNN (to compare them later).
+    #[arg(long)]
+    keep_checkpoints: bool,
     /// Random seed (initialisation, batches, dropout).
     #[arg(long, default_value_t = 1337)]
     seed: u64,
@@ -282,6 +288,9 @@ struct SftArgs {
     /// Save a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 250)]
     checkpoint_every: usize,
+    /// Also keep each checkpoint's model as its own bundle in OUT/step-NNNNNN (to compare them later).
+    #[arg(long)]
+    keep_checkpoints: bool,
     /// Random seed (batches, dropout, generated data).
     #[arg(long, default_value_t = 1337)]
     seed: u64,
@@ -339,7 +348,59 @@ struct RlArgs {
     /// Save a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 50)]
     checkpoint_every: usize,
+    /// Also keep each checkpoint's model as its own bundle in OUT/step-NNNNNN (to compare them later).
+    #[arg(long)]
+    keep_checkpoints: bool,
+    /// Reward answers with this reward model (from `llmplay rm`) instead of the task's checker.
+    #[arg(long)]
+    reward_model: Option<PathBuf>,
+    /// Practise on these prompts instead of the task's (a preference or conversation JSONL file;
+    /// each line's prompt, up to its last user message). The task still measures held-out accuracy.
+    #[arg(long)]
+    prompts_from: Option<PathBuf>,
     /// Random seed (prompts and samples).
+    #[arg(long, default_value_t = 1337)]
+    seed: u64,
+    /// Where tensors live: cpu or wgpu.
+    #[arg(long, default_value = "cpu")]
+    backend: Backend,
+}
+
+#[derive(Args)]
+struct RmArgs {
+    /// The model to start from (usually the fine-tuned one RL will improve).
+    #[arg(long)]
+    model: PathBuf,
+    /// Judgements, one a line in TRL's formats: {"prompt", "chosen", "rejected"} or
+    /// {"prompt", "completion", "label": true|false}; or `examples` (right vs. wrong answers to
+    /// the built-in tasks, generated).
+    #[arg(long)]
+    prefs: String,
+    /// Folder for checkpoints and the reward model bundle.
+    #[arg(long)]
+    out: PathBuf,
+    /// What to do with malformed lines: refuse the file (listing them) or skip them.
+    #[arg(long, default_value = "refuse", value_parser = ["refuse", "skip"])]
+    bad_lines: String,
+    /// How many example judgements `--prefs examples` generates.
+    #[arg(long, default_value_t = 2000)]
+    examples: usize,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 300)]
+    steps: usize,
+    /// Judgements per step.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Held-out loss and accuracy every N steps.
+    #[arg(long, default_value_t = 50)]
+    eval_every: usize,
+    /// Save a checkpoint every N steps (and always at the end).
+    #[arg(long, default_value_t = 100)]
+    checkpoint_every: usize,
+    /// Random seed (the head's initialisation, batches).
     #[arg(long, default_value_t = 1337)]
     seed: u64,
     /// Where tensors live: cpu or wgpu.
@@ -402,6 +463,7 @@ fn main() -> ExitCode {
         Command::Chat(args) => chat(args),
         Command::EvalTask(args) => eval_task(args),
         Command::Rl(args) => rl(args),
+        Command::Rm(args) => rm(args),
         Command::Bench(args) => bench(args),
         Command::Presets => {
             presets();
@@ -545,6 +607,7 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
         progress,
         last: TrainEvent::default(),
         stop_at: args.stop_after.map(|n| trainer.step + n),
+        keep_checkpoints: args.keep_checkpoints,
     };
     let spec = SampleSpec { tokenizer: &tokenizer, prompt: String::new() };
     let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, Some(&spec)));
@@ -565,6 +628,7 @@ struct CliHooks {
     progress: ProgressBar,
     last: TrainEvent,
     stop_at: Option<usize>,
+    keep_checkpoints: bool,
 }
 
 impl RunHooks for CliHooks {
@@ -600,6 +664,9 @@ impl RunHooks for CliHooks {
         };
         let bundle = Bundle::from_weights(&self.config, &self.tokenizer, snapshot.weights, meta);
         bundle.save_dir(&self.out)?;
+        if self.keep_checkpoints {
+            bundle.save_dir(&self.out.join(format!("step-{:06}", snapshot.step)))?;
+        }
         let state = TrainerState { step: snapshot.step, train: self.train.clone(), corpus: self.corpus.clone() };
         write_atomic(&self.out.join(OPTIMIZER_FILE), &snapshot.optimizer)?;
         // trainer.json last: a checkpoint whose step it names is complete.
@@ -689,6 +756,7 @@ fn sft(args: SftArgs) -> Result<(), String> {
         progress: progress_bar(train_config.steps, 0),
         last: TrainEvent::default(),
         stop_at: None,
+        keep_checkpoints: args.keep_checkpoints,
     };
     // The sample is a reply to a fixed question, shown with the template's tags.
     let prompt = format!("{}{}What is 12 + 34?{}{}", tokenizer::ENDOFTEXT, tokenizer::USER, tokenizer::END_OF_TURN, tokenizer::ASSISTANT);
@@ -744,6 +812,21 @@ fn rl(args: RlArgs) -> Result<(), String> {
     let reference = model.clone();
     let mut trainer = Trainer::new(model, train_config.clone(), &device);
     let mut objective = Grpo::new(grpo, task, bundle.tokenizer.clone(), Some(reference), args.seed);
+    if let Some(path) = &args.reward_model {
+        let rm = Bundle::load(path)?;
+        if !rm.config.reward_head {
+            return Err(format!("{} is not a reward model (it has no score head); train one with `llmplay rm`", path.display()));
+        }
+        if rm.tokenizer.to_json() != bundle.tokenizer.to_json() {
+            return Err(format!("the reward model in {} uses another tokenizer than the policy; train it from this model", path.display()));
+        }
+        eprintln!("rewards come from the reward model in {} (not the task's checker)", path.display());
+        objective.reward_model = Some(rm.model(&device)?);
+    }
+    if let Some(path) = &args.prompts_from {
+        objective.prompt_pool = prompts_from_file(path)?;
+        eprintln!("practising on {} prompts from {}", objective.prompt_pool.len(), path.display());
+    }
     let mut hooks = CliHooks {
         stage: "rl",
         out: args.out.clone(),
@@ -755,6 +838,100 @@ fn rl(args: RlArgs) -> Result<(), String> {
         progress: progress_bar(train_config.steps, 0),
         last: TrainEvent::default(),
         stop_at: None,
+        keep_checkpoints: args.keep_checkpoints,
+    };
+    let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, None));
+    hooks.progress.finish_and_clear();
+    result
+}
+
+/// The distinct prompts of a preference or conversation JSONL file (each up to its last user message).
+fn prompts_from_file(path: &Path) -> Result<Vec<Conversation>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let (prefs, _) = parse_preferences(&text);
+    let mut prompts: Vec<Conversation> = prefs.iter().map(|p| p.prompt().clone()).collect();
+    if prompts.is_empty() {
+        let (conversations, _) = parse_jsonl(&text);
+        prompts = conversations
+            .into_iter()
+            .filter_map(|mut c| {
+                let last_user = c.messages.iter().rposition(|m| m.role == Role::User)?;
+                c.messages.truncate(last_user + 1);
+                Some(c)
+            })
+            .collect();
+    }
+    let mut seen = std::collections::HashSet::new();
+    prompts.retain(|c| seen.insert(serde_json::to_string(&c.messages).unwrap_or_default()));
+    if prompts.is_empty() {
+        return Err(format!("{} has no prompts (no preference or conversation lines with a user message)", path.display()));
+    }
+    Ok(prompts)
+}
+
+fn rm(args: RmArgs) -> Result<(), String> {
+    let device = args.backend.device()?;
+    let bundle = Bundle::load(&args.model)?;
+    let preferences = if args.prefs == "examples" {
+        example_preferences(args.examples, args.seed)
+    } else {
+        let text = std::fs::read_to_string(&args.prefs).map_err(|e| format!("reading {}: {e}", args.prefs))?;
+        let (good, bad) = parse_preferences(&text);
+        if !bad.is_empty() {
+            let listed: Vec<String> = bad.iter().take(10).map(|b| format!("  {b}")).collect();
+            let more = if bad.len() > 10 { format!("\n  … and {} more", bad.len() - 10) } else { String::new() };
+            if args.bad_lines == "refuse" {
+                return Err(format!(
+                    "{}: {} malformed line(s):\n{}{more}\nFix them, or pass --bad-lines skip to train on the {} good judgement(s).",
+                    args.prefs,
+                    bad.len(),
+                    listed.join("\n"),
+                    good.len()
+                ));
+            }
+            eprintln!("skipping {} malformed line(s) of {}:\n{}{more}", bad.len(), args.prefs, listed.join("\n"));
+        }
+        good
+    };
+    let data = RewardData::new(&bundle.tokenizer, &preferences, bundle.config.block_size)?;
+    let config = bundle.config.clone().with_reward_head(true);
+    let model = bundle.model(&device)?.with_new_reward_head(args.seed);
+    let train_config = TrainConfig {
+        steps: args.steps,
+        batch_size: args.batch,
+        lr: args.lr,
+        min_lr: args.lr / 10.0,
+        warmup_steps: (args.steps / 20).min(50),
+        eval_every: args.eval_every,
+        sample_every: 0,
+        checkpoint_every: args.checkpoint_every,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    train_config.validate()?;
+    eprintln!(
+        "llmplay {}: reward model from a {}-parameter {} model on {} judgements ({} held out{})",
+        llmplay::version(),
+        bundle.config.num_params(),
+        bundle.meta.stage,
+        data.train.len() + if data.val_is_train { 0 } else { data.val.len() },
+        if data.val_is_train { 0 } else { data.val.len() },
+        if data.val_is_train { "; too few prompts to hold some out, so accuracy is on the training set" } else { "" },
+    );
+    let mut trainer = Trainer::new(model, train_config.clone(), &device);
+    let mut objective = RewardTraining { data: &data, batch_size: args.batch, seed: args.seed, val_accuracy: None };
+    let mut hooks = CliHooks {
+        stage: "reward_model",
+        out: args.out.clone(),
+        config,
+        tokenizer: bundle.tokenizer.clone(),
+        corpus: PathBuf::from(&args.prefs),
+        corpus_bytes: None,
+        train: train_config.clone(),
+        progress: progress_bar(train_config.steps, 0),
+        last: TrainEvent::default(),
+        stop_at: None,
+        keep_checkpoints: false,
     };
     let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, None));
     hooks.progress.finish_and_clear();

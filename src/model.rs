@@ -35,6 +35,10 @@ pub struct GptConfig {
     /// GPT-2 uses the tanh approximation of GELU ("gelu_new"); "gelu" is the exact erf form.
     #[config(default = "Activation::GeluTanh")]
     pub activation: Activation,
+    /// A reward model: a scalar head (`score.weight`, as in Hugging Face's
+    /// `GPT2ForSequenceClassification` with one label) reads the last token's hidden state.
+    #[config(default = false)]
+    pub reward_head: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -146,6 +150,9 @@ impl GptConfig {
         }
         shapes.push(("transformer.ln_f.weight".to_string(), vec![c]));
         shapes.push(("transformer.ln_f.bias".to_string(), vec![c]));
+        if self.reward_head {
+            shapes.push(("score.weight".to_string(), vec![1, c]));
+        }
         shapes
     }
 
@@ -322,6 +329,8 @@ pub struct Gpt {
     pub drop: Dropout,
     pub h: Vec<Block>,
     pub ln_f: LayerNorm,
+    /// The reward head (reward models only): `[1, n_embd]`, a `torch.nn.Linear` weight without bias.
+    pub score: Option<Param<Tensor<2>>>,
     pub block_size: usize,
 }
 
@@ -336,7 +345,32 @@ impl Gpt {
         self.forward_from(idx, Some(cache))
     }
 
-    fn forward_from(&self, idx: Tensor<2, Int>, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+    /// A reward model's scores `[batch]`: its head applied to the final hidden state at each
+    /// row's last real token (`last[i]`; rows may be right-padded after it).
+    pub fn rewards(&self, idx: Tensor<2, Int>, last: &[usize]) -> Tensor<1> {
+        let score = self.score.as_ref().expect("rewards() needs a model with a reward head");
+        let [b, t] = idx.dims();
+        let device = idx.device();
+        let hidden = self.hidden(idx, None);
+        // Pick each row's last token with a one-hot over time (works on every backend).
+        let mut pick = vec![0f32; b * t];
+        for (row, &i) in last.iter().enumerate() {
+            pick[row * t + i.min(t - 1)] = 1.0;
+        }
+        let pick = Tensor::<2>::from_data(TensorData::new(pick, [b, t]), &device).unsqueeze_dim::<3>(2);
+        let c = hidden.dims()[2];
+        let at_last = (hidden * pick).sum_dim(1).reshape([b, c]);
+        at_last.matmul(score.val().transpose()).reshape([b])
+    }
+
+    fn forward_from(&self, idx: Tensor<2, Int>, cache: Option<&mut KvCache>) -> Tensor<3> {
+        let x = self.hidden(idx, cache);
+        // The LM head is the token embedding, transposed (weight tying, as in GPT-2).
+        linear(x, self.wte.val().transpose(), None)
+    }
+
+    /// The final LayerNorm's output `[batch, time, n_embd]`: what the LM head and reward head read.
+    fn hidden(&self, idx: Tensor<2, Int>, mut cache: Option<&mut KvCache>) -> Tensor<3> {
         let [b, t] = idx.dims();
         let past = cache.as_ref().map_or(0, |c| c.len);
         assert!(
@@ -368,9 +402,20 @@ impl Gpt {
         if let Some(cache) = cache {
             cache.len = past + t;
         }
-        let x = self.ln_f.forward(x);
-        // The LM head is the token embedding, transposed (weight tying, as in GPT-2).
-        linear(x, self.wte.val().transpose(), None)
+        self.ln_f.forward(x)
+    }
+
+    /// This GPT with a new reward head drawn from N(0, 0.02), as transformers initialises
+    /// `score`; the body is kept, so a reward model starts from all the GPT knows.
+    pub fn with_new_reward_head(self, seed: u64) -> Gpt {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed ^ 0x5C0E);
+        let [_, n_embd] = self.wte.dims();
+        let head = TensorData::random::<f32, _, _>([1, n_embd], Distribution::Normal(0.0, 0.02), &mut rng);
+        // Its id is its place in `parameter_shapes`: after every parameter of the body.
+        let id = param_id(Gpt { score: None, ..self.clone() }.params().len());
+        let device = self.wte.val().device();
+        let score = Param::initialized(id, Tensor::<2>::from_data(head, &device)).set_require_grad(true);
+        Gpt { score: Some(score), ..self }
     }
 
     pub fn n_layer(&self) -> usize {
@@ -439,7 +484,8 @@ impl Gpt {
             });
         }
         let ln_f = LayerNorm { weight: p1(take(1)?), bias: p1(take(1)?), epsilon: eps };
-        Ok(Gpt { wte, wpe, drop: dropout(), h, ln_f, block_size: config.block_size })
+        let score = if config.reward_head { Some(p2(take(2)?)) } else { None };
+        Ok(Gpt { wte, wpe, drop: dropout(), h, ln_f, score, block_size: config.block_size })
     }
 
     /// Every parameter with its Hugging Face GPT-2 name, in `parameter_shapes` order.
@@ -466,6 +512,9 @@ impl Gpt {
             }
         }
         out.extend(ln("transformer.ln_f".to_string(), &self.ln_f));
+        if let Some(score) = &self.score {
+            out.push(("score.weight".to_string(), D2(score)));
+        }
         out
     }
 

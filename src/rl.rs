@@ -16,13 +16,15 @@ use std::pin::Pin;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::chat::prompt as chat_prompt;
+use crate::chat::{prompt as chat_prompt, Conversation};
 use crate::model::{Gpt, KvCache};
 use crate::pretrain::token_nll;
 use crate::reward::Rules;
+use crate::rm::score_answers;
 use crate::sample::{distribution, pick, read_floats, SampleOptions};
 use crate::tasks::{Problem, Split, Task};
 use crate::tokenizer::{Tokenizer, END_OF_TURN, SPECIAL_TOKENS};
@@ -213,6 +215,10 @@ pub struct Grpo {
     pub task: Task,
     /// How answers are scored (default: exactly right + ending the turn).
     pub rules: Rules,
+    /// A reward model whose score replaces the rules (RLHF), if set.
+    pub reward_model: Option<Gpt>,
+    /// Prompts to practise on instead of the task's (the prompts people judged), if any.
+    pub prompt_pool: Vec<Conversation>,
     pub tokenizer: Tokenizer,
     /// The frozen starting model the KL penalty pulls toward (None = no penalty).
     pub reference: Option<Gpt>,
@@ -228,7 +234,20 @@ pub struct Grpo {
 impl Grpo {
     pub fn new(config: GrpoConfig, task: Task, tokenizer: Tokenizer, reference: Option<Gpt>, seed: u64) -> Self {
         let rules = Rules::task(config.format_reward);
-        Self { config, task, rules, tokenizer, reference, seed, batch: None, ready_for: None, stats: RolloutStats::default(), groups: Vec::new() }
+        Self {
+            config,
+            task,
+            rules,
+            reward_model: None,
+            prompt_pool: Vec::new(),
+            tokenizer,
+            reference,
+            seed,
+            batch: None,
+            ready_for: None,
+            stats: RolloutStats::default(),
+            groups: Vec::new(),
+        }
     }
 
     fn stop_tokens(&self) -> Vec<u32> {
@@ -243,8 +262,18 @@ impl Grpo {
         let options = SampleOptions { temperature: cfg.temperature, max_new_tokens: cfg.max_new_tokens, stop_tokens: self.stop_tokens(), ..SampleOptions::default() };
         let mut groups = Vec::with_capacity(cfg.prompts_per_step);
         for _ in 0..cfg.prompts_per_step {
-            let problem = self.task.sample(Split::Train, &mut rng);
-            let prompt = chat_prompt(&self.tokenizer, &problem.conversation_prompt())?;
+            let (problem, conversation) = match self.prompt_pool.choose(&mut rng) {
+                Some(c) => {
+                    let asked = c.messages.last().map(|m| m.content.clone()).unwrap_or_default();
+                    (Problem { prompt: asked, answer: String::new(), key: String::new() }, c.clone())
+                }
+                None => {
+                    let p = self.task.sample(Split::Train, &mut rng);
+                    let c = p.conversation_prompt();
+                    (p, c)
+                }
+            };
+            let prompt = chat_prompt(&self.tokenizer, &conversation)?;
             let sampled = sample_group(model, &prompt, cfg.group_size, &options, &mut rng).await?;
             let mut completions: Vec<Completion> = sampled
                 .into_iter()
@@ -252,11 +281,17 @@ impl Grpo {
                     let ended_turn = ids.last() == Some(&end);
                     let text_ids: Vec<u32> = ids.iter().copied().filter(|t| !options.stop_tokens.contains(t)).collect();
                     let text = self.tokenizer.decode(&text_ids);
-                    let correct = self.task.check(&problem, &text);
+                    let correct = !problem.answer.is_empty() && self.task.check(&problem, &text);
                     let reward = self.rules.score(&problem, &text, ended_turn);
                     Completion { ids, text, ended_turn, correct, reward, advantage: 0.0 }
                 })
                 .collect();
+            if let Some(rm) = &self.reward_model {
+                let ids: Vec<Vec<u32>> = completions.iter().map(|c| c.ids.clone()).collect();
+                for (c, r) in completions.iter_mut().zip(score_answers(rm, &prompt, &ids).await?) {
+                    c.reward = r;
+                }
+            }
             let rewards: Vec<f32> = completions.iter().map(|c| c.reward).collect();
             for (c, a) in completions.iter_mut().zip(advantages(&rewards, cfg.scale_by_std)) {
                 c.advantage = a;

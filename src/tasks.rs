@@ -25,10 +25,14 @@ pub enum Split {
     HeldOut,
 }
 
-/// One problem in ten is held out (FNV-1a of the key).
+/// FNV-1a: a stable hash (the same on every platform and build) for deciding splits.
+pub fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
+/// One problem in ten is held out (by the hash of its key).
 fn split_of(key: &str) -> Split {
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
-    if hash % 10 == 0 {
+    if fnv1a(key) % 10 == 0 {
         Split::HeldOut
     } else {
         Split::Train

@@ -127,6 +127,12 @@ pub trait Objective {
 
     /// The validation loss over fixed batches, if this stage has a validation set.
     fn val_loss(&mut self, model: &Gpt, device: &Device) -> Option<Tensor<1>>;
+
+    /// Measurements taken with the validation loss that need reading back (the reward model's
+    /// held-out accuracy); they join that step's event metrics.
+    fn evaluate<'a>(&'a mut self, _model: &'a Gpt) -> Pin<Box<dyn Future<Output = Result<Vec<(&'static str, f64)>, String>> + 'a>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// One line of the training log: the CLI prints it as JSON, the page plots it.
@@ -395,6 +401,8 @@ pub async fn train_step(
     let (eval_every, sample_every, sample_tokens, seed) = (cfg.eval_every, cfg.sample_every, cfg.sample_tokens, cfg.seed);
     if due(eval_every, step) || (is_last && eval_every > 0) {
         event.val_loss = trainer.val_loss(objective).await.map_err(|e| e.to_string())?;
+        let measured = objective.evaluate(&trainer.inference_model()).await?;
+        event.metrics.extend(measured.into_iter().map(|(k, v)| (k.to_string(), v)));
     }
     if let Some(spec) = samples.filter(|_| due(sample_every, step) || (is_last && sample_every > 0)) {
         let options = SampleOptions { max_new_tokens: sample_tokens, seed, ..SampleOptions::default() };

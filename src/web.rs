@@ -13,6 +13,7 @@ use crate::chat::{ended_turn, parse_jsonl, Conversation};
 use crate::model::Gpt;
 use crate::reward::{Rule, Rules};
 use crate::rl::{Grpo, GrpoConfig};
+use crate::rm::{example_preferences, parse_preferences, Preference, RewardData, RewardTraining};
 use crate::sft::{ChatData, Sft};
 use crate::tasks::Task;
 use crate::bundle::{Bundle, Metadata};
@@ -155,18 +156,50 @@ struct RlSettings {
     task: String,
     #[serde(default)]
     rules: Option<Vec<Rule>>,
+    /// Rewards from the reward model trained on the user's judgements (RLHF).
+    #[serde(default)]
+    reward_model: bool,
+    /// Practise on the prompts the user judged instead of the task's.
+    #[serde(default)]
+    judged_prompts: bool,
 }
 
 impl RlSettings {
-    fn objective(&self, tokenizer: &Tokenizer, reference: Option<Gpt>, seed: u64) -> Result<Grpo, String> {
+    /// The GRPO objective; `reward_model` and `prompts` are the engine's, used when the settings
+    /// ask for them (they can also arrive later, on a restore: see `loadSlot`, `setPreferences`).
+    fn objective(&self, tokenizer: &Tokenizer, reference: Option<Gpt>, seed: u64, reward_model: Option<&Gpt>, prompts: &[Conversation]) -> Result<Grpo, String> {
         self.grpo.validate()?;
         let task: Task = self.task.parse()?;
         let mut grpo = Grpo::new(self.grpo.clone(), task, tokenizer.clone(), reference, seed);
         if let Some(rules) = &self.rules {
             grpo.rules = Rules::new(rules.clone())?;
         }
+        if self.reward_model {
+            grpo.reward_model = reward_model.cloned();
+        }
+        if self.judged_prompts {
+            grpo.prompt_pool = prompts.to_vec();
+        }
         Ok(grpo)
     }
+
+    /// Checks that what the settings ask for exists before a run starts.
+    fn check(&self, reward_model: Option<&Gpt>, prompts: &[Conversation]) -> Result<(), String> {
+        if self.reward_model && reward_model.is_none() {
+            return Err("train a reward model on your judgements first".into());
+        }
+        if self.judged_prompts && prompts.is_empty() {
+            return Err("there are no judged prompts to practise on: rate some answers in the chat first".into());
+        }
+        Ok(())
+    }
+}
+
+/// A reward model being trained on the user's judgements, beside the main run.
+struct RewardRun {
+    trainer: Trainer,
+    data: RewardData,
+    clock: Clock,
 }
 
 /// What SFT trains on besides its conversations.
@@ -211,8 +244,12 @@ pub struct Engine {
     sft: Option<SftSettings>,
     /// RL's settings and objective (its rollouts, reference model and last groups).
     rl: Option<(RlSettings, Grpo)>,
-    /// Models other than the one training: "base" (before fine-tuning), "loaded".
+    /// Models other than the one training: "base" (before fine-tuning), "start" (before RL),
+    /// "loaded", and "reward" (the reward model, not a chat model).
     slots: HashMap<String, Slot>,
+    /// The user's judgements (thumbs, which-is-better) for the reward model.
+    preferences: Vec<Preference>,
+    reward_run: Option<RewardRun>,
 }
 
 #[wasm_bindgen]
@@ -240,6 +277,8 @@ impl Engine {
             sft: None,
             rl: None,
             slots: HashMap::new(),
+            preferences: Vec::new(),
+            reward_run: None,
         })
     }
 
@@ -350,6 +389,8 @@ impl Engine {
         // The models before fine-tuning and before RL belong to the model being replaced.
         self.slots.remove("base");
         self.slots.remove("start");
+        self.slots.remove("reward");
+        self.reward_run = None;
         self.clock = Clock::new(0.0);
         self.last_train_loss = None;
         self.last_val_loss = None;
@@ -608,7 +649,8 @@ impl Engine {
         // The reference model comes back with the "start" slot (see `loadSlot`).
         if let Some(settings) = state.rl {
             let tokenizer = self.tokenizer.as_ref().expect("restored above");
-            let grpo = settings.objective(tokenizer, None, state.train.seed).map_err(js_err)?;
+            let reward_model = self.slots.get("reward").map(|s| &s.model);
+            let grpo = settings.objective(tokenizer, None, state.train.seed, reward_model, &self.judged_prompts()).map_err(js_err)?;
             self.rl = Some((settings, grpo));
         }
         self.clock = Clock::new(state.elapsed_s);
@@ -778,7 +820,7 @@ impl Engine {
         if let Ok((config, trainer, _)) = self.parts() {
             out.push(Entry { key: "current".into(), stage: self.meta.stage.clone(), steps: trainer.step, params: config.num_params(), name: self.meta.corpus_name.clone() });
         }
-        for key in ["start", "base", "loaded"] {
+        for key in ["start", "base", "loaded", "reward"] {
             if let Some(slot) = self.slots.get(key) {
                 out.push(Entry { key: key.into(), stage: slot.meta.stage.clone(), steps: slot.meta.steps, params: slot.config.num_params(), name: slot.meta.corpus_name.clone() });
             }
@@ -790,14 +832,19 @@ impl Engine {
     /// page restores a fine-tuning run). The current model is untouched.
     #[wasm_bindgen(js_name = loadSlot)]
     pub fn load_slot(&mut self, key: String, bytes: &[u8]) -> Result<JsValue, JsError> {
-        if !["loaded", "base", "start"].contains(&key.as_str()) {
+        if !["loaded", "base", "start", "reward"].contains(&key.as_str()) {
             return Err(js_err(format!("unknown model slot {key}")));
         }
         let bundle = Bundle::from_single_file(bytes).map_err(js_err)?;
         let model = bundle.model(&self.device).map_err(js_err)?;
-        if key == "start" {
-            if let Some((_, grpo)) = self.rl.as_mut() {
-                grpo.reference = Some(model.clone());
+        if (key == "reward") != bundle.config.reward_head {
+            return Err(js_err(if key == "reward" { "this model is not a reward model (it has no score head)" } else { "this is a reward model: it scores answers but does not chat" }));
+        }
+        if let Some((settings, grpo)) = self.rl.as_mut() {
+            match key.as_str() {
+                "start" => grpo.reference = Some(model.clone()),
+                "reward" if settings.reward_model => grpo.reward_model = Some(model.clone()),
+                _ => {}
             }
         }
         self.slots.insert(key, Slot { model, tokenizer: bundle.tokenizer, config: bundle.config, meta: bundle.meta });
@@ -844,6 +891,9 @@ impl Engine {
         let settings: TrainConfig = from_js(settings)?;
         settings.validate().map_err(js_err)?;
         let rl: RlSettings = from_js(rl)?;
+        let reward_model = self.slots.get("reward").map(|s| s.model.clone());
+        let prompts = self.judged_prompts();
+        rl.check(reward_model.as_ref(), &prompts).map_err(js_err)?;
         let (config, trainer, tokenizer) = self.parts()?;
         let (config, tokenizer) = (config.clone(), tokenizer.clone());
         let starting = self.rl.is_none() || restart;
@@ -856,7 +906,7 @@ impl Engine {
                 let meta = Metadata { steps: trainer.step, ..self.meta.clone() };
                 self.slots.insert("start".into(), Slot { model: start.clone(), tokenizer: tokenizer.clone(), config, meta });
             }
-            let grpo = rl.objective(&tokenizer, Some(start.clone()), settings.seed).map_err(js_err)?;
+            let grpo = rl.objective(&tokenizer, Some(start.clone()), settings.seed, reward_model.as_ref(), &prompts).map_err(js_err)?;
             self.trainer = Some(Trainer::new(start, settings.clone(), &self.device));
             self.rl = Some((rl, grpo));
             self.meta.stage = "rl".into();
@@ -869,7 +919,7 @@ impl Engine {
                 return Err(js_err(format!("RL has run {} steps: set more total steps to continue", trainer.step)));
             }
             let reference = self.slots.get("start").map(|s| s.model.clone());
-            let grpo = rl.objective(&tokenizer, reference, settings.seed).map_err(js_err)?;
+            let grpo = rl.objective(&tokenizer, reference, settings.seed, reward_model.as_ref(), &prompts).map_err(js_err)?;
             self.rl = Some((rl, grpo));
         }
         self.trainer.as_mut().expect("a model").config = settings;
@@ -921,7 +971,116 @@ impl Engine {
     }
 }
 
+#[wasm_bindgen]
 impl Engine {
+    /// Keeps the user's judgements (JSONL in TRL's preference formats; the page stores them) and
+    /// returns `{pairs, up, down, prompts, badLines}`. Malformed lines are reported and skipped.
+    #[wasm_bindgen(js_name = setPreferences)]
+    pub fn set_preferences(&mut self, jsonl: String) -> Result<JsValue, JsError> {
+        let (preferences, bad) = parse_preferences(&jsonl);
+        self.preferences = preferences;
+        let prompts = self.judged_prompts();
+        if let Some((settings, grpo)) = self.rl.as_mut() {
+            if settings.judged_prompts {
+                grpo.prompt_pool = prompts.clone();
+            }
+        }
+        let count = |f: &dyn Fn(&Preference) -> bool| self.preferences.iter().filter(|p| f(p)).count();
+        to_js(&serde_json::json!({
+            "pairs": count(&|p| matches!(p, Preference::Pair { .. })),
+            "up": count(&|p| matches!(p, Preference::Rated { good: true, .. })),
+            "down": count(&|p| matches!(p, Preference::Rated { good: false, .. })),
+            "prompts": prompts.len(),
+            "badLines": bad.into_iter().map(|b| (b.line, b.reason)).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// The malformed lines of a judgements JSONL, `[[line, reason], …]`, without keeping any.
+    #[wasm_bindgen(js_name = checkPreferences)]
+    pub fn check_preferences(&self, jsonl: String) -> Result<JsValue, JsError> {
+        let (_, bad) = parse_preferences(&jsonl);
+        to_js(&bad.into_iter().map(|b| (b.line, b.reason)).collect::<Vec<_>>())
+    }
+
+    /// `n` example judgements (right vs. wrong answers to the built-in tasks) as JSONL.
+    #[wasm_bindgen(js_name = examplePreferences)]
+    pub fn example_preferences(&self, n: usize, seed: u64) -> String {
+        crate::rm::to_jsonl(&example_preferences(n, seed))
+    }
+
+    /// Starts training a reward model on the judgements: the model RL starts from (the
+    /// fine-tuned one; the current model before RL) with a new scalar head. Returns
+    /// `{train, val, valIsTrain}` judgement counts.
+    #[wasm_bindgen(js_name = configureRewardModel)]
+    pub fn configure_reward_model(&mut self, settings: JsValue) -> Result<JsValue, JsError> {
+        let settings: TrainConfig = from_js(settings)?;
+        settings.validate().map_err(js_err)?;
+        let (config, trainer, tokenizer) = self.parts()?;
+        let start = match self.slots.get("start") {
+            Some(slot) => slot.model.clone(),
+            None => trainer.inference_model(),
+        };
+        let data = RewardData::new(tokenizer, &self.preferences, config.block_size).map_err(js_err)?;
+        let (config, tokenizer) = (config.clone(), tokenizer.clone());
+        let counts = serde_json::json!({ "train": data.train.len(), "val": data.val.len(), "valIsTrain": data.val_is_train });
+        let model = start.with_new_reward_head(settings.seed);
+        let meta = Metadata { stage: "reward_model".into(), llmplay_version: crate::version().into(), ..self.meta.clone() };
+        self.slots.insert("reward".into(), Slot { model: model.clone(), tokenizer, config: config.with_reward_head(true), meta });
+        self.reward_run = Some(RewardRun { trainer: Trainer::new(model, settings, &self.device), data, clock: Clock::new(0.0) });
+        to_js(&counts)
+    }
+
+    /// One reward model training step (with held-out loss and accuracy when due); the "reward"
+    /// slot follows it.
+    #[wasm_bindgen(js_name = rewardModelStep)]
+    pub async fn reward_model_step(&mut self) -> Result<JsValue, JsError> {
+        let run = self.reward_run.as_mut().ok_or_else(|| js_err("start training a reward model first"))?;
+        if run.trainer.step >= run.trainer.config.steps {
+            return Err(js_err("the reward model has finished training"));
+        }
+        let mut objective = RewardTraining { data: &run.data, batch_size: run.trainer.config.batch_size, seed: run.trainer.config.seed, val_accuracy: None };
+        let event = train_step(&mut run.trainer, &mut objective, None, &mut run.clock).await.map_err(js_err)?;
+        run.clock.pause();
+        let model = run.trainer.inference_model();
+        if let Some(slot) = self.slots.get_mut("reward") {
+            slot.model = model.clone();
+            slot.meta.steps = event.step;
+            slot.meta.train_loss = Some(event.train_loss);
+            if event.val_loss.is_some() {
+                slot.meta.val_loss = event.val_loss;
+            }
+        }
+        if let Some((settings, grpo)) = self.rl.as_mut() {
+            if settings.reward_model {
+                grpo.reward_model = Some(model);
+            }
+        }
+        to_js(&event)
+    }
+
+    /// The reward model's score for `answer` to the conversation `messages` (its last message the
+    /// user's), as the chat shows beside a reply.
+    #[wasm_bindgen(js_name = rewardScore)]
+    pub async fn reward_score(&self, messages: JsValue, answer: String) -> Result<f32, JsError> {
+        let slot = self.slots.get("reward").ok_or_else(|| js_err("there is no reward model yet"))?;
+        let prompt = crate::chat::prompt(&slot.tokenizer, &Conversation { messages: from_js(messages)? }).map_err(js_err)?;
+        let answer = crate::rm::answer_ids(&slot.tokenizer, &answer).map_err(js_err)?;
+        let scores = crate::rm::score_answers(&slot.model, &prompt, &[answer]).await.map_err(js_err)?;
+        Ok(scores[0])
+    }
+}
+
+impl Engine {
+    /// The distinct prompts the user judged, for RL on them.
+    fn judged_prompts(&self) -> Vec<Conversation> {
+        let mut seen = std::collections::HashSet::new();
+        self.preferences
+            .iter()
+            .map(|p| p.prompt().clone())
+            .filter(|c| seen.insert(serde_json::to_string(&c.messages).unwrap_or_default()))
+            .collect()
+    }
+
     fn model_for(&self, key: &str) -> Result<(Gpt, Tokenizer), JsError> {
         match key {
             "current" => {

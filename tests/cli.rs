@@ -216,3 +216,52 @@ fn sft_chat_and_eval_task_from_the_command_line() {
     let bad = llmplay(&["eval-task", "--model", sft_dir, "--task", "poetry"]);
     assert!(!bad.status.success());
 }
+
+#[test]
+fn rm_and_rl_from_the_command_line() {
+    let dir = tempdir("rm");
+    let corpus = corpus(&dir);
+    let base = dir.join("base");
+    let b = base.to_str().unwrap();
+    let shape = ["--layers", "2", "--heads", "2", "--embd", "32", "--context", "64", "--batch", "2", "--warmup", "1", "--eval-every", "2", "--eval-batches", "1", "--sample-every", "0"];
+    events(&llmplay(&[&["pretrain", "--corpus", corpus.to_str().unwrap(), "--out", b, "--steps", "2"][..], &shape].concat()));
+
+    // Judgements in TRL's formats; a malformed line refuses the file unless skipped.
+    let prefs = dir.join("prefs.jsonl");
+    let pair = |q: &str, good: &str, bad: &str| format!(r#"{{"prompt": [{{"role": "user", "content": "{q}"}}], "chosen": [{{"role": "assistant", "content": "{good}"}}], "rejected": [{{"role": "assistant", "content": "{bad}"}}]}}"#);
+    let lines: Vec<String> = (0..12).map(|i| pair(&format!("What is {i} + 1?"), &(i + 1).to_string(), "no")).chain([r#"{"prompt": "Hi", "label": true}"#.to_string()]).collect();
+    std::fs::write(&prefs, lines.join("\n")).unwrap();
+    let (p, rm_dir) = (prefs.to_str().unwrap(), dir.join("rm"));
+    let r = rm_dir.to_str().unwrap();
+    let small_rm = ["--steps", "4", "--batch", "4", "--lr", "1e-3", "--eval-every", "2"];
+    let refused = llmplay(&[&["rm", "--model", b, "--prefs", p, "--out", r][..], &small_rm].concat());
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("1 malformed line(s)") && stderr.contains("line 13:") && stderr.contains("--bad-lines skip"), "{stderr}");
+    let ev = events(&llmplay(&[&["rm", "--model", b, "--prefs", p, "--out", r, "--bad-lines", "skip"][..], &small_rm].concat()));
+    assert_eq!(ev.len(), 4);
+    let acc = ev[1]["metrics"]["val_accuracy"].as_f64().expect("held-out accuracy at the eval step");
+    assert!((0.0..=1.0).contains(&acc) && ev[1]["val_loss"].is_number());
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(rm_dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "GPT2ForSequenceClassification");
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(rm_dir.join("llmplay.json")).unwrap()).unwrap();
+    assert_eq!(meta["stage"], "reward_model");
+    let examples = llmplay(&["rm", "--model", b, "--prefs", "examples", "--examples", "40", "--out", dir.join("rm-ex").to_str().unwrap(), "--steps", "2", "--batch", "4", "--eval-every", "2"]);
+    assert_eq!(events(&examples).len(), 2);
+
+    // RL with the task's checker, then with the reward model on the judged prompts.
+    let small_rl = ["--steps", "2", "--prompts", "2", "--group", "3", "--max-tokens", "4", "--eval-every", "0"];
+    let rl_dir = dir.join("rl");
+    let ev = events(&llmplay(&[&["rl", "--model", b, "--task", "addition", "--out", rl_dir.to_str().unwrap()][..], &small_rl].concat()));
+    assert_eq!(ev.len(), 2);
+    assert!(ev.iter().all(|e| e["metrics"]["mean_reward"].is_number() && e["metrics"]["kl"].is_number()));
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(rl_dir.join("llmplay.json")).unwrap()).unwrap();
+    assert_eq!(meta["stage"], "rl");
+    let out = llmplay(&[&["rl", "--model", b, "--task", "addition", "--out", dir.join("rlhf").to_str().unwrap(), "--reward-model", r, "--prompts-from", p][..], &small_rl].concat());
+    assert_eq!(events(&out).len(), 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rewards come from the reward model") && stderr.contains("practising on 12 prompts"), "{stderr}");
+    let not_rm = llmplay(&[&["rl", "--model", b, "--task", "addition", "--out", dir.join("x").to_str().unwrap(), "--reward-model", b][..], &small_rl].concat());
+    assert!(!not_rm.status.success());
+    assert!(String::from_utf8_lossy(&not_rm.stderr).contains("is not a reward model"));
+}

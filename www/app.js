@@ -282,8 +282,13 @@ function makeCharts() {
   const small = { size: 64, values: (u, vals) => vals.map((v) => (v == null ? "" : +v.toPrecision(2))) };
   charts.rlKl = new uPlot({ ...chartOpts("kl", [{ label: "KL", stroke: "#862e9c", width: 1.5 }]), axes: [{ label: "step", size: 36 }, small], width: w("chart-rl-kl") }, [[], []], $("chart-rl-kl"));
   charts.rlLen = new uPlot({ ...chartOpts("length", [{ label: "tokens", stroke: "#0b7285", width: 1.5 }]), width: w("chart-rl-len") }, [[], []], $("chart-rl-len"));
+  charts.rm = new uPlot({ ...chartOpts("reward model", [
+    { label: "loss", stroke: "#3b5bdb", width: 1.5 },
+    { label: "held-out loss", stroke: "#e8590c", width: 2, spanGaps: true, points: { show: true, size: 5 } },
+    { label: "agrees (held-out)", stroke: "#2b8a3e", width: 2, spanGaps: true, points: { show: true, size: 5 } },
+  ]), width: w("chart-rm") }, [[], [], [], []], $("chart-rm"));
   window.addEventListener("resize", () => {
-    for (const [k, id] of [["loss", "chart-loss"], ["lr", "chart-lr"], ["speed", "chart-speed"], ["sft", "chart-sft"], ["rlReward", "chart-rl-reward"], ["rlKl", "chart-rl-kl"], ["rlLen", "chart-rl-len"]]) {
+    for (const [k, id] of [["loss", "chart-loss"], ["lr", "chart-lr"], ["speed", "chart-speed"], ["sft", "chart-sft"], ["rlReward", "chart-rl-reward"], ["rlKl", "chart-rl-kl"], ["rlLen", "chart-rl-len"], ["rm", "chart-rm"]]) {
       charts[k].setSize({ width: w(id), height: 220 });
     }
   });
@@ -317,7 +322,7 @@ function trainSettings() {
     eval_batches: 4, sample_tokens: num("sample-tokens"), seed: num("seed"), autosave_every: num("autosave-every"),
   };
 }
-const RL_FIELDS = ["rl-task", "rl-reward", "rl-js", "rl-group", "rl-prompts", "rl-steps", "rl-lr", "rl-kl", "rl-max-tokens", "rl-eval-every", "rl-eval-n", "rl-autosave-every"];
+const RL_FIELDS = ["rl-task", "rl-reward", "rl-prompts-from", "rl-js", "rl-group", "rl-prompts", "rl-steps", "rl-lr", "rl-kl", "rl-max-tokens", "rl-eval-every", "rl-eval-n", "rl-autosave-every"];
 const SFT_FIELDS = ["sft-batch", "sft-steps", "sft-lr", "sft-warmup", "sft-eval-every", "sft-sample-every", "sft-autosave-every", "sft-mix"];
 function uiState() {
   return {
@@ -374,6 +379,7 @@ function setRunState(state, stage = app.stage) {
   $("tok-train").disabled = running;
   $("bundle-url-load").disabled = running;
   document.body.dataset.trainState = state;
+  if (app.rm) setRewardModelState(app.rm.state);
 }
 
 function onTrainEvent(ev) {
@@ -407,6 +413,8 @@ function onEvent(msg) {
       }
       return;
     case "chatPiece": return appendChatPiece(msg.text);
+    case "rmTrain": return onRewardModelEvent(msg.data);
+    case "rmState": return setRewardModelState(msg.state, msg.message);
     case "autosaved": $("train-status").dataset.saved = msg.step; return;
     case "piece": return appendPiece(msg.text);
     case "warning": return toast(msg.message);
@@ -620,12 +628,14 @@ async function refreshModels() {
   } catch {
     return;
   }
+  app.rewardModel = app.chat.models.find((m) => m.key === "reward") || null;
   for (const [id, pane] of [["chat-model", "a"], ["chat-model-b", "b"]]) {
     const sel = $(id);
     const keep = sel.value;
     sel.textContent = "";
-    for (const m of app.chat.models) sel.append(new Option(modelLabel(m), m.key));
-    const keys = app.chat.models.map((m) => m.key);
+    const chatModels = app.chat.models.filter((m) => m.key !== "reward");
+    for (const m of chatModels) sel.append(new Option(modelLabel(m), m.key));
+    const keys = chatModels.map((m) => m.key);
     const fallback = pane === "a" ? "current" : keys.find((k) => k !== $("chat-model").value) || "current";
     sel.value = keys.includes(keep) ? keep : fallback;
     $(`chat-title-${pane}`).textContent = sel.selectedOptions[0]?.textContent || "";
@@ -684,6 +694,8 @@ async function sendChat() {
   app.chat.stopped = false;
   app.chat.turn += 1;
   const options = chatOptions();
+  show($("chat-which"), false);
+  const answered = {};
   for (const pane of panes()) {
     const key = $(pane === "a" ? "chat-model" : "chat-model-b").value;
     const messages = app.chat.messages[pane];
@@ -694,8 +706,10 @@ async function sendChat() {
     app.chat.target = { pane, el };
     try {
       if (app.chat.stopped) throw new Error("stopped");
+      const prompt = messages.map((m) => ({ ...m }));
       const r = await call("chat", { key, messages, options });
       messages.push({ role: "assistant", content: r.text });
+      answered[pane] = { prompt, text: r.text };
       el.dataset.ended = r.ended;
       const why = r.ended !== "end"
         ? endNotes[r.ended] || `no <|end|>: it wrote ${r.ended} and started another turn itself`
@@ -706,6 +720,7 @@ async function sendChat() {
         note.textContent = why;
         el.append(note);
       }
+      addRating(el, prompt, r.text);
     } catch (e) {
       el.remove();
       messages.pop();
@@ -717,8 +732,157 @@ async function sendChat() {
   }
   $("chat-send").disabled = false;
   $("chat-stop").disabled = true;
+  // Two models answered the same conversation: ask which answer is better.
+  const { a, b } = answered;
+  if (a && b && JSON.stringify(a.prompt) === JSON.stringify(b.prompt) && a.text !== b.text) {
+    app.chat.which = { prompt: a.prompt, a: a.text, b: b.text };
+    show($("chat-which"));
+  }
 }
 $("chat-send").onclick = sendChat;
+
+// --- Judgements: 👍/👎 on a reply, "which is better" on two (TRL's preference formats) ----------
+app.prefs = { list: [], info: null };
+const assistantTurn = (text) => [{ role: "assistant", content: text }];
+function addRating(el, prompt, text) {
+  const box = document.createElement("span");
+  box.className = "rate";
+  for (const [label, good, title] of [["👍 good", true, "A good answer"], ["👎 bad", false, "A bad answer"]]) {
+    const b = document.createElement("button");
+    b.textContent = label;
+    b.title = title;
+    b.setAttribute("aria-label", title);
+    b.onclick = async () => {
+      for (const x of box.querySelectorAll("button")) x.disabled = true;
+      b.classList.add("chosen");
+      await addPrefs([{ prompt, completion: assistantTurn(text), label: good }]);
+    };
+    box.append(b);
+  }
+  el.append(box);
+  if (app.rewardModel) {
+    call("rewardScore", { messages: prompt, answer: text }).then((score) => {
+      const s = document.createElement("small");
+      s.className = "rm-score";
+      s.title = "What the reward model thinks of this answer";
+      s.textContent = `reward model: ${score >= 0 ? "+" : ""}${score.toFixed(2)}`;
+      box.append(s);
+    }).catch(() => {});
+  }
+}
+for (const side of ["a", "b"]) {
+  $(`chat-which-${side}`).onclick = async () => {
+    const w = app.chat.which;
+    show($("chat-which"), false);
+    if (!w) return;
+    const [chosen, rejected] = side === "a" ? [w.a, w.b] : [w.b, w.a];
+    await addPrefs([{ prompt: w.prompt, chosen: assistantTurn(chosen), rejected: assistantTurn(rejected) }]);
+  };
+}
+$("chat-which-skip").onclick = () => show($("chat-which"), false);
+
+async function addPrefs(items) {
+  await setPrefs([...app.prefs.list, ...items]);
+}
+async function setPrefs(list) {
+  try {
+    const info = await call("prefs", { jsonl: list.map((p) => JSON.stringify(p)).join("\n") });
+    app.prefs = { list, info };
+  } catch (e) {
+    showError("rm-error", e);
+  }
+  renderPrefs();
+}
+function renderPrefs() {
+  const i = app.prefs.info;
+  const n = app.prefs.list.length;
+  const text = !i || n === 0 ? "no judgements yet"
+    : `${n} judgement${n === 1 ? "" : "s"}: ${i.up} good, ${i.down} bad, ${i.pairs} “which is better” on ${i.prompts} prompt${i.prompts === 1 ? "" : "s"}`;
+  $("prefs-count").textContent = text;
+  $("chat-prefs-count").textContent = text;
+  $("prefs-download").disabled = n === 0;
+  $("prefs-clear").disabled = n === 0;
+  setRewardModelState(app.rm?.state || "idle");
+}
+$("prefs-examples").onclick = async () => {
+  const jsonl = await call("examplePrefs", { n: 200, seed: app.prefs.list.length });
+  await addPrefs(jsonl.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l)));
+};
+$("prefs-clear").onclick = () => setPrefs([]);
+$("prefs-download").onclick = () => {
+  const blob = new Blob([app.prefs.list.map((p) => JSON.stringify(p)).join("\n") + "\n"], { type: "application/jsonl" });
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = "judgements.jsonl";
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+};
+onFilePicked("prefs-file", async (name, buffer) => {
+  showError("rm-error", null);
+  const lines = new TextDecoder().decode(buffer).split("\n");
+  const parsed = [];
+  const problems = [];
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    try { parsed.push({ line: i + 1, value: JSON.parse(line) }); } catch { problems.push([i + 1, "not JSON"]); }
+  });
+  try {
+    // The engine checks each line's shape; only the lines it accepts are added.
+    const bad = await call("checkPrefs", { jsonl: parsed.map((p) => JSON.stringify(p.value)).join("\n") });
+    const rejected = new Map(bad.map(([n, why]) => [parsed[n - 1].line, why]));
+    const kept = parsed.filter((p) => !rejected.has(p.line)).map((p) => p.value);
+    problems.push(...rejected);
+    problems.sort((x, y) => x[0] - y[0]);
+    await setPrefs([...app.prefs.list, ...kept]);
+    if (problems.length) {
+      const listed = problems.slice(0, 3).map(([n, why]) => `line ${n}: ${why}`).join("; ");
+      showError("rm-error", `${name}: ${problems.length} line${problems.length === 1 ? " was" : "s were"} skipped (${listed}${problems.length > 3 ? "; …" : ""}); ${kept.length} judgement${kept.length === 1 ? "" : "s"} added.`);
+    }
+  } catch (e) {
+    showError("rm-error", `${name}: ${e.message}`);
+  }
+});
+
+// --- The reward model ----------------------------------------------------------------------
+app.rm = { state: "idle", history: [] };
+function setRewardModelState(state, message) {
+  app.rm.state = state;
+  const running = state === "running";
+  $("rm-train").disabled = running || !app.model || app.prefs.list.length === 0 || app.state === "running";
+  $("rm-stop").disabled = !running;
+  if (state === "error") showError("rm-error", message);
+  if (state === "done" || state === "stopped") refreshModels();
+}
+$("rm-train").onclick = async () => {
+  showError("rm-error", null);
+  const steps = num("rm-steps"), lr = num("rm-lr");
+  try {
+    const counts = await call("rewardModel", { settings: {
+      steps, batch_size: num("rm-batch"), lr, min_lr: lr / 10, warmup_steps: Math.min(10, Math.floor(steps / 10)),
+      eval_every: num("rm-eval-every"), sample_every: 0, checkpoint_every: 0, seed: num("seed"),
+    } });
+    app.rm.history = [];
+    app.rm.counts = counts;
+    charts.rm.setData([[], [], [], []]);
+    $("rm-status").textContent = `learning from ${counts.train} judgements${counts.valIsTrain ? " (too few prompts to hold some out: agreement is measured on the training judgements)" : `, checking on ${counts.val} held out`}…`;
+    setRewardModelState("running");
+  } catch (e) {
+    showError("rm-error", e);
+  }
+};
+$("rm-stop").onclick = () => call("stop");
+function onRewardModelEvent(ev) {
+  const h = app.rm.history;
+  h.push(ev);
+  requestAnimationFrame(() => charts.rm.setData([h.map((e) => e.step), h.map((e) => e.train_loss), h.map((e) => e.val_loss ?? null), h.map((e) => e.metrics?.val_accuracy ?? null)]));
+  const total = num("rm-steps");
+  $("rm-progress").value = ev.step / total;
+  const acc = [...h].reverse().find((e) => e.metrics?.val_accuracy != null);
+  const c = app.rm.counts;
+  $("rm-status").innerHTML = `step <b>${ev.step}</b> / ${total} · loss <b>${ev.train_loss.toFixed(3)}</b>${acc ? ` · agrees with <b>${Math.round(acc.metrics.val_accuracy * 100)}%</b> of ${c && !c.valIsTrain ? `${c.val} held-out` : "its"} judgements (chance: 50%)` : ""}`;
+}
 $("chat-input").onkeydown = (e) => {
   if (e.key === "Enter" && !e.shiftKey) {
     e.preventDefault();
@@ -810,6 +974,8 @@ function rlSettings() {
     rl: {
       task: $("rl-task").value,
       rules: $("rl-reward").value === "rules" ? app.rl.rules : null,
+      rewardModel: $("rl-reward").value === "model",
+      judgedPrompts: $("rl-prompts-from").value === "judged",
       grpo: {
         group_size: group, prompts_per_step: prompts, temperature: 1, max_new_tokens: num("rl-max-tokens"),
         kl_beta: num("rl-kl"), clip_eps: 0.2, updates_per_rollout: 1, scale_by_std: true, format_reward: 0.1,
@@ -858,7 +1024,9 @@ function onRlEvent(ev, groups) {
   $("rl-progress").value = ev.step / total;
   const held = [...h].reverse().find((e) => e.metrics?.heldout_accuracy != null);
   const mm = ev.metrics || {};
-  $("rl-status").innerHTML = `step <b>${ev.step}</b> / ${total} · mean reward <b>${(mm.mean_reward ?? 0).toFixed(3)}</b> · right <b>${Math.round((mm.sample_accuracy ?? 0) * 100)}%</b> of tries${held ? ` · held-out <b>${Math.round(held.metrics.heldout_accuracy * 100)}%</b>` : ""} · KL ${(mm.kl ?? 0).toFixed(3)}`;
+  // The judged prompts have no right answer to count.
+  const right = $("rl-prompts-from").value === "judged" ? "" : ` · right <b>${Math.round((mm.sample_accuracy ?? 0) * 100)}%</b> of tries`;
+  $("rl-status").innerHTML = `step <b>${ev.step}</b> / ${total} · mean reward <b>${(mm.mean_reward ?? 0).toFixed(3)}</b>${right}${held ? ` · held-out <b>${Math.round(held.metrics.heldout_accuracy * 100)}%</b>` : ""} · KL ${(mm.kl ?? 0).toFixed(3)}`;
   if (groups) renderGroups(groups, ev.step);
   if (app.model) app.model.step = ev.step;
 }
@@ -1097,6 +1265,8 @@ async function boot() {
     }
     banner.dataset.backend = info.backend;
     offerResume(info.saved);
+    const saved = await call("savedPrefs").catch(() => "");
+    if (saved) await setPrefs(saved.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l)));
     updateSize();
     document.body.dataset.ready = "true";
   } catch (e) {

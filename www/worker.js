@@ -18,6 +18,13 @@
 //   sft {settings, mix, restart, ui}      → {trainConversations, valConversations, started}; then "train" events
 //   rl {settings, rl: {grpo, task, rules}, js?, restart, ui} → {started}; then "train" events (with groups).
 //     js: the page's reward function `(prompt, completion) => number`, run in its own worker.
+//   rl's rl may also ask for {rewardModel: true} (rewards from the reward model) and {judgedPrompts: true}.
+//   prefs {jsonl}                         → {pairs, up, down, prompts, badLines} (the judgements, kept in IndexedDB)
+//   savedPrefs                            → the judgements saved earlier, as JSONL ("" if none)
+//   checkPrefs {jsonl}                    → [[line, reason], ...]: the lines that are not judgements
+//   examplePrefs {n, seed}                → JSONL of example judgements (right vs. wrong task answers)
+//   rewardModel {settings}                → {train, val, valIsTrain}; then "rmTrain" events until done
+//   rewardScore {messages, answer}        → the reward model's score for an answer
 //   evaluate {key, task, n}               → {task, n, accuracy, end_of_turn_rate, examples}
 //   models                                → [{key: "current"|"start"|"base"|"loaded", stage, steps, params, name}]
 //   loadSlot {key, bytes}                 → models (a bundle to chat with beside the current model)
@@ -25,6 +32,7 @@
 //   resumeSaved | discardSaved            → the restored {corpus, model, tokenizer, history, ui, settings, stage, chat}
 // worker → page   {event, ...}
 //   train {data: TrainEvent, stage: "pretrain"|"sft"|"rl", groups?} · state {state: "running"|"paused"|"stopped"|"done"|"error", stage, message?}
+//   rmTrain {data: TrainEvent} · rmState {state: "running"|"stopped"|"done"|"error", message?}
 //   piece {text} · chatPiece {key, text} · autosaved {step, reason} · warning {message} · crashed {message}
 import init, { Engine, version } from "./pkg/llmplay.js";
 
@@ -34,6 +42,8 @@ const KEY = "run";
 const CORPUS_KEY = "corpus"; // stored apart: a large corpus is written once, not at every autosave
 const BASE_KEY = "base"; // the model before fine-tuning, saved once when SFT starts
 const START_KEY = "start"; // the model before RL (the KL reference), saved once when RL starts
+const REWARD_KEY = "reward"; // the reward model, saved when its training ends
+const PREFS_KEY = "prefs"; // the user's judgements: theirs, kept even when a run is discarded
 
 let engine = null;
 // stage: which objective the run trains ("pretrain" or "sft"); chat: SFT's conversation source.
@@ -79,7 +89,7 @@ async function dbDo(mode, fn) {
 }
 const dbGet = (key = KEY) => dbDo("readonly", (s) => s.get(key));
 const dbPut = (value, key = KEY) => dbDo("readwrite", (s) => s.put(value, key));
-const dbDelete = () => dbDo("readwrite", (s) => { s.delete(CORPUS_KEY); s.delete(BASE_KEY); s.delete(START_KEY); return s.delete(KEY); });
+const dbDelete = () => dbDo("readwrite", (s) => { s.delete(CORPUS_KEY); s.delete(BASE_KEY); s.delete(START_KEY); s.delete(REWARD_KEY); return s.delete(KEY); });
 let savedCorpus = null;
 
 async function autosave(reason) {
@@ -200,6 +210,26 @@ async function trainLoop() {
   post({ event: "state", state: run.state, stage: run.stage });
 }
 
+// The reward model trains in a loop of its own (the main run stays as it is).
+let rm = { state: "idle" };
+async function rewardModelLoop(settings) {
+  post({ event: "rmState", state: "running" });
+  try {
+    while (rm.state === "running") {
+      const ev = await locked(() => engine.rewardModelStep());
+      post({ event: "rmTrain", data: ev });
+      if (ev.step >= settings.steps) rm.state = "done";
+      await yieldToMessages();
+    }
+  } catch (e) {
+    rm.state = "error";
+    if (e instanceof WebAssembly.RuntimeError) return post({ event: "crashed", message: message(e) });
+    return post({ event: "rmState", state: "error", message: message(e) });
+  }
+  await saveSlot(REWARD_KEY, "reward model");
+  post({ event: "rmState", state: rm.state });
+}
+
 /** Starts the training loop for a stage (its objective is already configured in the engine). */
 function startRun(stage, settings, ui) {
   run.stage = stage;
@@ -316,6 +346,32 @@ const commands = {
     startRun("rl", settings, ui);
     return r;
   },
+  async prefs({ jsonl }) {
+    const info = await locked(() => engine.setPreferences(jsonl));
+    await dbPut({ jsonl }, PREFS_KEY).catch((e) => post({ event: "warning", message: `saving your judgements failed: ${message(e)}` }));
+    return info;
+  },
+  async savedPrefs() {
+    const saved = await dbGet(PREFS_KEY).catch(() => null);
+    return saved ? saved.jsonl : "";
+  },
+  checkPrefs({ jsonl }) {
+    return locked(() => engine.checkPreferences(jsonl));
+  },
+  examplePrefs({ n, seed }) {
+    return locked(() => engine.examplePreferences(n, BigInt(seed || 0)));
+  },
+  async rewardModel({ settings }) {
+    if (run.state === "running") throw new Error("pause or stop training first");
+    if (rm.state === "running") throw new Error("the reward model is already training");
+    const counts = await locked(() => engine.configureRewardModel(settings));
+    rm.state = "running";
+    rewardModelLoop(settings);
+    return counts;
+  },
+  rewardScore({ messages, answer }) {
+    return locked(() => engine.rewardScore(messages, answer));
+  },
   evaluate({ key, task, n }) {
     if (run.state === "running") throw new Error("pause or stop training first");
     return locked(() => engine.evaluateTask(key, task, n));
@@ -351,6 +407,7 @@ const commands = {
   },
   stop() {
     if (run.state === "running") run.state = "stopped";
+    if (rm.state === "running") rm.state = "stopped";
   },
   async generate({ prompt, options }) {
     if (generating) throw new Error("already generating");
@@ -409,10 +466,13 @@ const commands = {
       chat = await locked(() => engine.setChatData({ ...run.chat, seed: BigInt(0) }));
     }
     // The models before fine-tuning and before RL come back for the picker (and RL's KL).
-    for (const key of run.stage === "rl" ? [BASE_KEY, START_KEY] : run.stage === "sft" ? [BASE_KEY] : []) {
+    for (const key of run.stage === "rl" ? [BASE_KEY, START_KEY, REWARD_KEY] : run.stage === "sft" ? [BASE_KEY, REWARD_KEY] : [REWARD_KEY]) {
       const saved = await dbGet(key).catch(() => null);
       if (saved) await locked(() => engine.loadSlot(key, new Uint8Array(saved.bytes)));
     }
+    // The judgements too (RL on the judged prompts needs them).
+    const prefs = await dbGet(PREFS_KEY).catch(() => null);
+    if (prefs) await locked(() => engine.setPreferences(prefs.jsonl));
     run.history = saved.history || [];
     run.ui = saved.ui;
     run.settings = JSON.parse(state).train;
