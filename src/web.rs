@@ -837,6 +837,9 @@ impl Engine {
         }
         let bundle = Bundle::from_single_file(bytes).map_err(js_err)?;
         let model = bundle.model(&self.device).map_err(js_err)?;
+        if key == "reward" && self.tokenizer.as_ref().is_some_and(|t| t.to_json() != bundle.tokenizer.to_json()) {
+            return Err(js_err("this reward model was trained for a model with another tokenizer"));
+        }
         if (key == "reward") != bundle.config.reward_head {
             return Err(js_err(if key == "reward" { "this model is not a reward model (it has no score head)" } else { "this is a reward model: it scores answers but does not chat" }));
         }

@@ -219,6 +219,7 @@ async function rewardModelLoop(settings) {
       const ev = await locked(() => engine.rewardModelStep());
       post({ event: "rmTrain", data: ev });
       if (ev.step >= settings.steps) rm.state = "done";
+      else if (ev.step % 25 === 0) await saveSlot(REWARD_KEY, "reward model");
       await yieldToMessages();
     }
   } catch (e) {
@@ -468,7 +469,13 @@ const commands = {
     // The models before fine-tuning and before RL come back for the picker (and RL's KL).
     for (const key of run.stage === "rl" ? [BASE_KEY, START_KEY, REWARD_KEY] : run.stage === "sft" ? [BASE_KEY, REWARD_KEY] : [REWARD_KEY]) {
       const saved = await dbGet(key).catch(() => null);
-      if (saved) await locked(() => engine.loadSlot(key, new Uint8Array(saved.bytes)));
+      if (!saved) continue;
+      try {
+        await locked(() => engine.loadSlot(key, new Uint8Array(saved.bytes)));
+      } catch (e) {
+        if (key !== REWARD_KEY) throw e;
+        post({ event: "warning", message: `the saved reward model did not come back (${message(e)}): train it again` });
+      }
     }
     // The judgements too (RL on the judged prompts needs them).
     const prefs = await dbGet(PREFS_KEY).catch(() => null);
