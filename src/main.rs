@@ -52,6 +52,9 @@ enum Command {
     EvalTask(EvalTaskArgs),
     /// Train a reward model on people's judgements (which answer is better, thumbs up or down).
     Rm(RmArgs),
+    /// Continue a checkpointed run of any stage (pretrain, sft, rl, rm) where it stopped, with
+    /// its settings, data and schedule.
+    Resume(ResumeArgs),
     /// Pack a model folder into one bundle file (safetensors with the JSON files in its metadata).
     Export {
         /// Model folder (or bundle file).
@@ -101,7 +104,8 @@ struct PretrainArgs {
     /// Optimizer steps in total [default: 2000; when resuming, the checkpoint's].
     #[arg(long)]
     steps: Option<usize>,
-    /// Pause after this many steps of this invocation (a checkpoint is saved; continue with --resume).
+    /// Pause after this many steps of this invocation (a checkpoint is saved; continue with
+    /// `llmplay resume OUT` or --resume).
     #[arg(long)]
     stop_after: Option<usize>,
     /// Peak learning rate.
@@ -237,7 +241,7 @@ struct EvalArgs {
     backend: Backend,
 }
 
-#[derive(Args)]
+#[derive(Args, Serialize, Deserialize)]
 struct SftArgs {
     /// The model to start from: a folder or bundle file (usually a pretrained one).
     #[arg(long)]
@@ -294,12 +298,16 @@ struct SftArgs {
     /// Random seed (batches, dropout, generated data).
     #[arg(long, default_value_t = 1337)]
     seed: u64,
+    /// Pause after this many steps of this invocation (a checkpoint is saved; continue with
+    /// `llmplay resume OUT`).
+    #[arg(long)]
+    stop_after: Option<usize>,
     /// Where tensors live: cpu or wgpu.
     #[arg(long, default_value = "cpu")]
     backend: Backend,
 }
 
-#[derive(Args)]
+#[derive(Args, Serialize, Deserialize)]
 struct RlArgs {
     /// The model to improve: a folder or bundle file (usually a fine-tuned one).
     #[arg(long)]
@@ -361,12 +369,16 @@ struct RlArgs {
     /// Random seed (prompts and samples).
     #[arg(long, default_value_t = 1337)]
     seed: u64,
+    /// Pause after this many steps of this invocation (a checkpoint is saved; continue with
+    /// `llmplay resume OUT`).
+    #[arg(long)]
+    stop_after: Option<usize>,
     /// Where tensors live: cpu or wgpu.
     #[arg(long, default_value = "cpu")]
     backend: Backend,
 }
 
-#[derive(Args)]
+#[derive(Args, Serialize, Deserialize)]
 struct RmArgs {
     /// The model to start from (usually the fine-tuned one RL will improve).
     #[arg(long)]
@@ -403,6 +415,10 @@ struct RmArgs {
     /// Random seed (the head's initialisation, batches).
     #[arg(long, default_value_t = 1337)]
     seed: u64,
+    /// Pause after this many steps of this invocation (a checkpoint is saved; continue with
+    /// `llmplay resume OUT`).
+    #[arg(long)]
+    stop_after: Option<usize>,
     /// Where tensors live: cpu or wgpu.
     #[arg(long, default_value = "cpu")]
     backend: Backend,
@@ -442,12 +458,100 @@ struct EvalTaskArgs {
     backend: Backend,
 }
 
+#[derive(Args)]
+struct ResumeArgs {
+    /// The run's folder (its `out`).
+    dir: PathBuf,
+    /// Optimizer steps in total [default: the run's].
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Where tensors live [default: the run's].
+    #[arg(long)]
+    backend: Option<Backend>,
+    /// Pause again after this many steps.
+    #[arg(long)]
+    stop_after: Option<usize>,
+}
+
 /// Saved beside a checkpoint's bundle: what `--resume` needs besides the weights.
 #[derive(Serialize, Deserialize)]
 struct TrainerState {
     step: usize,
     train: TrainConfig,
     corpus: PathBuf,
+    /// The command that made the run and its arguments (fine-tuning, RL and reward models; a
+    /// pretraining run is described by `train` and `corpus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    args: Option<serde_json::Value>,
+}
+
+/// A checkpoint being continued: its step, weights and optimizer state.
+struct Resumed {
+    step: usize,
+    bundle: Bundle,
+    optimizer: Vec<u8>,
+}
+
+/// Reads a checkpoint folder whole, checking it is complete and of the expected stage.
+fn read_checkpoint(dir: &Path) -> Result<(TrainerState, Resumed), String> {
+    let state: TrainerState = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(TRAINER_FILE)).map_err(|e| format!("{} is not a checkpoint folder ({TRAINER_FILE}: {e})", dir.display()))?,
+    )
+    .map_err(|e| format!("{TRAINER_FILE} is corrupt: {e}"))?;
+    let bundle = Bundle::load(dir)?;
+    if bundle.meta.steps != state.step {
+        return Err(format!(
+            "the checkpoint in {} is incomplete (its weights are from step {}, its trainer state from step {}); it was interrupted while saving",
+            dir.display(),
+            bundle.meta.steps,
+            state.step
+        ));
+    }
+    let optimizer = std::fs::read(dir.join(OPTIMIZER_FILE)).map_err(|e| format!("reading {OPTIMIZER_FILE}: {e}"))?;
+    Ok((state, Resumed { step: bundle.meta.steps, bundle, optimizer }))
+}
+
+fn resume(args: ResumeArgs) -> Result<(), String> {
+    let (state, resumed) = read_checkpoint(&args.dir)?;
+    let dir = args.dir.to_str().ok_or("the folder's name is not UTF-8")?;
+    let saved = |what: &str| -> Result<serde_json::Value, String> {
+        let mut v = state.args.clone().ok_or_else(|| format!("{} has no saved {what} settings", args.dir.display()))?;
+        v["out"] = serde_json::json!(args.dir);
+        // A paused run continues to its end (or until this invocation's --stop-after).
+        v["stop_after"] = serde_json::json!(args.stop_after);
+        if let Some(steps) = args.steps {
+            v["steps"] = serde_json::json!(steps);
+        }
+        if let Some(backend) = args.backend {
+            v["backend"] = serde_json::json!(backend);
+        }
+        Ok(v)
+    };
+    let bad = |e: serde_json::Error| format!("{TRAINER_FILE} is corrupt: {e}");
+    match state.command.as_deref() {
+        None | Some("pretrain") => {
+            let mut argv = vec!["llmplay".to_string(), "pretrain".into(), "--resume".into(), dir.into(), "--out".into(), dir.into()];
+            if let Some(steps) = args.steps {
+                argv.extend(["--steps".into(), steps.to_string()]);
+            }
+            if let Some(backend) = args.backend {
+                argv.extend(["--backend".into(), format!("{backend:?}").to_lowercase()]);
+            }
+            if let Some(n) = args.stop_after {
+                argv.extend(["--stop-after".into(), n.to_string()]);
+            }
+            match Cli::parse_from(argv).command {
+                Command::Pretrain(a) => pretrain(a),
+                _ => unreachable!("parsed a pretrain command"),
+            }
+        }
+        Some("sft") => sft(serde_json::from_value(saved("fine-tuning")?).map_err(bad)?, Some(resumed)),
+        Some("rl") => rl(serde_json::from_value(saved("RL")?).map_err(bad)?, Some(resumed)),
+        Some("rm") => rm(serde_json::from_value(saved("reward model")?).map_err(bad)?, Some(resumed)),
+        Some(other) => Err(format!("{} holds a run of an unknown command '{other}'", args.dir.display())),
+    }
 }
 
 const OPTIMIZER_FILE: &str = "optimizer.bin";
@@ -459,11 +563,12 @@ fn main() -> ExitCode {
         Command::Pretrain(args) => pretrain(args),
         Command::Sample(args) => sample(args),
         Command::Eval(args) => eval(args),
-        Command::Sft(args) => sft(args),
+        Command::Sft(args) => sft(args, None),
         Command::Chat(args) => chat(args),
         Command::EvalTask(args) => eval_task(args),
-        Command::Rl(args) => rl(args),
-        Command::Rm(args) => rm(args),
+        Command::Rl(args) => rl(args, None),
+        Command::Rm(args) => rm(args, None),
+        Command::Resume(args) => resume(args),
         Command::Bench(args) => bench(args),
         Command::Presets => {
             presets();
@@ -528,28 +633,20 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
 
     // A new run trains a tokenizer and initialises a model; a resumed one loads both.
     let (corpus_path, text, tokenizer, config, model, resumed) = if let Some(dir) = &args.resume {
-        let state: TrainerState = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(TRAINER_FILE))
-                .map_err(|e| format!("{} is not a checkpoint folder ({TRAINER_FILE}: {e})", dir.display()))?,
-        )
-        .map_err(|e| format!("{TRAINER_FILE} is corrupt: {e}"))?;
-        let bundle = Bundle::load(dir)?;
+        let (state, Resumed { step, bundle, optimizer }) = read_checkpoint(dir)?;
         if bundle.meta.stage != "pretrain" {
-            return Err(format!("{} holds a {} model, not a pretraining run to resume", dir.display(), bundle.meta.stage));
-        }
-        if bundle.meta.steps != state.step {
             return Err(format!(
-                "the checkpoint in {} is incomplete (its weights are from step {}, its trainer state from step {}); \
-                 it was interrupted while saving",
-                dir.display(), bundle.meta.steps, state.step
+                "{} holds a {} model, not a pretraining run: continue it with `llmplay resume {}`",
+                dir.display(),
+                bundle.meta.stage,
+                dir.display()
             ));
         }
-        let optimizer = std::fs::read(dir.join(OPTIMIZER_FILE)).map_err(|e| format!("reading {OPTIMIZER_FILE}: {e}"))?;
         let corpus = args.corpus.clone().unwrap_or(state.corpus);
         train_config = TrainConfig { steps: args.steps.unwrap_or(state.train.steps), ..state.train };
         let text = read_corpus(&corpus)?;
         let model = bundle.model(&device)?;
-        (corpus, text, bundle.tokenizer, bundle.config, model, Some((state.step, optimizer)))
+        (corpus, text, bundle.tokenizer, bundle.config, model, Some((step, optimizer)))
     } else {
         let corpus = args.corpus.clone().ok_or("--corpus FILE is required (or --resume DIR)")?;
         let text = read_corpus(&corpus)?;
@@ -608,6 +705,7 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
         last: TrainEvent::default(),
         stop_at: args.stop_after.map(|n| trainer.step + n),
         keep_checkpoints: args.keep_checkpoints,
+        recipe: None,
     };
     let spec = SampleSpec { tokenizer: &tokenizer, prompt: String::new() };
     let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, Some(&spec)));
@@ -629,6 +727,8 @@ struct CliHooks {
     last: TrainEvent,
     stop_at: Option<usize>,
     keep_checkpoints: bool,
+    /// The command and arguments that made the run, saved for `llmplay resume`.
+    recipe: Option<(&'static str, serde_json::Value)>,
 }
 
 impl RunHooks for CliHooks {
@@ -667,7 +767,13 @@ impl RunHooks for CliHooks {
         if self.keep_checkpoints {
             bundle.save_dir(&self.out.join(format!("step-{:06}", snapshot.step)))?;
         }
-        let state = TrainerState { step: snapshot.step, train: self.train.clone(), corpus: self.corpus.clone() };
+        let state = TrainerState {
+            step: snapshot.step,
+            train: self.train.clone(),
+            corpus: self.corpus.clone(),
+            command: self.recipe.as_ref().map(|(c, _)| c.to_string()),
+            args: self.recipe.as_ref().map(|(_, a)| a.clone()),
+        };
         write_atomic(&self.out.join(OPTIMIZER_FILE), &snapshot.optimizer)?;
         // trainer.json last: a checkpoint whose step it names is complete.
         write_atomic(&self.out.join(TRAINER_FILE), serde_json::to_string_pretty(&state).expect("json").as_bytes())
@@ -699,9 +805,50 @@ fn chat_data(source: &str, tokenizer: &Tokenizer, bad_lines: &str, seed: u64) ->
     Ok((ChatData::from_conversations(tokenizer, &conversations)?, bad.len()))
 }
 
-fn sft(args: SftArgs) -> Result<(), String> {
+/// A run's arguments for `llmplay resume`, with its input files as absolute paths (so the run
+/// resumes from any directory).
+fn resume_recipe<T: Serialize>(args: &T) -> serde_json::Value {
+    let mut v = serde_json::to_value(args).expect("json");
+    for key in ["model", "data", "prefs", "mix_corpus", "reward_model", "prompts_from"] {
+        let absolute = v[key].as_str().and_then(|p| std::fs::canonicalize(p).ok());
+        if let Some(path) = absolute {
+            v[key] = serde_json::json!(path);
+        }
+    }
+    v
+}
+
+/// Checks a resumed checkpoint is of `stage` and that its run has steps left.
+fn check_resumed(resumed: &Option<Resumed>, stage: &str, steps: usize) -> Result<(), String> {
+    if let Some(r) = resumed {
+        if r.bundle.meta.stage != stage {
+            return Err(format!("the checkpoint holds a {} model, not a {stage} run", r.bundle.meta.stage));
+        }
+        if r.step >= steps {
+            return Err(format!("the run has already trained {} of its {steps} steps: pass --steps with more", r.step));
+        }
+    }
+    Ok(())
+}
+
+/// A trainer for `model`, with a resumed run's optimizer state and step.
+fn trainer_for(model: llmplay::model::Gpt, config: &TrainConfig, resumed: &Option<Resumed>, device: &burn::tensor::Device) -> Result<Trainer, String> {
+    let mut trainer = Trainer::new(model, config.clone(), device);
+    if let Some(r) = resumed {
+        trainer.load_optimizer_state(&r.optimizer, r.step)?;
+        eprintln!("resuming at step {} of {}", r.step, config.steps);
+    }
+    Ok(trainer)
+}
+
+fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
     let device = args.backend.device()?;
-    let bundle = Bundle::load(&args.model)?;
+    check_resumed(&resumed, "sft", args.steps)?;
+    let recipe = resume_recipe(&args);
+    let bundle = match &resumed {
+        Some(r) => r.bundle.clone(),
+        None => Bundle::load(&args.model)?,
+    };
     let (data, _) = chat_data(&args.data, &bundle.tokenizer, &args.bad_lines, args.seed)?;
     let block_size = bundle.config.block_size;
     let mix = match &args.mix_corpus {
@@ -733,7 +880,7 @@ fn sft(args: SftArgs) -> Result<(), String> {
         data.val.len(),
         data.learned_fraction() * 100.0
     );
-    let mut trainer = Trainer::new(bundle.model(&device)?, train_config.clone(), &device);
+    let mut trainer = trainer_for(bundle.model(&device)?, &train_config, &resumed, &device)?;
     let mut objective = Sft {
         data: &data,
         corpus: mix.as_ref().map(|d| (d, args.mix)),
@@ -753,10 +900,11 @@ fn sft(args: SftArgs) -> Result<(), String> {
             file => std::fs::metadata(file).ok().map(|m| m.len() as usize),
         },
         train: train_config.clone(),
-        progress: progress_bar(train_config.steps, 0),
+        progress: progress_bar(train_config.steps, trainer.step),
         last: TrainEvent::default(),
-        stop_at: None,
+        stop_at: args.stop_after.map(|n| trainer.step + n),
         keep_checkpoints: args.keep_checkpoints,
+        recipe: Some(("sft", recipe)),
     };
     // The sample is a reply to a fixed question, shown with the template's tags.
     let prompt = format!("{}{}What is 12 + 34?{}{}", tokenizer::ENDOFTEXT, tokenizer::USER, tokenizer::END_OF_TURN, tokenizer::ASSISTANT);
@@ -766,9 +914,12 @@ fn sft(args: SftArgs) -> Result<(), String> {
     result
 }
 
-fn rl(args: RlArgs) -> Result<(), String> {
+fn rl(args: RlArgs, resumed: Option<Resumed>) -> Result<(), String> {
     let device = args.backend.device()?;
-    let bundle = Bundle::load(&args.model)?;
+    check_resumed(&resumed, "rl", args.steps)?;
+    let recipe = resume_recipe(&args);
+    // The model RL started from: the KL penalty's reference, also when resuming.
+    let bundle = Bundle::load(&args.model).map_err(|e| format!("the model RL starts from: {e}"))?;
     let task: Task = args.task.parse()?;
     let grpo = GrpoConfig {
         group_size: args.group,
@@ -810,7 +961,11 @@ fn rl(args: RlArgs) -> Result<(), String> {
         args.kl
     );
     let reference = model.clone();
-    let mut trainer = Trainer::new(model, train_config.clone(), &device);
+    let model = match &resumed {
+        Some(r) => r.bundle.model(&device)?,
+        None => model,
+    };
+    let mut trainer = trainer_for(model, &train_config, &resumed, &device)?;
     let mut objective = Grpo::new(grpo, task, bundle.tokenizer.clone(), Some(reference), args.seed);
     if let Some(path) = &args.reward_model {
         let rm = Bundle::load(path)?;
@@ -835,10 +990,11 @@ fn rl(args: RlArgs) -> Result<(), String> {
         corpus: PathBuf::from(task.name()),
         corpus_bytes: None,
         train: train_config.clone(),
-        progress: progress_bar(train_config.steps, 0),
+        progress: progress_bar(train_config.steps, trainer.step),
         last: TrainEvent::default(),
-        stop_at: None,
+        stop_at: args.stop_after.map(|n| trainer.step + n),
         keep_checkpoints: args.keep_checkpoints,
+        recipe: Some(("rl", recipe)),
     };
     let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, None));
     hooks.progress.finish_and_clear();
@@ -869,8 +1025,10 @@ fn prompts_from_file(path: &Path) -> Result<Vec<Conversation>, String> {
     Ok(prompts)
 }
 
-fn rm(args: RmArgs) -> Result<(), String> {
+fn rm(args: RmArgs, resumed: Option<Resumed>) -> Result<(), String> {
     let device = args.backend.device()?;
+    check_resumed(&resumed, "reward_model", args.steps)?;
+    let recipe = resume_recipe(&args);
     let bundle = Bundle::load(&args.model)?;
     let preferences = if args.prefs == "examples" {
         example_preferences(args.examples, args.seed)
@@ -895,7 +1053,10 @@ fn rm(args: RmArgs) -> Result<(), String> {
     };
     let data = RewardData::new(&bundle.tokenizer, &preferences, bundle.config.block_size)?;
     let config = bundle.config.clone().with_reward_head(true);
-    let model = bundle.model(&device)?.with_new_reward_head(args.seed);
+    let model = match &resumed {
+        Some(r) => r.bundle.model(&device)?,
+        None => bundle.model(&device)?.with_new_reward_head(args.seed),
+    };
     let train_config = TrainConfig {
         steps: args.steps,
         batch_size: args.batch,
@@ -918,7 +1079,7 @@ fn rm(args: RmArgs) -> Result<(), String> {
         if data.val_is_train { 0 } else { data.val.len() },
         if data.val_is_train { "; too few prompts to hold some out, so accuracy is on the training set" } else { "" },
     );
-    let mut trainer = Trainer::new(model, train_config.clone(), &device);
+    let mut trainer = trainer_for(model, &train_config, &resumed, &device)?;
     let mut objective = RewardTraining { data: &data, batch_size: args.batch, seed: args.seed, val_accuracy: None };
     let mut hooks = CliHooks {
         stage: "reward_model",
@@ -928,10 +1089,11 @@ fn rm(args: RmArgs) -> Result<(), String> {
         corpus: PathBuf::from(&args.prefs),
         corpus_bytes: None,
         train: train_config.clone(),
-        progress: progress_bar(train_config.steps, 0),
+        progress: progress_bar(train_config.steps, trainer.step),
         last: TrainEvent::default(),
-        stop_at: None,
+        stop_at: args.stop_after.map(|n| trainer.step + n),
         keep_checkpoints: false,
+        recipe: Some(("rm", recipe)),
     };
     let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, None));
     hooks.progress.finish_and_clear();

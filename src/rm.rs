@@ -11,9 +11,6 @@
 //! `{"prompt": [...], "completion": [...], "label": true|false}` (KTO's thumbs). Messages are
 //! `{"role", "content"}` lists; plain strings are read as a user prompt and an assistant answer.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
@@ -27,7 +24,7 @@ use crate::model::Gpt;
 use crate::sample::read_floats;
 use crate::tasks::{fnv1a, Problem, Split, Task};
 use crate::tokenizer::{Tokenizer, END_OF_TURN};
-use crate::train::Objective;
+use crate::train::{Measurements, Objective};
 
 /// One person's judgement of answers to a prompt.
 #[derive(Debug, Clone, PartialEq)]
@@ -224,7 +221,7 @@ impl RewardData {
                 Preference::Rated { completion, good, .. } => Judged::Rated { ids: ids(completion)?, good: *good },
             };
             let key = serde_json::to_string(&p.prompt().messages).expect("json");
-            if fnv1a(&key) % 5 == 0 { val.push(judged) } else { train.push(judged) }
+            if fnv1a(&key).is_multiple_of(5) { val.push(judged) } else { train.push(judged) }
         }
         let val_is_train = train.is_empty() || val.is_empty();
         if val_is_train {
@@ -351,7 +348,7 @@ impl Objective for RewardTraining<'_> {
         Some(total.div_scalar(items.len() as f64))
     }
 
-    fn evaluate<'b>(&'b mut self, model: &'b Gpt) -> Pin<Box<dyn Future<Output = Result<Vec<(&'static str, f64)>, String>> + 'b>> {
+    fn evaluate<'b>(&'b mut self, model: &'b Gpt) -> Measurements<'b> {
         Box::pin(async move {
             let acc = accuracy(model, &self.data.val, EVAL_LIMIT).await?;
             self.val_accuracy = Some(acc);

@@ -32,7 +32,7 @@ pub fn fnv1a(text: &str) -> u64 {
 
 /// One problem in ten is held out (by the hash of its key).
 fn split_of(key: &str) -> Split {
-    if fnv1a(key) % 10 == 0 {
+    if fnv1a(key).is_multiple_of(10) {
         Split::HeldOut
     } else {
         Split::Train

@@ -107,6 +107,9 @@ impl TrainConfig {
     }
 }
 
+/// Named measurements an objective takes asynchronously (see [`Objective::evaluate`]).
+pub type Measurements<'a> = Pin<Box<dyn Future<Output = Result<Vec<(&'static str, f64)>, String>> + 'a>>;
+
 /// What a training stage optimises. Pretraining's next-token loss is one objective; SFT's loss
 /// masked to the assistant's tokens and RL's policy-gradient loss are others.
 pub trait Objective {
@@ -130,7 +133,7 @@ pub trait Objective {
 
     /// Measurements taken with the validation loss that need reading back (the reward model's
     /// held-out accuracy); they join that step's event metrics.
-    fn evaluate<'a>(&'a mut self, _model: &'a Gpt) -> Pin<Box<dyn Future<Output = Result<Vec<(&'static str, f64)>, String>> + 'a>> {
+    fn evaluate<'a>(&'a mut self, _model: &'a Gpt) -> Measurements<'a> {
         Box::pin(async { Ok(Vec::new()) })
     }
 }

@@ -265,3 +265,41 @@ fn rm_and_rl_from_the_command_line() {
     assert!(!not_rm.status.success());
     assert!(String::from_utf8_lossy(&not_rm.stderr).contains("is not a reward model"));
 }
+
+#[test]
+fn paused_sft_rl_and_reward_model_runs_resume_where_they_stopped() {
+    let dir = tempdir("resume");
+    let corpus = corpus(&dir);
+    let base = dir.join("base");
+    let b = base.to_str().unwrap();
+    let shape = ["--layers", "2", "--heads", "2", "--embd", "32", "--context", "64", "--batch", "2", "--warmup", "1", "--eval-every", "2", "--eval-batches", "1", "--sample-every", "0"];
+    events(&llmplay(&[&["pretrain", "--corpus", corpus.to_str().unwrap(), "--out", b, "--steps", "2"][..], &shape].concat()));
+    let losses = |ev: &[serde_json::Value]| ev.iter().map(|e| e["train_loss"].as_f64().unwrap()).collect::<Vec<_>>();
+    let steps = |ev: &[serde_json::Value]| ev.iter().map(|e| e["step"].as_u64().unwrap()).collect::<Vec<_>>();
+    let runs: [(&str, Vec<&str>); 3] = [
+        ("sft", vec!["sft", "--model", b, "--data", "builtin", "--steps", "6", "--batch", "2", "--lr", "3e-3", "--warmup", "1", "--eval-every", "3", "--eval-batches", "1", "--sample-every", "0"]),
+        ("rl", vec!["rl", "--model", b, "--task", "addition", "--steps", "6", "--prompts", "2", "--group", "3", "--max-tokens", "4", "--eval-every", "0", "--lr", "1e-3"]),
+        ("rm", vec!["rm", "--model", b, "--prefs", "examples", "--examples", "40", "--steps", "6", "--batch", "4", "--eval-every", "3"]),
+    ];
+    for (name, args) in runs {
+        let (straight, paused) = (dir.join(format!("{name}-straight")), dir.join(format!("{name}-paused")));
+        let full = events(&llmplay(&[&args[..], &["--out", straight.to_str().unwrap()]].concat()));
+        let early = events(&llmplay(&[&args[..], &["--out", paused.to_str().unwrap(), "--stop-after", "3"]].concat()));
+        assert_eq!(steps(&early), vec![1, 2, 3], "{name} pauses after 3 steps");
+        let rest = events(&llmplay(&["resume", paused.to_str().unwrap()]));
+        assert_eq!(steps(&rest), vec![4, 5, 6], "{name} continues where it stopped");
+        for (x, y) in losses(&full).iter().zip(losses(&early).iter().chain(&losses(&rest))) {
+            assert!((x - y).abs() < 1e-4, "{name}: the paused and resumed run matches the straight one: {:?} vs {:?} then {:?}", losses(&full), losses(&early), losses(&rest));
+        }
+        let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(paused.join("llmplay.json")).unwrap()).unwrap();
+        assert_eq!(meta["steps"], 6);
+        let done = llmplay(&["resume", paused.to_str().unwrap()]);
+        assert!(!done.status.success() && String::from_utf8_lossy(&done.stderr).contains("already trained 6 of its 6 steps"), "{name}");
+    }
+    let nothing = llmplay(&["resume", dir.join("nope").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("is not a checkpoint folder"));
+    // A pretraining run resumes through the same command.
+    let p = dir.join("pre");
+    events(&llmplay(&[&["pretrain", "--corpus", corpus.to_str().unwrap(), "--out", p.to_str().unwrap(), "--steps", "4", "--stop-after", "2"][..], &shape].concat()));
+    assert_eq!(steps(&events(&llmplay(&["resume", p.to_str().unwrap()]))), vec![3, 4]);
+}

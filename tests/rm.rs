@@ -104,7 +104,7 @@ fn margins_are_score_differences_read_at_each_rows_last_token() {
     let device = Device::flex();
     let tok = task_tokenizer();
     let model = reward_model(&tok, 1, &device);
-    let prefs = vec![
+    let prefs = [
         Preference::Pair { prompt: asked("What is 2 + 2?"), chosen: "4".into(), rejected: "5 or maybe 6".into() },
         Preference::Rated { prompt: asked("Reverse cat."), completion: "tac".into(), good: false },
     ];
