@@ -3,7 +3,9 @@
 //! scores each, and each answer's advantage is its reward minus the group's mean (divided by the
 //! group's spread): answers better than their siblings are made more likely, worse ones less.
 //! There is no value network. It is an [`Objective`] for the shared training loop; the rollouts
-//! happen in its `prepare` hook, before the step's gradient.
+//! happen in its `prepare` hook, before the step's gradient. Answers are scored by rules (the
+//! tasks' checker by default), by the page's own function (`set_rewards`), or by a reward model
+//! ([`crate::rm`], RLHF).
 //!
 //! Defaults and their sources: group size 8, temperature 1, clip ε 0.2 and advantages scaled by
 //! the group's standard deviation follow TRL's `GRPOConfig`; the KL penalty β = 0.04 (k3
