@@ -44,25 +44,33 @@ impl std::fmt::Display for BadLine {
     }
 }
 
-/// Parses `{"messages": [{"role": …, "content": …}, …]}` lines. Blank lines are skipped; every
-/// other line that is not a conversation with at least one assistant message is reported.
-pub fn parse_jsonl(text: &str) -> (Vec<Conversation>, Vec<BadLine>) {
+/// Parses a JSONL file with `parse_line`: blank lines are skipped, every other line that does
+/// not parse is reported with its number and the reason.
+pub fn parse_lines<T>(text: &str, parse_line: impl Fn(&str) -> Result<T, String>) -> (Vec<T>, Vec<BadLine>) {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: Result<Conversation, String> = serde_json::from_str(line).map_err(|e| e.to_string());
-        match parsed {
-            Ok(c) if !c.messages.iter().any(|m| m.role == Role::Assistant) => {
-                bad.push(BadLine { line: i + 1, reason: "the conversation has no assistant message to learn from".into() })
-            }
-            Ok(c) => good.push(c),
+        match parse_line(line) {
+            Ok(item) => good.push(item),
             Err(reason) => bad.push(BadLine { line: i + 1, reason }),
         }
     }
     (good, bad)
+}
+
+/// Parses `{"messages": [{"role": …, "content": …}, …]}` lines; a conversation without an
+/// assistant message has nothing to learn from and is reported too.
+pub fn parse_jsonl(text: &str) -> (Vec<Conversation>, Vec<BadLine>) {
+    parse_lines(text, |line| {
+        let c: Conversation = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        if !c.messages.iter().any(|m| m.role == Role::Assistant) {
+            return Err("the conversation has no assistant message to learn from".into());
+        }
+        Ok(c)
+    })
 }
 
 /// A rendered conversation: `ids` and, for each id, whether the model learns to produce it.

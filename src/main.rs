@@ -14,14 +14,14 @@ use llmplay::bundle::{write_atomic, Bundle, Metadata};
 use llmplay::data::{check_corpus, TokenData};
 use llmplay::model::{GptConfig, PRESETS};
 use llmplay::pretrain::{text_nll, NextToken};
-use llmplay::chat::{ended_turn, parse_jsonl, reply, Conversation, Message, Role};
+use llmplay::chat::{ended_turn, parse_jsonl, reply, BadLine, Conversation, Message, Role};
 use llmplay::sample::{generate, SampleOptions};
 use llmplay::rl::{GrpoConfig, Grpo};
-use llmplay::rm::{example_preferences, parse_preferences, RewardData, RewardTraining};
+use llmplay::rm::{distinct_prompts, example_preferences, parse_preferences, RewardData, RewardTraining};
 use llmplay::sft::{ChatData, Sft};
 use llmplay::tasks::{evaluate, Task};
 use llmplay::tokenizer::{self, Tokenizer, TokenizerKind};
-use llmplay::train::{self, RunHooks, SampleSpec, Snapshot, TrainConfig, TrainEvent, Trainer};
+use llmplay::train::{self, Objective, RunHooks, SampleSpec, Snapshot, TrainConfig, TrainEvent, Trainer};
 
 #[derive(Parser)]
 #[command(name = "llmplay", version, about = "Train, sample and evaluate tiny GPTs: the llmplay core on the command line.")]
@@ -104,10 +104,6 @@ struct PretrainArgs {
     /// Optimizer steps in total [default: 2000; when resuming, the checkpoint's].
     #[arg(long)]
     steps: Option<usize>,
-    /// Pause after this many steps of this invocation (a checkpoint is saved; continue with
-    /// `llmplay resume OUT` or --resume).
-    #[arg(long)]
-    stop_after: Option<usize>,
     /// Peak learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
@@ -144,15 +140,11 @@ struct PretrainArgs {
     /// Save a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 500)]
     checkpoint_every: usize,
-    /// Also keep each checkpoint's model as its own bundle in OUT/step-NNNNNN (to compare them later).
-    #[arg(long)]
-    keep_checkpoints: bool,
     /// Random seed (initialisation, batches, dropout).
     #[arg(long, default_value_t = 1337)]
     seed: u64,
-    /// Where tensors live: cpu (burn's flex backend) or wgpu (a GPU).
-    #[arg(long, default_value = "cpu")]
-    backend: Backend,
+    #[command(flatten)]
+    run: RunFlags,
     /// Continue the run checkpointed in this folder, with its settings (only --steps,
     /// --stop-after, --backend and --corpus apply; the corpus defaults to the original file).
     #[arg(long)]
@@ -292,19 +284,12 @@ struct SftArgs {
     /// Save a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 250)]
     checkpoint_every: usize,
-    /// Also keep each checkpoint's model as its own bundle in OUT/step-NNNNNN (to compare them later).
-    #[arg(long)]
-    keep_checkpoints: bool,
     /// Random seed (batches, dropout, generated data).
     #[arg(long, default_value_t = 1337)]
     seed: u64,
-    /// Pause after this many steps of this invocation (a checkpoint is saved; continue with
-    /// `llmplay resume OUT`).
-    #[arg(long)]
-    stop_after: Option<usize>,
-    /// Where tensors live: cpu or wgpu.
-    #[arg(long, default_value = "cpu")]
-    backend: Backend,
+    #[command(flatten)]
+    #[serde(flatten)]
+    run: RunFlags,
 }
 
 #[derive(Args, Serialize, Deserialize)]
@@ -356,9 +341,6 @@ struct RlArgs {
     /// Save a checkpoint every N steps (and always at the end).
     #[arg(long, default_value_t = 50)]
     checkpoint_every: usize,
-    /// Also keep each checkpoint's model as its own bundle in OUT/step-NNNNNN (to compare them later).
-    #[arg(long)]
-    keep_checkpoints: bool,
     /// Reward answers with this reward model (from `llmplay rm`) instead of the task's checker.
     #[arg(long)]
     reward_model: Option<PathBuf>,
@@ -369,13 +351,9 @@ struct RlArgs {
     /// Random seed (prompts and samples).
     #[arg(long, default_value_t = 1337)]
     seed: u64,
-    /// Pause after this many steps of this invocation (a checkpoint is saved; continue with
-    /// `llmplay resume OUT`).
-    #[arg(long)]
-    stop_after: Option<usize>,
-    /// Where tensors live: cpu or wgpu.
-    #[arg(long, default_value = "cpu")]
-    backend: Backend,
+    #[command(flatten)]
+    #[serde(flatten)]
+    run: RunFlags,
 }
 
 #[derive(Args, Serialize, Deserialize)]
@@ -415,13 +393,9 @@ struct RmArgs {
     /// Random seed (the head's initialisation, batches).
     #[arg(long, default_value_t = 1337)]
     seed: u64,
-    /// Pause after this many steps of this invocation (a checkpoint is saved; continue with
-    /// `llmplay resume OUT`).
-    #[arg(long)]
-    stop_after: Option<usize>,
-    /// Where tensors live: cpu or wgpu.
-    #[arg(long, default_value = "cpu")]
-    backend: Backend,
+    #[command(flatten)]
+    #[serde(flatten)]
+    run: RunFlags,
 }
 
 #[derive(Args)]
@@ -454,6 +428,21 @@ struct EvalTaskArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Where tensors live: cpu or wgpu.
+    #[arg(long, default_value = "cpu")]
+    backend: Backend,
+}
+
+/// Flags every training command shares.
+#[derive(Args, Serialize, Deserialize)]
+struct RunFlags {
+    /// Pause after this many steps of this invocation (a checkpoint is saved; continue with
+    /// `llmplay resume OUT`).
+    #[arg(long)]
+    stop_after: Option<usize>,
+    /// Also keep each checkpoint's model as its own bundle in OUT/step-NNNNNN (to compare them later).
+    #[arg(long)]
+    keep_checkpoints: bool,
+    /// Where tensors live: cpu (burn's flex backend) or wgpu (a GPU).
     #[arg(long, default_value = "cpu")]
     backend: Backend,
 }
@@ -611,7 +600,7 @@ fn read_corpus(path: &Path) -> Result<String, String> {
 }
 
 fn pretrain(args: PretrainArgs) -> Result<(), String> {
-    let device = args.backend.device()?;
+    let device = args.run.backend.device()?;
     let mut train_config = TrainConfig {
         steps: args.steps.unwrap_or(2000),
         batch_size: args.batch,
@@ -692,29 +681,21 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
         seed: train_config.seed,
         eval_batches: train_config.eval_batches,
     };
-    let progress = progress_bar(train_config.steps, trainer.step);
-    let mut hooks = CliHooks {
+    let saving = Saving {
         stage: "pretrain",
         out: args.out.clone(),
         config: config.clone(),
         tokenizer: tokenizer.clone(),
         corpus: corpus_path,
         corpus_bytes: Some(corpus_bytes),
-        train: train_config,
-        progress,
-        last: TrainEvent::default(),
-        stop_at: args.stop_after.map(|n| trainer.step + n),
-        keep_checkpoints: args.keep_checkpoints,
         recipe: None,
     };
     let spec = SampleSpec { tokenizer: &tokenizer, prompt: String::new() };
-    let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, Some(&spec)));
-    hooks.progress.finish_and_clear();
-    result
+    train_cli(&mut trainer, &mut objective, saving, &args.run, Some(&spec))
 }
 
-/// The CLI's side of a run: JSON lines on stdout, a progress bar, checkpoints in `out`.
-struct CliHooks {
+/// What a CLI run saves in `out` with each checkpoint, besides the weights.
+struct Saving {
     stage: &'static str,
     out: PathBuf,
     config: GptConfig,
@@ -722,13 +703,34 @@ struct CliHooks {
     corpus: PathBuf,
     /// Size of the text trained on (None for conversations).
     corpus_bytes: Option<usize>,
+    /// The command and arguments that made the run, saved for `llmplay resume`.
+    recipe: Option<(&'static str, serde_json::Value)>,
+}
+
+/// Trains to the end of the schedule (or `--stop-after`) the CLI's way: JSON lines on stdout,
+/// a progress bar, checkpoints in `saving.out`.
+fn train_cli(trainer: &mut Trainer, objective: &mut dyn Objective, saving: Saving, flags: &RunFlags, samples: Option<&SampleSpec>) -> Result<(), String> {
+    let mut hooks = CliHooks {
+        train: trainer.config.clone(),
+        progress: progress_bar(trainer.config.steps, trainer.step),
+        last: TrainEvent::default(),
+        stop_at: flags.stop_after.map(|n| trainer.step + n),
+        keep_checkpoints: flags.keep_checkpoints,
+        saving,
+    };
+    let result = block_on(train::run(trainer, objective, &mut hooks, samples));
+    hooks.progress.finish_and_clear();
+    result
+}
+
+/// The CLI's side of a run (see [`train_cli`]).
+struct CliHooks {
+    saving: Saving,
     train: TrainConfig,
     progress: ProgressBar,
     last: TrainEvent,
     stop_at: Option<usize>,
     keep_checkpoints: bool,
-    /// The command and arguments that made the run, saved for `llmplay resume`.
-    recipe: Option<(&'static str, serde_json::Value)>,
 }
 
 impl RunHooks for CliHooks {
@@ -753,31 +755,51 @@ impl RunHooks for CliHooks {
 
     fn checkpoint(&mut self, snapshot: Snapshot) -> Result<(), String> {
         let meta = Metadata {
-            stage: self.stage.into(),
+            stage: self.saving.stage.into(),
             steps: snapshot.step,
             train_loss: Some(self.last.train_loss),
             val_loss: self.last.val_loss,
-            corpus_name: self.corpus.file_name().map(|n| n.to_string_lossy().into_owned()),
-            corpus_bytes: self.corpus_bytes,
+            corpus_name: self.saving.corpus.file_name().map(|n| n.to_string_lossy().into_owned()),
+            corpus_bytes: self.saving.corpus_bytes,
             train_config: serde_json::to_value(&self.train).ok(),
             llmplay_version: llmplay::version().into(),
         };
-        let bundle = Bundle::from_weights(&self.config, &self.tokenizer, snapshot.weights, meta);
-        bundle.save_dir(&self.out)?;
+        let bundle = Bundle::from_weights(&self.saving.config, &self.saving.tokenizer, snapshot.weights, meta);
+        bundle.save_dir(&self.saving.out)?;
         if self.keep_checkpoints {
-            bundle.save_dir(&self.out.join(format!("step-{:06}", snapshot.step)))?;
+            bundle.save_dir(&self.saving.out.join(format!("step-{:06}", snapshot.step)))?;
         }
         let state = TrainerState {
             step: snapshot.step,
             train: self.train.clone(),
-            corpus: self.corpus.clone(),
-            command: self.recipe.as_ref().map(|(c, _)| c.to_string()),
-            args: self.recipe.as_ref().map(|(_, a)| a.clone()),
+            corpus: self.saving.corpus.clone(),
+            command: self.saving.recipe.as_ref().map(|(c, _)| c.to_string()),
+            args: self.saving.recipe.as_ref().map(|(_, a)| a.clone()),
         };
-        write_atomic(&self.out.join(OPTIMIZER_FILE), &snapshot.optimizer)?;
+        write_atomic(&self.saving.out.join(OPTIMIZER_FILE), &snapshot.optimizer)?;
         // trainer.json last: a checkpoint whose step it names is complete.
-        write_atomic(&self.out.join(TRAINER_FILE), serde_json::to_string_pretty(&state).expect("json").as_bytes())
+        write_atomic(&self.saving.out.join(TRAINER_FILE), serde_json::to_string_pretty(&state).expect("json").as_bytes())
     }
+}
+
+/// Malformed lines of a JSONL file, listed by number: an error that refuses the file when
+/// `bad_lines` is "refuse", otherwise a note on stderr that they are skipped.
+fn check_bad_lines(source: &str, bad: &[BadLine], bad_lines: &str, expected: &str, good: &str) -> Result<(), String> {
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = bad.iter().take(10).map(|b| format!("  {b}")).collect();
+    let more = if bad.len() > 10 { format!("\n  … and {} more", bad.len() - 10) } else { String::new() };
+    let expected = if expected.is_empty() { String::new() } else { format!(" {expected}") };
+    if bad_lines == "refuse" {
+        return Err(format!(
+            "{source}: {} malformed line(s){expected}:\n{}{more}\nFix them, or pass --bad-lines skip to train on the {good}.",
+            bad.len(),
+            listed.join("\n")
+        ));
+    }
+    eprintln!("skipping {} malformed line(s) of {source}:\n{}{more}", bad.len(), listed.join("\n"));
+    Ok(())
 }
 
 /// Conversations from a JSONL file or the built-in mix, rendered for this tokenizer.
@@ -788,20 +810,13 @@ fn chat_data(source: &str, tokenizer: &Tokenizer, bad_lines: &str, seed: u64) ->
     let bytes = std::fs::read(source).map_err(|e| format!("reading {source}: {e}"))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| format!("{source} is not UTF-8 text"))?;
     let (conversations, bad) = parse_jsonl(text);
-    if !bad.is_empty() {
-        let listed: Vec<String> = bad.iter().take(10).map(|b| format!("  {b}")).collect();
-        let more = if bad.len() > 10 { format!("\n  … and {} more", bad.len() - 10) } else { String::new() };
-        if bad_lines == "refuse" {
-            return Err(format!(
-                "{source}: {} malformed line(s) (expected {{\"messages\": [{{\"role\": \"user\", \"content\": \"…\"}}, …]}}):\n{}{more}\n\
-                 Fix them, or pass --bad-lines skip to train on the {} good conversation(s).",
-                bad.len(),
-                listed.join("\n"),
-                conversations.len()
-            ));
-        }
-        eprintln!("skipping {} malformed line(s) of {source}:\n{}{more}", bad.len(), listed.join("\n"));
-    }
+    check_bad_lines(
+        source,
+        &bad,
+        bad_lines,
+        "(expected {\"messages\": [{\"role\": \"user\", \"content\": \"…\"}, …]})",
+        &format!("{} good conversation(s)", conversations.len()),
+    )?;
     Ok((ChatData::from_conversations(tokenizer, &conversations)?, bad.len()))
 }
 
@@ -842,7 +857,7 @@ fn trainer_for(model: llmplay::model::Gpt, config: &TrainConfig, resumed: &Optio
 }
 
 fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
-    let device = args.backend.device()?;
+    let device = args.run.backend.device()?;
     check_resumed(&resumed, "sft", args.steps)?;
     let recipe = resume_recipe(&args);
     let bundle = match &resumed {
@@ -889,7 +904,7 @@ fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
         seed: args.seed,
         eval_batches: args.eval_batches,
     };
-    let mut hooks = CliHooks {
+    let saving = Saving {
         stage: "sft",
         out: args.out.clone(),
         config: bundle.config.clone(),
@@ -899,23 +914,16 @@ fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
             "builtin" => None,
             file => std::fs::metadata(file).ok().map(|m| m.len() as usize),
         },
-        train: train_config.clone(),
-        progress: progress_bar(train_config.steps, trainer.step),
-        last: TrainEvent::default(),
-        stop_at: args.stop_after.map(|n| trainer.step + n),
-        keep_checkpoints: args.keep_checkpoints,
         recipe: Some(("sft", recipe)),
     };
     // The sample is a reply to a fixed question, shown with the template's tags.
     let prompt = format!("{}{}What is 12 + 34?{}{}", tokenizer::ENDOFTEXT, tokenizer::USER, tokenizer::END_OF_TURN, tokenizer::ASSISTANT);
     let spec = SampleSpec { tokenizer: &bundle.tokenizer, prompt };
-    let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, Some(&spec)));
-    hooks.progress.finish_and_clear();
-    result
+    train_cli(&mut trainer, &mut objective, saving, &args.run, Some(&spec))
 }
 
 fn rl(args: RlArgs, resumed: Option<Resumed>) -> Result<(), String> {
-    let device = args.backend.device()?;
+    let device = args.run.backend.device()?;
     check_resumed(&resumed, "rl", args.steps)?;
     let recipe = resume_recipe(&args);
     // The model RL started from: the KL penalty's reference, also when resuming.
@@ -982,23 +990,16 @@ fn rl(args: RlArgs, resumed: Option<Resumed>) -> Result<(), String> {
         objective.prompt_pool = prompts_from_file(path)?;
         eprintln!("practising on {} prompts from {}", objective.prompt_pool.len(), path.display());
     }
-    let mut hooks = CliHooks {
+    let saving = Saving {
         stage: "rl",
         out: args.out.clone(),
         config: bundle.config.clone(),
         tokenizer: bundle.tokenizer.clone(),
         corpus: PathBuf::from(task.name()),
         corpus_bytes: None,
-        train: train_config.clone(),
-        progress: progress_bar(train_config.steps, trainer.step),
-        last: TrainEvent::default(),
-        stop_at: args.stop_after.map(|n| trainer.step + n),
-        keep_checkpoints: args.keep_checkpoints,
         recipe: Some(("rl", recipe)),
     };
-    let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, None));
-    hooks.progress.finish_and_clear();
-    result
+    train_cli(&mut trainer, &mut objective, saving, &args.run, None)
 }
 
 /// The distinct prompts of a preference or conversation JSONL file (each up to its last user message).
@@ -1017,8 +1018,7 @@ fn prompts_from_file(path: &Path) -> Result<Vec<Conversation>, String> {
             })
             .collect();
     }
-    let mut seen = std::collections::HashSet::new();
-    prompts.retain(|c| seen.insert(serde_json::to_string(&c.messages).unwrap_or_default()));
+    let prompts = distinct_prompts(prompts);
     if prompts.is_empty() {
         return Err(format!("{} has no prompts (no preference or conversation lines with a user message)", path.display()));
     }
@@ -1026,7 +1026,7 @@ fn prompts_from_file(path: &Path) -> Result<Vec<Conversation>, String> {
 }
 
 fn rm(args: RmArgs, resumed: Option<Resumed>) -> Result<(), String> {
-    let device = args.backend.device()?;
+    let device = args.run.backend.device()?;
     check_resumed(&resumed, "reward_model", args.steps)?;
     let recipe = resume_recipe(&args);
     let bundle = Bundle::load(&args.model)?;
@@ -1035,20 +1035,7 @@ fn rm(args: RmArgs, resumed: Option<Resumed>) -> Result<(), String> {
     } else {
         let text = std::fs::read_to_string(&args.prefs).map_err(|e| format!("reading {}: {e}", args.prefs))?;
         let (good, bad) = parse_preferences(&text);
-        if !bad.is_empty() {
-            let listed: Vec<String> = bad.iter().take(10).map(|b| format!("  {b}")).collect();
-            let more = if bad.len() > 10 { format!("\n  … and {} more", bad.len() - 10) } else { String::new() };
-            if args.bad_lines == "refuse" {
-                return Err(format!(
-                    "{}: {} malformed line(s):\n{}{more}\nFix them, or pass --bad-lines skip to train on the {} good judgement(s).",
-                    args.prefs,
-                    bad.len(),
-                    listed.join("\n"),
-                    good.len()
-                ));
-            }
-            eprintln!("skipping {} malformed line(s) of {}:\n{}{more}", bad.len(), args.prefs, listed.join("\n"));
-        }
+        check_bad_lines(&args.prefs, &bad, &args.bad_lines, "", &format!("{} good judgement(s)", good.len()))?;
         good
     };
     let data = RewardData::new(&bundle.tokenizer, &preferences, bundle.config.block_size)?;
@@ -1081,23 +1068,16 @@ fn rm(args: RmArgs, resumed: Option<Resumed>) -> Result<(), String> {
     );
     let mut trainer = trainer_for(model, &train_config, &resumed, &device)?;
     let mut objective = RewardTraining { data: &data, batch_size: args.batch, seed: args.seed, val_accuracy: None };
-    let mut hooks = CliHooks {
+    let saving = Saving {
         stage: "reward_model",
         out: args.out.clone(),
         config,
         tokenizer: bundle.tokenizer.clone(),
         corpus: PathBuf::from(&args.prefs),
         corpus_bytes: None,
-        train: train_config.clone(),
-        progress: progress_bar(train_config.steps, trainer.step),
-        last: TrainEvent::default(),
-        stop_at: args.stop_after.map(|n| trainer.step + n),
-        keep_checkpoints: false,
         recipe: Some(("rm", recipe)),
     };
-    let result = block_on(train::run(&mut trainer, &mut objective, &mut hooks, None));
-    hooks.progress.finish_and_clear();
-    result
+    train_cli(&mut trainer, &mut objective, saving, &args.run, None)
 }
 
 fn progress_bar(len: usize, pos: usize) -> ProgressBar {

@@ -18,7 +18,7 @@ use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::chat::{render, BadLine, Conversation, Message, Role};
+use crate::chat::{parse_lines, render, BadLine, Conversation, Message, Role};
 use crate::data::step_rng;
 use crate::model::Gpt;
 use crate::sample::read_floats;
@@ -120,18 +120,7 @@ fn parse_line(line: &str) -> Result<Preference, String> {
 
 /// Parses preference lines; blank lines are skipped, every other unusable line is reported.
 pub fn parse_preferences(text: &str) -> (Vec<Preference>, Vec<BadLine>) {
-    let mut good = Vec::new();
-    let mut bad = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_line(line) {
-            Ok(p) => good.push(p),
-            Err(reason) => bad.push(BadLine { line: i + 1, reason }),
-        }
-    }
-    (good, bad)
+    parse_lines(text, parse_line)
 }
 
 /// Example judgements for trying RLHF without rating hundreds of answers: training problems of
@@ -182,6 +171,17 @@ fn wrong_answer(task: Task, problem: &Problem, rng: &mut StdRng) -> String {
     }
 }
 
+/// A prompt's identity, for the held-out split and for de-duplication.
+fn prompt_key(prompt: &Conversation) -> String {
+    serde_json::to_string(&prompt.messages).expect("json")
+}
+
+/// The distinct prompts among `prompts`, in first-seen order: what RL practises on.
+pub fn distinct_prompts(prompts: impl IntoIterator<Item = Conversation>) -> Vec<Conversation> {
+    let mut seen = std::collections::HashSet::new();
+    prompts.into_iter().filter(|c| seen.insert(prompt_key(c))).collect()
+}
+
 /// The tokens a reward model reads: the prompt, the answer and `<|end|>`, the last `block_size`
 /// kept. The score is read at the last one.
 pub fn scored_ids(tokenizer: &Tokenizer, prompt: &Conversation, answer: &str, block_size: usize) -> Result<Vec<u32>, String> {
@@ -220,8 +220,7 @@ impl RewardData {
                 Preference::Pair { chosen, rejected, .. } => Judged::Pair { chosen: ids(chosen)?, rejected: ids(rejected)? },
                 Preference::Rated { completion, good, .. } => Judged::Rated { ids: ids(completion)?, good: *good },
             };
-            let key = serde_json::to_string(&p.prompt().messages).expect("json");
-            if fnv1a(&key).is_multiple_of(5) { val.push(judged) } else { train.push(judged) }
+            if fnv1a(&prompt_key(p.prompt())).is_multiple_of(5) { val.push(judged) } else { train.push(judged) }
         }
         let val_is_train = train.is_empty() || val.is_empty();
         if val_is_train {

@@ -1076,12 +1076,7 @@ impl Engine {
 impl Engine {
     /// The distinct prompts the user judged, for RL on them.
     fn judged_prompts(&self) -> Vec<Conversation> {
-        let mut seen = std::collections::HashSet::new();
-        self.preferences
-            .iter()
-            .map(|p| p.prompt().clone())
-            .filter(|c| seen.insert(serde_json::to_string(&c.messages).unwrap_or_default()))
-            .collect()
+        crate::rm::distinct_prompts(self.preferences.iter().map(|p| p.prompt().clone()))
     }
 
     fn model_for(&self, key: &str) -> Result<(Gpt, Tokenizer), JsError> {

@@ -54,6 +54,16 @@ export async function prepare(page, { sample = "samples/nursery-rhymes.txt", sha
   await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("Model ready"));
 }
 
+/** A few SFT steps on the built-in conversations (after `prepare`), waiting until they are done. */
+export async function fineTune(page, steps = 4) {
+  await page.waitForSelector("#sft-example span");
+  for (const [id, v] of [["#sft-steps", steps], ["#sft-batch", 4], ["#sft-lr", 0.01], ["#sft-eval-every", steps], ["#sft-sample-every", 0], ["#sft-warmup", 1]]) {
+    await page.fill(id, String(v));
+  }
+  await page.click("#sft-start");
+  await page.waitForFunction((n) => window.llmplay.app.sft.history.length === n && document.body.dataset.trainState === "done", steps, { timeout: 300_000 });
+}
+
 export async function setTraining(page, { steps, batch = 4, every = 5, lr = 0.01, warmup = 2 }) {
   for (const [id, v] of [["#steps", steps], ["#batch", batch], ["#eval-every", every], ["#sample-every", steps], ["#sample-tokens", 24], ["#autosave-every", every], ["#lr", lr], ["#warmup", warmup], ["#min-lr", lr / 10]]) {
     await page.fill(id, String(v));

@@ -2,20 +2,11 @@
 // the picker, the report card), custom reward rules (a bad one refused), and a reload mid-RL.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { useBrowser, shared, openPage, prepare, SHOTS, TINY } from "./helpers.mjs";
+import { useBrowser, shared, openPage, prepare, fineTune, SHOTS, TINY } from "./helpers.mjs";
 
 useBrowser();
 
 const rlHistory = (page) => page.evaluate(() => window.llmplay.app.rl.history.map((e) => ({ step: e.step, ...e.metrics })));
-
-async function fineTune(page, steps = 4) {
-  await page.waitForSelector("#sft-example span");
-  for (const [id, v] of [["#sft-steps", steps], ["#sft-batch", 4], ["#sft-lr", 0.01], ["#sft-eval-every", steps], ["#sft-sample-every", 0], ["#sft-warmup", 1]]) {
-    await page.fill(id, String(v));
-  }
-  await page.click("#sft-start");
-  await page.waitForFunction((n) => window.llmplay.app.sft.history.length === n && document.body.dataset.trainState === "done", steps, { timeout: 300_000 });
-}
 
 async function setRl(page, { steps, prompts = 2, group = 4, every = 0, autosave = 0, tokens = 6 }) {
   for (const [id, v] of [["#rl-steps", steps], ["#rl-prompts", prompts], ["#rl-group", group], ["#rl-eval-every", every], ["#rl-eval-n", 4], ["#rl-max-tokens", tokens], ["#rl-lr", 0.001], ["#rl-autosave-every", autosave]]) {

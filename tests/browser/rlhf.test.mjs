@@ -5,18 +5,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
-import { useBrowser, shared, openPage, prepare, SHOTS, TINY } from "./helpers.mjs";
+import { useBrowser, shared, openPage, prepare, fineTune, SHOTS, TINY } from "./helpers.mjs";
 
 useBrowser();
-
-async function fineTune(page, steps = 4) {
-  await page.waitForSelector("#sft-example span");
-  for (const [id, v] of [["#sft-steps", steps], ["#sft-batch", 4], ["#sft-lr", 0.01], ["#sft-eval-every", steps], ["#sft-sample-every", 0], ["#sft-warmup", 1]]) {
-    await page.fill(id, String(v));
-  }
-  await page.click("#sft-start");
-  await page.waitForFunction((n) => window.llmplay.app.sft.history.length === n && document.body.dataset.trainState === "done", steps, { timeout: 300_000 });
-}
 
 const prefsText = (page) => page.textContent("#prefs-count");
 
