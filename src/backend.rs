@@ -33,15 +33,58 @@ impl Backend {
         }
     }
 
-    /// The device in a browser: WebGPU must be initialised asynchronously.
+    /// The device in a browser: WebGPU must be initialised asynchronously. The WebGPU device is
+    /// watched for loss (a driver reset, the GPU unplugged, the tab backgrounded too long).
     #[cfg(target_family = "wasm")]
     pub async fn device(self) -> Result<Device, String> {
         match self {
             Backend::Cpu => Ok(Device::flex()),
-            Backend::Wgpu => Device::wgpu_options()
-                .init_async()
-                .await
-                .map_err(|e| format!("WebGPU did not start ({e})")),
+            Backend::Wgpu => {
+                let (device, setup) = Device::wgpu_options()
+                    .init_with_setup_async()
+                    .await
+                    .map_err(|e| format!("WebGPU did not start ({e})"))?;
+                web_gpu::watch(setup.device);
+                Ok(device)
+            }
         }
+    }
+}
+
+/// The browser's WebGPU device, kept to learn when it is lost. After a loss burn's read-backs
+/// fail with an error value, and the engine reports the reason so the page can restart it.
+#[cfg(target_family = "wasm")]
+pub mod web_gpu {
+    use std::cell::RefCell;
+    use std::sync::Mutex;
+
+    use burn::tensor::wgpu::wgpu;
+
+    // The callback must be Send, so the reason goes through a static, not a captured JS value.
+    static LOST: Mutex<Option<String>> = Mutex::new(None);
+    thread_local! {
+        static DEVICE: RefCell<Option<wgpu::Device>> = const { RefCell::new(None) };
+    }
+
+    pub(crate) fn watch(device: wgpu::Device) {
+        // wgpu on the web adds this beside cubecl's own callback (natively it would replace it).
+        device.set_device_lost_callback(|reason, message| {
+            let why = match reason {
+                wgpu::DeviceLostReason::Destroyed => "destroyed".to_string(),
+                _ => if message.is_empty() { "no reason given".to_string() } else { message },
+            };
+            *LOST.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+        });
+        DEVICE.with(|d| *d.borrow_mut() = Some(device));
+    }
+
+    /// Why the WebGPU device was lost, once it has been.
+    pub fn lost() -> Option<String> {
+        LOST.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Destroys the device, as a driver reset would lose it: the browser tests use this.
+    pub fn destroy() -> bool {
+        DEVICE.with(|d| d.borrow().as_ref().map(|device| device.destroy()).is_some())
     }
 }

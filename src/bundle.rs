@@ -26,8 +26,22 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const META_FILE: &str = "llmplay.json";
 /// Refuse weight files whose JSON header is larger than this (real GPT-2 headers are ~20 KB;
-/// a one-file bundle adds its tokenizer, ~2 MB for GPT-2's).
+/// a one-file bundle adds its tokenizer, ~2 MB for GPT-2's, at most
+/// `tokenizer::MAX_TOKENIZER_JSON_BYTES` plus its JSON escaping).
 const MAX_HEADER_BYTES: usize = 64 << 20;
+/// Size limits on a bundle's JSON documents. A shared bundle is untrusted input; these bound the
+/// memory and time spent before anything is checked, far above real files (a GPT-2
+/// config.json is about 1 KB, an llmplay.json under 2 KB; tokenizer.json's limit is in
+/// `tokenizer.rs`).
+pub const MAX_CONFIG_JSON_BYTES: usize = 64 << 10;
+pub const MAX_META_JSON_BYTES: usize = 1 << 20;
+/// The longest free text kept from llmplay.json (the corpus name, the version): the page shows it.
+pub const MAX_META_TEXT_CHARS: usize = 200;
+/// Steps a bundle may claim (training continues from it; far beyond any real run, and room to
+/// count on in 32 bits).
+pub const MAX_META_STEPS: usize = 1_000_000_000;
+/// The stages llmplay writes in llmplay.json.
+pub const STAGES: [&str; 5] = ["pretrain", "sft", "rl", "reward_model", "imported"];
 
 /// How a model was made (`llmplay.json`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -44,6 +58,57 @@ pub struct Metadata {
     /// The training settings, as the training loop read them.
     pub train_config: Option<Value>,
     pub llmplay_version: String,
+}
+
+impl Metadata {
+    /// Reads an llmplay.json, which may come from anyone: the stage must be one llmplay writes,
+    /// free text is cut to [`MAX_META_TEXT_CHARS`] and loses control characters.
+    pub fn from_json(json: &str) -> Result<Metadata, String> {
+        if json.len() > MAX_META_JSON_BYTES {
+            return Err(format!(
+                "llmplay.json is larger than {} MiB, the most llmplay reads (its own are under 2 KB); is it the right file?",
+                MAX_META_JSON_BYTES >> 20
+            ));
+        }
+        let mut meta: Metadata = serde_json::from_str(json).map_err(|e| format!("llmplay.json is not valid: {e}"))?;
+        // A hand-written llmplay.json may leave the stage out.
+        if meta.stage.is_empty() {
+            meta.stage = "imported".into();
+        }
+        if !STAGES.contains(&meta.stage.as_str()) {
+            return Err(format!(
+                "llmplay.json names the stage {:?}, which llmplay does not write (one of: {})",
+                clean_text(&meta.stage),
+                STAGES.join(", ")
+            ));
+        }
+        if meta.steps > MAX_META_STEPS {
+            return Err(format!("llmplay.json claims {} training steps; the most llmplay accepts is {MAX_META_STEPS}", meta.steps));
+        }
+        meta.corpus_name = meta.corpus_name.as_deref().map(clean_text);
+        meta.llmplay_version = clean_text(&meta.llmplay_version);
+        Ok(meta)
+    }
+}
+
+/// Text from a file, made safe to show: control characters and bidirectional overrides (which
+/// can disguise text) removed, at most [`MAX_META_TEXT_CHARS`] characters.
+fn clean_text(text: &str) -> String {
+    let bidi = |c: char| matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    let mut kept = text.chars().filter(|&c| !c.is_control() && !bidi(c));
+    let mut out: String = kept.by_ref().take(MAX_META_TEXT_CHARS).collect();
+    if kept.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Checks a document's size before it is read whole, with a message a person can act on.
+fn check_size(name: &str, len: usize, limit: usize) -> Result<(), String> {
+    if len > limit {
+        return Err(format!("{name} is larger than {} KiB, the most llmplay reads; is it the right file?", limit >> 10));
+    }
+    Ok(())
 }
 
 /// A model, its tokenizer and how it was made, held in memory.
@@ -125,14 +190,23 @@ impl Bundle {
         if !path.is_dir() {
             return Err(format!("{} is not a model folder or bundle file", path.display()));
         }
-        let read = |name: &str| {
-            std::fs::read(path.join(name)).map_err(|e| format!("reading {}: {e}", path.join(name).display()))
+        // The JSON files are read only up to their limit (just past it, so the limit's message
+        // is what a too-large file gets): a folder may come from anyone too.
+        let text = |name: &str, limit: usize| -> Result<String, String> {
+            use std::io::Read;
+            let file = path.join(name);
+            let mut bytes = Vec::new();
+            std::fs::File::open(&file)
+                .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+                .map_err(|e| format!("reading {}: {e}", file.display()))?;
+            check_size(name, bytes.len(), limit)?;
+            String::from_utf8(bytes).map_err(|_| format!("{name} is not UTF-8 text"))
         };
-        let text = |name: &str| {
-            read(name).and_then(|b| String::from_utf8(b).map_err(|_| format!("{name} is not UTF-8 text")))
-        };
-        let meta = if path.join(META_FILE).exists() { Some(text(META_FILE)?) } else { None };
-        Bundle::from_parts(&read(WEIGHTS_FILE)?, &text(CONFIG_FILE)?, &text(TOKENIZER_FILE)?, meta.as_deref())
+        let meta = if path.join(META_FILE).exists() { Some(text(META_FILE, MAX_META_JSON_BYTES)?) } else { None };
+        let config = text(CONFIG_FILE, MAX_CONFIG_JSON_BYTES)?;
+        let tokenizer = text(TOKENIZER_FILE, crate::tokenizer::MAX_TOKENIZER_JSON_BYTES)?;
+        let weights = std::fs::read(path.join(WEIGHTS_FILE)).map_err(|e| format!("reading {}: {e}", path.join(WEIGHTS_FILE).display()))?;
+        Bundle::from_parts(&weights, &config, &tokenizer, meta.as_deref())
     }
 
     /// The bundle as one safetensors file with the JSON documents in its metadata.
@@ -167,7 +241,7 @@ impl Bundle {
             ));
         }
         let meta = match meta_json {
-            Some(json) => serde_json::from_str(json).map_err(|e| format!("llmplay.json is not valid: {e}"))?,
+            Some(json) => Metadata::from_json(json)?,
             None => Metadata { stage: "imported".into(), ..Metadata::default() },
         };
         let weights = read_weights(weights, &config)?;
@@ -267,16 +341,19 @@ pub fn hf_config(config: &GptConfig, tokenizer: &Tokenizer) -> Value {
 
 /// Reads a Hugging Face `GPT2Config`, refusing variants this GPT does not implement.
 pub fn parse_hf_config(json: &str) -> Result<GptConfig, String> {
+    check_size(CONFIG_FILE, json.len(), MAX_CONFIG_JSON_BYTES)?;
     let v: Value = serde_json::from_str(json).map_err(|e| format!("config.json is not valid JSON: {e}"))?;
     if let Some(kind) = v.get("model_type").and_then(Value::as_str) {
         if kind != "gpt2" {
             return Err(format!("config.json describes a '{kind}' model; only GPT-2 architecture models load"));
         }
     }
+    // Sizes beyond `usize` (32 bits on wasm) saturate, and `validate` refuses them.
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     let int = |keys: &[&str]| -> Result<usize, String> {
         keys.iter()
             .find_map(|k| v.get(*k).and_then(Value::as_u64))
-            .map(|n| n as usize)
+            .map(size)
             .ok_or_else(|| format!("config.json has no positive integer '{}'", keys[0]))
     };
     let flag = |key: &str, default: bool| v.get(key).and_then(Value::as_bool).unwrap_or(default);
@@ -293,7 +370,7 @@ pub fn parse_hf_config(json: &str) -> Result<GptConfig, String> {
     };
     let n_inner = match v.get("n_inner") {
         None | Some(Value::Null) => None,
-        Some(n) => Some(n.as_u64().ok_or("config.json's n_inner is not an integer")? as usize),
+        Some(n) => Some(size(n.as_u64().ok_or("config.json's n_inner is not an integer")?)),
     };
     let config = GptConfig::new(int(&["vocab_size"])?)
         .with_n_layer(int(&["n_layer", "num_hidden_layers"])?)

@@ -1,5 +1,6 @@
 //! `llmplay`: the command line over the same core the playground page uses.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use llmplay::backend::Backend;
 use llmplay::bundle::{write_atomic, Bundle, Metadata};
-use llmplay::data::{check_corpus, TokenData};
+use llmplay::data::{decode_corpus, TokenData};
 use llmplay::model::{GptConfig, PRESETS};
 use llmplay::pretrain::{text_nll, NextToken};
 use llmplay::chat::{ended_turn, parse_jsonl, reply, BadLine, Conversation, Message, Role};
@@ -68,9 +69,14 @@ enum Command {
 
 #[derive(Args)]
 struct PretrainArgs {
-    /// UTF-8 text file to learn from.
+    /// Text file to learn from (UTF-8, UTF-16 with a byte-order mark, or Windows-1252/Latin-1).
     #[arg(long)]
     corpus: Option<PathBuf>,
+    /// The corpus's encoding: auto detects it (a byte-order mark, else UTF-8, else
+    /// Windows-1252) and says so on stderr when it was not UTF-8 [default: auto; when resuming,
+    /// the original run's].
+    #[arg(long, value_parser = ENCODINGS)]
+    encoding: Option<String>,
     /// Folder for checkpoints and the final model bundle.
     #[arg(long)]
     out: PathBuf,
@@ -146,7 +152,8 @@ struct PretrainArgs {
     #[command(flatten)]
     run: RunFlags,
     /// Continue the run checkpointed in this folder, with its settings (only --steps,
-    /// --stop-after, --backend and --corpus apply; the corpus defaults to the original file).
+    /// --stop-after, --backend, --corpus and --encoding apply; the corpus defaults to the
+    /// original file).
     #[arg(long)]
     resume: Option<PathBuf>,
 }
@@ -223,11 +230,15 @@ struct EvalArgs {
     /// Model folder or bundle file.
     #[arg(long)]
     model: PathBuf,
-    /// UTF-8 text file. Loss is the mean over non-overlapping context windows: window k predicts
-    /// tokens kT+1..=kT+T from kT..kT+T-1 (T = context length), the last shorter window included,
-    /// no start token added. bits_per_byte = total nats / ln 2 / the file's UTF-8 bytes.
+    /// Text file (read like pretrain's corpus). Loss is the mean over non-overlapping context
+    /// windows: window k predicts tokens kT+1..=kT+T from kT..kT+T-1 (T = context length), the
+    /// last shorter window included, no start token added. bits_per_byte = total nats / ln 2 /
+    /// the text's UTF-8 bytes.
     #[arg(long)]
     text: PathBuf,
+    /// The text's encoding (see pretrain --encoding).
+    #[arg(long, default_value = "auto", value_parser = ENCODINGS)]
+    encoding: String,
     /// Where tensors live: cpu or wgpu.
     #[arg(long, default_value = "cpu")]
     backend: Backend,
@@ -254,6 +265,10 @@ struct SftArgs {
     /// Share of each batch's rows taken from --mix-corpus.
     #[arg(long, default_value_t = 0.1)]
     mix: f64,
+    /// The --mix-corpus file's encoding (see pretrain --encoding).
+    #[arg(long, default_value = "auto", value_parser = ENCODINGS)]
+    #[serde(default = "auto_encoding")]
+    encoding: String,
     /// Optimizer steps.
     #[arg(long, default_value_t = 1000)]
     steps: usize,
@@ -468,6 +483,9 @@ struct TrainerState {
     step: usize,
     train: TrainConfig,
     corpus: PathBuf,
+    /// The corpus's --encoding when it was not auto (pretraining).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    encoding: Option<String>,
     /// The command that made the run and its arguments (fine-tuning, RL and reward models; a
     /// pretraining run is described by `train` and `corpus`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -593,10 +611,30 @@ fn human(n: usize) -> String {
     if n >= 1_000_000 { format!("{:.2}M", n as f64 / 1e6) } else { format!("{:.1}K", n as f64 / 1e3) }
 }
 
-fn read_corpus(path: &Path) -> Result<String, String> {
+/// The values of `--encoding`.
+const ENCODINGS: [&str; 5] = ["auto", "utf-8", "utf-16", "windows-1252", "latin-1"];
+
+fn auto_encoding() -> String {
+    "auto".into()
+}
+
+/// Reads a text file in `encoding` (see `decode_corpus`), saying on stderr when it was not UTF-8.
+fn read_corpus(path: &Path, encoding: &str) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("reading the corpus {}: {e}", path.display()))?;
-    check_corpus(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    String::from_utf8(bytes).map_err(|_| "the corpus is not UTF-8".into())
+    let (text, read_as) = decode_corpus(&bytes, encoding.parse()?).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(notice) = read_as.notice() {
+        eprintln!("{}: {notice}", path.display());
+    }
+    match text {
+        Cow::Owned(text) => Ok(text),
+        // UTF-8 already: keep the file's own buffer rather than copy a corpus of maybe hundreds of MB.
+        Cow::Borrowed(text) => {
+            let bom = bytes.len() - text.len();
+            let mut bytes = bytes;
+            bytes.drain(..bom);
+            String::from_utf8(bytes).map_err(|_| "the corpus is not UTF-8".into())
+        }
+    }
 }
 
 fn pretrain(args: PretrainArgs) -> Result<(), String> {
@@ -620,6 +658,7 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
         seed: args.seed,
     };
 
+    let mut encoding = args.encoding.clone().unwrap_or_else(auto_encoding);
     // A new run trains a tokenizer and initialises a model; a resumed one loads both.
     let (corpus_path, text, tokenizer, config, model, resumed) = if let Some(dir) = &args.resume {
         let (state, Resumed { step, bundle, optimizer }) = read_checkpoint(dir)?;
@@ -633,12 +672,13 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
         }
         let corpus = args.corpus.clone().unwrap_or(state.corpus);
         train_config = TrainConfig { steps: args.steps.unwrap_or(state.train.steps), ..state.train };
-        let text = read_corpus(&corpus)?;
+        encoding = args.encoding.clone().or(state.encoding).unwrap_or_else(auto_encoding);
+        let text = read_corpus(&corpus, &encoding)?;
         let model = bundle.model(&device)?;
         (corpus, text, bundle.tokenizer, bundle.config, model, Some((step, optimizer)))
     } else {
         let corpus = args.corpus.clone().ok_or("--corpus FILE is required (or --resume DIR)")?;
-        let text = read_corpus(&corpus)?;
+        let text = read_corpus(&corpus, &encoding)?;
         let kind: TokenizerKind = args.tokenizer.parse()?;
         let tokenizer = Tokenizer::train(kind, llmplay::tokenizer::chunks(&text, 1 << 20), args.vocab_size)?;
         let vocab = tokenizer.vocab_size();
@@ -688,6 +728,7 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
         tokenizer: tokenizer.clone(),
         corpus: corpus_path,
         corpus_bytes: Some(corpus_bytes),
+        encoding: (encoding != "auto").then_some(encoding),
         recipe: None,
     };
     let spec = SampleSpec { tokenizer: &tokenizer, prompt: String::new() };
@@ -703,6 +744,8 @@ struct Saving {
     corpus: PathBuf,
     /// Size of the text trained on (None for conversations).
     corpus_bytes: Option<usize>,
+    /// The pretraining corpus's --encoding when it was not auto.
+    encoding: Option<String>,
     /// The command and arguments that made the run, saved for `llmplay resume`.
     recipe: Option<(&'static str, serde_json::Value)>,
 }
@@ -773,6 +816,7 @@ impl RunHooks for CliHooks {
             step: snapshot.step,
             train: self.train.clone(),
             corpus: self.saving.corpus.clone(),
+            encoding: self.saving.encoding.clone(),
             command: self.saving.recipe.as_ref().map(|(c, _)| c.to_string()),
             args: self.saving.recipe.as_ref().map(|(_, a)| a.clone()),
         };
@@ -867,7 +911,7 @@ fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
     let (data, _) = chat_data(&args.data, &bundle.tokenizer, &args.bad_lines, args.seed)?;
     let block_size = bundle.config.block_size;
     let mix = match &args.mix_corpus {
-        Some(path) => Some(TokenData::from_text(&bundle.tokenizer, &read_corpus(path)?, block_size)?),
+        Some(path) => Some(TokenData::from_text(&bundle.tokenizer, &read_corpus(path, &args.encoding)?, block_size)?),
         None => None,
     };
     let train_config = TrainConfig {
@@ -914,6 +958,7 @@ fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
             "builtin" => None,
             file => std::fs::metadata(file).ok().map(|m| m.len() as usize),
         },
+        encoding: None,
         recipe: Some(("sft", recipe)),
     };
     // The sample is a reply to a fixed question, shown with the template's tags.
@@ -997,6 +1042,7 @@ fn rl(args: RlArgs, resumed: Option<Resumed>) -> Result<(), String> {
         tokenizer: bundle.tokenizer.clone(),
         corpus: PathBuf::from(task.name()),
         corpus_bytes: None,
+        encoding: None,
         recipe: Some(("rl", recipe)),
     };
     train_cli(&mut trainer, &mut objective, saving, &args.run, None)
@@ -1075,6 +1121,7 @@ fn rm(args: RmArgs, resumed: Option<Resumed>) -> Result<(), String> {
         tokenizer: bundle.tokenizer.clone(),
         corpus: PathBuf::from(&args.prefs),
         corpus_bytes: None,
+        encoding: None,
         recipe: Some(("rm", recipe)),
     };
     train_cli(&mut trainer, &mut objective, saving, &args.run, None)
@@ -1176,7 +1223,7 @@ fn eval(args: EvalArgs) -> Result<(), String> {
     let device = args.backend.device()?;
     let bundle = Bundle::load(&args.model)?;
     let model = bundle.model(&device)?;
-    let text = read_corpus(&args.text)?;
+    let text = read_corpus(&args.text, &args.encoding)?;
     let ids = bundle.tokenizer.encode(&text)?;
     let (nats, count) = block_on(text_nll(&model, &ids, &device))?;
     let result = serde_json::json!({

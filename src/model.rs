@@ -54,6 +54,20 @@ pub enum Activation {
     Gelu,
 }
 
+/// Caps on a model's shape, checked by [`GptConfig::validate`] before anything is allocated:
+/// a shared bundle is untrusted, and a config saying `n_layer: 1000000000` must be refused, not
+/// built. Generous for every real GPT-2 (the largest, GPT-2 XL: 48 layers, 25 heads, 1600 wide,
+/// context 1024, MLP 6400, vocabulary 50,257, 1.56 billion parameters).
+pub const MAX_LAYERS: usize = 256;
+pub const MAX_HEADS: usize = 256;
+pub const MAX_EMBD: usize = 16_384;
+pub const MAX_CONTEXT: usize = 65_536;
+pub const MAX_INNER: usize = 65_536;
+/// Also the highest token id + 1 a tokenizer may use.
+pub const MAX_VOCAB: usize = 1 << 20;
+/// Keeps every size and parameter count within 32 bits, wasm's `usize`.
+pub const MAX_PARAMS: u64 = 1 << 31;
+
 /// Named model sizes. Parameter counts depend on the vocabulary; `llmplay presets` prints them.
 pub const PRESETS: &[(&str, usize, usize, usize, usize, &str)] = &[
     // name, layers, heads, width, context, what it is for
@@ -74,22 +88,37 @@ impl GptConfig {
     }
 
     pub fn mlp_width(&self) -> usize {
-        self.n_inner.unwrap_or(4 * self.n_embd)
+        // Saturating: `validate` calls this on unchecked sizes.
+        self.n_inner.unwrap_or(self.n_embd.saturating_mul(4))
     }
 
-    /// Checks the shape rules a GPT needs, with a message a person can act on.
+    /// Checks the shape rules a GPT needs, with a message a person can act on. Runs before
+    /// anything is allocated, so a shared config with absurd sizes is refused, not built.
     pub fn validate(&self) -> Result<(), String> {
-        let positive = [
-            ("vocab_size", self.vocab_size),
-            ("n_layer", self.n_layer),
-            ("n_head", self.n_head),
-            ("n_embd", self.n_embd),
-            ("block_size", self.block_size),
+        let sizes = [
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("n_layer", self.n_layer, MAX_LAYERS),
+            ("n_head", self.n_head, MAX_HEADS),
+            ("n_embd", self.n_embd, MAX_EMBD),
+            ("block_size", self.block_size, MAX_CONTEXT),
+            ("n_inner", self.mlp_width(), MAX_INNER),
         ];
-        for (name, value) in positive {
+        for (name, value, max) in sizes {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
             }
+            if value > max {
+                return Err(format!("{name} is {value}; llmplay supports at most {max}"));
+            }
+        }
+        let params = self.num_params_u64();
+        if params > MAX_PARAMS {
+            return Err(format!(
+                "this model would have {params} parameters; llmplay supports at most {MAX_PARAMS} (GPT-2 XL has 1.56 billion)"
+            ));
+        }
+        if !(self.layer_norm_epsilon > 0.0 && self.layer_norm_epsilon < 1.0) {
+            return Err(format!("layer_norm_epsilon must be in (0, 1), got {}", self.layer_norm_epsilon));
         }
         if !self.n_embd.is_multiple_of(self.n_head) {
             return Err(format!(
@@ -106,6 +135,16 @@ impl GptConfig {
     /// Parameter count with the LM head tied to the token embedding (as GPT-2 counts it).
     pub fn num_params(&self) -> usize {
         self.parameter_shapes().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+    }
+
+    /// The same count in 64 bits without building the parameter list: `validate` uses it on
+    /// unchecked sizes, where `usize` (32 bits on wasm) could overflow.
+    fn num_params_u64(&self) -> u64 {
+        let (v, t, c, f) = (self.vocab_size as u64, self.block_size as u64, self.n_embd as u64, self.mlp_width() as u64);
+        // LayerNorms 4c, attention 3c² + 3c + c² + c, MLP cf + f + fc + c.
+        let per_layer = 4 * c + 4 * c * c + 4 * c + 2 * c * f + f + c;
+        let head = if self.reward_head { c } else { 0 };
+        (v + t) * c + self.n_layer as u64 * per_layer + 2 * c + head
     }
 
     /// Rough training memory in bytes for `batch` sequences: weights, gradients and the two AdamW

@@ -48,6 +48,8 @@ impl std::str::FromStr for TokenizerKind {
 #[derive(Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
+    /// One past the highest id the tokenizer can produce (see `vocab_size`).
+    id_bound: usize,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -58,6 +60,149 @@ impl std::fmt::Debug for Tokenizer {
 
 /// Smallest BPE vocabulary: the special tokens plus the 256 byte symbols.
 pub const MIN_BPE_VOCAB: usize = SPECIAL_TOKENS.len() + 256;
+
+/// The largest `tokenizer.json` read. GPT-2's is about 1.4 MB (2 MB with its merges as pairs);
+/// a shared bundle is untrusted input, and this bounds the time and memory spent parsing one.
+pub const MAX_TOKENIZER_JSON_BYTES: usize = 16 << 20;
+
+/// What `train_chars` splits text with: any one character, newlines included.
+pub const CHAR_PATTERN: &str = r"[\s\S]";
+
+/// The only regular expressions a `tokenizer.json` may contain. On wasm the `tokenizers` crate
+/// runs them with fancy-regex, a backtracking engine, so an arbitrary pattern in a shared file
+/// (`(a+)+$`) could hang the page; these are ours and the well-known pre-tokenizers.
+pub const ALLOWED_PATTERNS: [(&str, &str); 4] = [
+    ("llmplay's characters", CHAR_PATTERN),
+    ("GPT-2", r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"),
+    ("GPT-4 (cl100k)", r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"),
+    ("GPT-4o (o200k)", concat!(
+        r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+        r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+        r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    )),
+];
+
+/// The tokenizer parts a `tokenizer.json` may use, by section: what llmplay writes, what GPT-2
+/// and similar byte-level BPE tokenizers use, and their harmless relatives. Others are refused:
+/// some crash the `tokenizers` crate on bad parameters instead of failing (a `Precompiled`
+/// normalizer without its table, a `FixedLength` pre-tokenizer of length 0), and llmplay does
+/// not need them.
+const ALLOWED_PARTS: [(&str, &[&str]); 4] = [
+    ("normalizer", &["Sequence", "NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Strip", "StripAccents", "Prepend", "Replace"]),
+    ("pre_tokenizer", &["Sequence", "ByteLevel", "Split", "Whitespace", "WhitespaceSplit", "Metaspace", "Digits", "Punctuation"]),
+    ("post_processor", &["Sequence", "ByteLevel", "TemplateProcessing"]),
+    ("decoder", &["Sequence", "ByteLevel", "Fuse", "Replace", "ByteFallback", "Metaspace", "Strip", "BPEDecoder", "WordPiece", "CTC"]),
+];
+
+/// At most `max` characters of `s`, quoted and escaped, for an error message.
+fn shown(s: &str, max: usize) -> String {
+    let clipped: String = s.chars().take(max).collect();
+    let more = if clipped.len() < s.len() { "…" } else { "" };
+    format!("{clipped:?}{more}")
+}
+
+/// Checks a `tokenizer.json` before the `tokenizers` crate sees it: a model llmplay can run,
+/// only allowed parts and patterns; truncation and padding are dropped (llmplay cuts and pads
+/// text itself, and a file's fixed padding could make every encoding huge).
+fn check_tokenizer_json(v: &mut serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    let root = v.as_object_mut().ok_or("tokenizer.json is not a tokenizer: it is not a JSON object")?;
+    match root.get("model").and_then(|m| m.get("type")).and_then(Value::as_str) {
+        Some("BPE" | "WordLevel") => {}
+        Some(other) => {
+            return Err(format!(
+                "tokenizer.json uses a {} model; llmplay reads BPE (GPT-2's) and WordLevel (its character tokenizer)",
+                shown(other, 40)
+            ))
+        }
+        None => return Err("tokenizer.json is not a valid tokenizer: its model has no \"type\" (BPE or WordLevel)".into()),
+    }
+    root.insert("truncation".into(), Value::Null);
+    root.insert("padding".into(), Value::Null);
+    for (section, allowed) in ALLOWED_PARTS {
+        match root.get(section) {
+            None | Some(Value::Null) => {}
+            Some(part) => check_parts(section, part, allowed)?,
+        }
+    }
+    check_patterns(v)
+}
+
+/// A section (and each part of a `Sequence` in it) must be an allowed part with its `type`
+/// spelled out: the `tokenizers` crate guesses the kind of an untyped part, and some of its
+/// guesses crash on bad input.
+fn check_parts(section: &str, v: &serde_json::Value, allowed: &[&str]) -> Result<(), String> {
+    use serde_json::Value;
+    let kind = v.get("type").and_then(Value::as_str).ok_or_else(|| {
+        format!("tokenizer.json's {section} has a part without a \"type\" (allowed: {})", allowed.join(", "))
+    })?;
+    if !allowed.contains(&kind) {
+        return Err(format!(
+            "tokenizer.json's {section} uses {}, which llmplay does not accept (allowed: {})",
+            shown(kind, 40),
+            allowed.join(", ")
+        ));
+    }
+    // An empty Prepend normalizer makes the tokenizers crate index past its alignments.
+    if kind == "Prepend" && v.get("prepend").and_then(Value::as_str) == Some("") {
+        return Err("tokenizer.json's Prepend normalizer prepends nothing, which crashes the tokenizers library".into());
+    }
+    // The Strip decoder indexes before a token's start when `stop` exceeds its length.
+    if section == "decoder" && kind == "Strip" && v.get("stop").and_then(Value::as_u64) != Some(0) {
+        return Err("tokenizer.json's Strip decoder strips from the end (stop > 0), which can crash the tokenizers library; only stripping from the start is accepted".into());
+    }
+    check_strings(section, v)?;
+    if kind == "Sequence" {
+        for key in ["normalizers", "pretokenizers", "processors", "decoders"] {
+            if let Some(parts) = v.get(key) {
+                let parts = parts.as_array().ok_or_else(|| format!("tokenizer.json's {section} sequence is not a list"))?;
+                parts.iter().try_for_each(|part| check_parts(section, part, allowed))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The longest text a tokenizer part may hold (a `Replace` normalizer's content, a `Prepend`,
+/// a decoder's suffix): real ones are a character or a special token's name, and a long one
+/// would multiply the memory encoding or decoding takes. Regular expressions are checked apart.
+const MAX_PART_STRING_CHARS: usize = 32;
+
+fn check_strings(section: &str, v: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    match v {
+        Value::String(text) if text.chars().count() > MAX_PART_STRING_CHARS => Err(format!(
+            "tokenizer.json's {section} holds a text of {} characters ({}); parts may hold at most {MAX_PART_STRING_CHARS}",
+            text.chars().count(),
+            shown(text, 20)
+        )),
+        Value::Object(map) => map.iter().filter(|(k, _)| *k != "Regex").try_for_each(|(_, x)| check_strings(section, x)),
+        Value::Array(items) => items.iter().try_for_each(|x| check_strings(section, x)),
+        _ => Ok(()),
+    }
+}
+
+/// Every `{"Regex": "…"}` anywhere in the document must be an allowed pattern.
+fn check_patterns(v: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::String(pattern)) = map.get("Regex") {
+                if !ALLOWED_PATTERNS.iter().any(|(_, p)| p == pattern) {
+                    let known: Vec<&str> = ALLOWED_PATTERNS.iter().map(|(name, _)| *name).collect();
+                    return Err(format!(
+                        "tokenizer.json uses the regular expression {}; for safety llmplay only runs the known pre-tokenizer patterns ({})",
+                        shown(pattern, 60),
+                        known.join(", ")
+                    ));
+                }
+            }
+            map.values().try_for_each(check_patterns)
+        }
+        Value::Array(items) => items.iter().try_for_each(check_patterns),
+        _ => Ok(()),
+    }
+}
 
 impl Tokenizer {
     /// Trains byte-level BPE (GPT-2's scheme: every byte is a symbol, so any UTF-8 text encodes)
@@ -102,7 +247,13 @@ impl Tokenizer {
         tokenizer
             .add_special_tokens(SPECIAL_TOKENS.map(|s| AddedToken::from(s, true)))
             .map_err(|e| format!("adding the special tokens: {e}"))?;
-        Ok(Self { inner: tokenizer })
+        Ok(Self::wrap(tokenizer))
+    }
+
+    fn wrap(inner: tokenizers::Tokenizer) -> Self {
+        let highest = inner.get_vocab(true).into_values().max().map_or(0, |id| id as usize + 1);
+        let id_bound = highest.max(inner.get_vocab_size(true));
+        Self { inner, id_bound }
     }
 
     /// A character-level tokenizer: one token per distinct character of the texts, plus newline
@@ -134,7 +285,7 @@ impl Tokenizer {
             "padding": null,
             "added_tokens": added,
             "normalizer": null,
-            "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "[\\s\\S]"}, "behavior": "Isolated", "invert": false},
+            "pre_tokenizer": {"type": "Split", "pattern": {"Regex": CHAR_PATTERN}, "behavior": "Isolated", "invert": false},
             "post_processor": null,
             "decoder": {"type": "Fuse"},
             "model": {"type": "WordLevel", "vocab": vocab, "unk_token": UNKNOWN_CHAR.to_string()},
@@ -153,11 +304,33 @@ impl Tokenizer {
         }
     }
 
-    /// Loads a `tokenizer.json` (ours, or one saved by Hugging Face `tokenizers`).
+    /// Loads a `tokenizer.json` (ours, or one saved by Hugging Face `tokenizers`). The file may
+    /// come from anyone (a shared bundle), so it is checked first: its size, its model (BPE or
+    /// WordLevel), its parts and regular expressions (see [`ALLOWED_PATTERNS`]), and its ids
+    /// (below [`crate::model::MAX_VOCAB`]). Parsing it as a `serde_json::Value` first also
+    /// bounds its nesting: serde_json refuses documents nested deeper than 128 levels, which the
+    /// `tokenizers` crate would otherwise meet with a panic (its decoder parser `expect`s).
     pub fn from_json(json: &str) -> Result<Self, String> {
+        if json.len() > MAX_TOKENIZER_JSON_BYTES {
+            return Err(format!(
+                "tokenizer.json is larger than {} MiB, the most llmplay reads (GPT-2's is under 2 MB); is it the right file?",
+                MAX_TOKENIZER_JSON_BYTES >> 20
+            ));
+        }
+        let mut value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("tokenizer.json is not valid JSON: {e}"))?;
+        check_tokenizer_json(&mut value)?;
         let inner: tokenizers::Tokenizer =
-            json.parse().map_err(|e| format!("tokenizer.json is not a valid tokenizer: {e}"))?;
-        Ok(Self { inner })
+            serde_json::from_value(value).map_err(|e| format!("tokenizer.json is not a valid tokenizer: {e}"))?;
+        let tokenizer = Self::wrap(inner);
+        if tokenizer.id_bound > crate::model::MAX_VOCAB {
+            return Err(format!(
+                "tokenizer.json uses token id {}; llmplay supports at most {} ids",
+                tokenizer.id_bound - 1,
+                crate::model::MAX_VOCAB
+            ));
+        }
+        Ok(tokenizer)
     }
 
     pub fn to_json(&self) -> String {
@@ -172,9 +345,10 @@ impl Tokenizer {
         }
     }
 
-    /// Number of ids, special tokens included.
+    /// Number of ids, special tokens included: one past the highest id, so every id the
+    /// tokenizer produces is below it even if a loaded file skips some.
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        self.id_bound
     }
 
     pub fn token_id(&self, token: &str) -> Option<u32> {
@@ -187,11 +361,11 @@ impl Tokenizer {
         self.inner.id_to_token(id)
     }
 
-    /// Encodes text of any length. Long text is cut at line starts (which are always token
-    /// boundaries) and encoded piece by piece, so memory stays proportional to the ids.
+    /// Encodes text of any length. Long text is cut at token boundaries (see [`chunks`]) and
+    /// encoded in 64 KiB pieces, so memory stays proportional to the ids.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
         let mut ids = Vec::with_capacity(text.len() / 3);
-        for piece in chunks(text, 1 << 18) {
+        for piece in chunks(text, 1 << 16) {
             let encoding = self
                 .inner
                 .encode_fast(piece, false)
@@ -232,9 +406,15 @@ impl Tokenizer {
     }
 }
 
-/// Splits text into pieces of about `target` bytes, cutting only just after a newline that is
-/// followed by a non-whitespace character: no pre-tokenizer joins across such a point.
+/// Splits text into pieces of about `target` bytes (at most about twice that) where no
+/// pre-tokenizer llmplay accepts joins tokens across the cut, so that encoding piece by piece
+/// gives the whole text's ids while memory follows the piece, not the text (the `tokenizers`
+/// crate holds hundreds of bytes per character while it encodes). The first choice is just
+/// after a newline followed by a non-whitespace character, then just before a space between
+/// two non-spaces (a word's start). A stretch with neither (no spaces or newlines at all) is
+/// cut where no special token can be split; byte-level BPE may split that one word differently.
 pub fn chunks(text: &str, target: usize) -> impl Iterator<Item = &str> {
+    let target = target.max(1);
     let mut rest = text;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -244,9 +424,15 @@ pub fn chunks(text: &str, target: usize) -> impl Iterator<Item = &str> {
             return Some(std::mem::take(&mut rest));
         }
         let bytes = rest.as_bytes();
-        let cut = (target..bytes.len() - 1)
-            .find(|&i| bytes[i] == b'\n' && !bytes[i + 1].is_ascii_whitespace() && rest.is_char_boundary(i + 1))
-            .map_or(bytes.len(), |i| i + 1);
+        let space = |i: usize| bytes[i].is_ascii_whitespace();
+        let window = target..target.saturating_mul(2).min(bytes.len() - 1);
+        let line = window.clone().find(|&i| bytes[i] == b'\n' && !space(i + 1)).map(|i| i + 1);
+        let word = || window.clone().find(|&i| bytes[i] == b' ' && !space(i - 1) && !space(i + 1));
+        // Just before a '<', or 16 bytes clear of one: never inside `<|end|>` and its kin.
+        let anywhere = || {
+            (target..bytes.len()).find(|&i| rest.is_char_boundary(i) && (bytes[i] == b'<' || !bytes[i - 16.min(i)..i].contains(&b'<')))
+        };
+        let cut = line.or_else(word).or_else(anywhere).unwrap_or(bytes.len());
         let (piece, tail) = rest.split_at(cut);
         rest = tail;
         Some(piece)

@@ -17,7 +17,7 @@ use crate::rm::{example_preferences, parse_preferences, Preference, RewardData, 
 use crate::sft::{ChatData, Sft};
 use crate::tasks::Task;
 use crate::bundle::{Bundle, Metadata};
-use crate::data::{check_corpus, Split, TokenData};
+use crate::data::{Split, TokenData};
 use crate::model::GptConfig;
 use crate::pretrain::NextToken;
 use crate::sample::{next_token_probs, prompt_ids, SampleOptions, TextStream};
@@ -287,9 +287,12 @@ impl Engine {
     }
 
     /// Checks and keeps a corpus; returns its size and a preview. A bad file leaves the old corpus.
+    /// Text that is not UTF-8 (UTF-16 with a byte-order mark, Windows-1252/Latin-1) is read, and
+    /// `encoding` names what it was read as so the page can say so (null for UTF-8).
     #[wasm_bindgen(js_name = setCorpus)]
     pub fn set_corpus(&mut self, name: String, bytes: &[u8]) -> Result<JsValue, JsError> {
-        let text = check_corpus(bytes).map_err(js_err)?.to_string();
+        let (text, encoding) = crate::data::decode_corpus(bytes, crate::data::EncodingChoice::Auto).map_err(js_err)?;
+        let text = text.into_owned();
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
         struct CorpusInfo<'a> {
@@ -298,6 +301,7 @@ impl Engine {
             chars: usize,
             lines: usize,
             preview: String,
+            encoding: Option<&'static str>,
         }
         let info = CorpusInfo {
             name: &name,
@@ -305,6 +309,7 @@ impl Engine {
             chars: text.chars().count(),
             lines: text.lines().count(),
             preview: text.chars().take(1500).collect(),
+            encoding: (encoding != crate::data::Encoding::Utf8).then(|| encoding.name()),
         };
         let out = to_js(&info)?;
         self.corpus = Some((name, text));
@@ -499,6 +504,20 @@ impl Engine {
         to_js(&event)
     }
 
+    /// Why the WebGPU device was lost, if it was (the worker checks after a failed call, then
+    /// restarts the engine on a new device).
+    #[wasm_bindgen(js_name = deviceLost)]
+    pub fn device_lost(&self) -> Option<String> {
+        crate::backend::web_gpu::lost()
+    }
+
+    /// Loses the WebGPU device for real (`GPUDevice.destroy()`), for the browser tests; false
+    /// on the CPU backend.
+    #[wasm_bindgen(js_name = simulateDeviceLoss)]
+    pub fn simulate_device_loss(&self) -> bool {
+        crate::backend::web_gpu::destroy()
+    }
+
     /// Panics on purpose, as a lost GPU device does inside burn: the page's recovery path (a
     /// fresh worker, the last autosave offered) is tested with this.
     #[wasm_bindgen(js_name = simulateCrash)]
@@ -589,10 +608,14 @@ impl Engine {
         let bundle = Bundle::from_single_file(bytes).map_err(js_err)?;
         let model = bundle.model(&self.device).map_err(js_err)?;
         self.reset_model();
-        let mut train = TrainConfig::default();
-        if let Some(saved) = bundle.meta.train_config.clone().and_then(|v| serde_json::from_value::<TrainConfig>(v).ok()) {
-            train = saved;
-        }
+        // The bundle's own settings are someone else's: kept only when they make sense.
+        let train = bundle
+            .meta
+            .train_config
+            .clone()
+            .and_then(|v| serde_json::from_value::<TrainConfig>(v).ok())
+            .filter(|t| t.validate().is_ok())
+            .unwrap_or_default();
         let mut trainer = Trainer::new(model, train, &self.device);
         // A loaded model continues from its step count with fresh optimizer moments.
         trainer.step = bundle.meta.steps;

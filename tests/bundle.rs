@@ -141,3 +141,115 @@ fn a_model_saved_by_transformers_loads_and_gives_its_loss() {
     let hf_loss = expected["loss"].as_f64().unwrap();
     assert!((loss - hf_loss).abs() < 1e-4, "loss {loss} vs transformers' {hf_loss}");
 }
+
+/// A shared bundle is untrusted: absurd shapes, unknown stages, oversized or dangerous JSON are
+/// refused with a sentence before anything large is allocated; free text is made safe to show.
+#[test]
+fn shared_bundles_are_held_to_limits() {
+    let (bundle, _) = trained_bundle();
+    let good = bundle.safetensors_bytes(&[]).unwrap();
+    let config = bundle.config_json();
+    let tokenizer = bundle.tokenizer.to_json();
+    let parts = |config: &str, tokenizer: &str, meta: Option<&str>| Bundle::from_parts(&good, config, tokenizer, meta);
+    let refused = |what: &str, result: Result<Bundle, String>, needle: &str| {
+        let err = result.map(|_| ()).expect_err(what);
+        assert!(err.contains(needle), "{what}: the message {err:?} should mention {needle:?}");
+    };
+
+    // Config caps, checked before the parameter list is built.
+    refused("a billion layers", parts(&config.replace("\"n_layer\": 2", "\"n_layer\": 1000000000"), &tokenizer, None), "n_layer is 1000000000; llmplay supports at most 256");
+    refused("a huge vocabulary", parts(&config.replace(&format!("\"vocab_size\": {}", bundle.config.vocab_size), "\"vocab_size\": 4000000000"), &tokenizer, None), "vocab_size");
+    refused("zero heads", parts(&config.replace("\"n_head\": 2", "\"n_head\": 0"), &tokenizer, None), "n_head must be at least 1");
+    refused("a config of 100 KB", parts(&format!("{}{}", " ".repeat(100_000), config), &tokenizer, None), "larger than 64 KiB");
+    // GPT-2 XL's shape is within them.
+    let xl = r#"{"model_type": "gpt2", "vocab_size": 50257, "n_positions": 1024, "n_embd": 1600, "n_layer": 48, "n_head": 25}"#;
+    let xl = llmplay::bundle::parse_hf_config(xl).unwrap();
+    assert_eq!(xl.num_params(), 1_557_611_200);
+
+    // llmplay.json: known stages only; free text cleaned and cut.
+    refused("an unknown stage", parts(&config, &tokenizer, Some(r#"{"stage": "hacked"}"#)), "stage \"hacked\"");
+    let name = format!("evil\u{1b}[2J\u{202e}name{}", "x".repeat(1000));
+    let meta = serde_json::json!({"stage": "sft", "corpus_name": name, "llmplay_version": "0.1\n"}).to_string();
+    let loaded = parts(&config, &tokenizer, Some(&meta)).unwrap();
+    let shown = loaded.meta.corpus_name.unwrap();
+    assert!(shown.starts_with("evil[2Jnamexxx") && shown.chars().count() == 201 && shown.ends_with('…'), "{shown:?}");
+    assert_eq!(loaded.meta.llmplay_version, "0.1");
+    assert_eq!(parts(&config, &tokenizer, Some("{}")).unwrap().meta.stage, "imported");
+    refused("a huge step count", parts(&config, &tokenizer, Some(r#"{"stage": "rl", "steps": 18446744073709551615}"#)), "steps");
+
+    // tokenizer.json: a model llmplay runs, known parts, known regular expressions, ids within
+    // the model, bounded size and nesting.
+    let mut tok: serde_json::Value = serde_json::from_str(&tokenizer).unwrap();
+    let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut t = tok.clone();
+        edit(&mut t);
+        t.to_string()
+    };
+    refused("a backtracking regex", parts(&config, &with(&|t| t["pre_tokenizer"]["pattern"]["Regex"] = "(a+)+$".into()), None), "regular expression \"(a+)+$\"");
+    refused("a Unigram model", parts(&config, &with(&|t| t["model"]["type"] = "Unigram".into()), None), "llmplay reads BPE");
+    refused("a Precompiled normalizer", parts(&config, &with(&|t| t["normalizer"] = serde_json::json!({"type": "Precompiled"})), None), "Precompiled");
+    refused("a Strip decoder from the end", parts(&config, &with(&|t| t["decoder"] = serde_json::json!({"type": "Strip", "content": " ", "start": 0, "stop": 2})), None), "Strip");
+    refused("an empty Prepend", parts(&config, &with(&|t| t["normalizer"] = serde_json::json!({"type": "Prepend", "prepend": ""})), None), "Prepend");
+    refused("an id past the embeddings", parts(&config, &with(&|t| t["model"]["vocab"]["a"] = 70_000.into()), None), "disagree");
+    let deep: serde_json::Value = serde_json::from_str(&format!("{}1{}", "[".repeat(100), "]".repeat(100))).unwrap();
+    refused("a decoder that is no part", parts(&config, &with(&|t| t["decoder"] = deep.clone()), None), "decoder has a part without a \"type\"");
+    let fuse = r#""decoder":{"type":"Fuse"}"#;
+    assert!(tokenizer.contains(fuse));
+    let nested = tokenizer.replace(fuse, &format!(r#""decoder":{}{{"type":"Fuse"}}{}"#, "[".repeat(200), "]".repeat(200)));
+    refused("nesting past serde_json's limit", parts(&config, &nested, None), "recursion limit");
+    refused("a 17 MiB tokenizer", parts(&config, &format!("{tokenizer}{}", " ".repeat(17 << 20)), None), "larger than 16 MiB");
+    // Fixed padding from a file would make every encoding a billion ids long: it is dropped.
+    tok["padding"] = serde_json::json!({"strategy": {"Fixed": 1_000_000_000u64}, "direction": "Right", "pad_to_multiple_of": null, "pad_id": 0, "pad_type_id": 0, "pad_token": "<|endoftext|>"});
+    assert_eq!(parts(&config, &tok.to_string(), None).unwrap().tokenizer.encode("To be").unwrap().len(), 5);
+}
+
+/// A tokenizer the size of GPT-2's (50,257 ids, 50,000 merges, about 1.5 MB), with GPT-2's
+/// pre-tokenizer pattern spelled out, loads and encodes.
+#[test]
+fn a_gpt2_sized_tokenizer_with_gpt2s_pattern_loads() {
+    // GPT-2's byte-level alphabet: printable Latin-1 bytes stand for themselves, the rest are
+    // shifted past U+00FF.
+    let mut shifted = 0;
+    let alphabet: Vec<char> = (0..=255u8)
+        .map(|b| {
+            if matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF) {
+                char::from(b)
+            } else {
+                shifted += 1;
+                char::from_u32(255 + shifted).unwrap()
+            }
+        })
+        .collect();
+    let mut vocab = serde_json::Map::new();
+    let mut merges = Vec::new();
+    for c in &alphabet {
+        vocab.insert(c.to_string(), vocab.len().into());
+    }
+    'outer: for a in &alphabet {
+        for b in &alphabet {
+            if merges.len() == 50_000 {
+                break 'outer;
+            }
+            vocab.insert(format!("{a}{b}"), vocab.len().into());
+            merges.push(serde_json::json!([a.to_string(), b.to_string()]));
+        }
+    }
+    vocab.insert("<|endoftext|>".into(), vocab.len().into());
+    let gpt2 = llmplay::tokenizer::ALLOWED_PATTERNS.iter().find(|(name, _)| *name == "GPT-2").unwrap().1;
+    let json = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "normalizer": null, "post_processor": null,
+        "added_tokens": [{"id": 50256, "content": "<|endoftext|>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}],
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": gpt2}, "behavior": "Isolated", "invert": false},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null, "end_of_word_suffix": null,
+            "fuse_unk": false, "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": merges},
+    })
+    .to_string();
+    assert!(json.len() > 1 << 20, "{} bytes", json.len());
+    let tok = Tokenizer::from_json(&json).unwrap();
+    assert_eq!(tok.vocab_size(), 50_257);
+    let text = "Hello, world! It's 2025.<|endoftext|>";
+    assert_eq!(tok.decode(&tok.encode(text).unwrap()), text);
+}

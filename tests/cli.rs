@@ -303,3 +303,37 @@ fn paused_sft_rl_and_reward_model_runs_resume_where_they_stopped() {
     events(&llmplay(&[&["pretrain", "--corpus", corpus.to_str().unwrap(), "--out", p.to_str().unwrap(), "--steps", "4", "--stop-after", "2"][..], &shape].concat()));
     assert_eq!(steps(&events(&llmplay(&["resume", p.to_str().unwrap()]))), vec![3, 4]);
 }
+
+#[test]
+fn a_latin1_corpus_is_read_with_a_notice_or_refused_when_utf8_is_asked_for() {
+    let dir = tempdir("latin1");
+    let text: String = (0..300).map(|i| format!("ligne {i}: café naïve, déjà vu, à bientôt.\n")).collect();
+    let bytes: Vec<u8> = text.chars().map(|c| u8::try_from(u32::from(c)).unwrap()).collect();
+    let corpus = dir.join("latin1.txt");
+    std::fs::write(&corpus, &bytes).unwrap();
+    let out = dir.join("model");
+    let mut args = vec!["pretrain", "--corpus", corpus.to_str().unwrap(), "--out", out.to_str().unwrap(), "--steps", "3"];
+    args.extend(SMALL);
+    let result = llmplay(&args);
+    assert_eq!(events(&result).len(), 3);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("latin1.txt: read as Windows-1252 (Latin-1), not UTF-8"), "{stderr}");
+    // The accented letters are tokens of their own, not the unknown character.
+    let tokenizer = llmplay::tokenizer::Tokenizer::from_json(&std::fs::read_to_string(out.join("tokenizer.json")).unwrap()).unwrap();
+    assert!(tokenizer.token_id("é").is_some() && tokenizer.token_id("ï").is_some());
+
+    args.extend(["--encoding", "utf-8"]);
+    let refused = llmplay(&args);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("not UTF-8") && !stderr.contains("panicked"), "{stderr}");
+
+    // An encoding chosen by hand is kept for `llmplay resume`, which reads the corpus again.
+    let paused = dir.join("paused");
+    let mut args = vec!["pretrain", "--corpus", corpus.to_str().unwrap(), "--out", paused.to_str().unwrap(), "--steps", "4", "--stop-after", "2", "--encoding", "latin-1"];
+    args.extend(SMALL);
+    assert_eq!(events(&llmplay(&args)).len(), 2);
+    let resumed = llmplay(&["resume", paused.to_str().unwrap()]);
+    assert_eq!(events(&resumed).len(), 2);
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("read as Windows-1252"));
+}

@@ -119,3 +119,26 @@ fn token_pieces_spell_the_text() {
         assert_eq!(pieces.iter().map(|(id, _)| *id).collect::<Vec<_>>(), tokenizer.encode(text).unwrap());
     }
 }
+
+/// Text with no newline to cut at is still encoded in bounded pieces: cut before a word, or
+/// (with no spaces either) anywhere but inside a special token, to the same ids as in one go.
+#[test]
+fn one_long_line_encodes_in_pieces_to_the_same_ids() {
+    let corpus = common::sample_text();
+    let words: String = corpus.split_whitespace().cycle().take(60_000).collect::<Vec<_>>().join(" ");
+    assert!(words.len() > 3 << 16 && !words.contains('\n'));
+    for tok in [Tokenizer::train_bpe(std::iter::once(corpus.as_str()), 350).unwrap(), Tokenizer::train_chars(std::iter::once(corpus.as_str())).unwrap()] {
+        let whole: Vec<u32> = tok.pieces(&words).unwrap().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(tok.encode(&words).unwrap(), whole, "{:?}", tok.kind());
+    }
+    let pieces: Vec<&str> = llmplay::tokenizer::chunks(&words, 1 << 12).collect();
+    assert!(pieces.len() > 10 && pieces.iter().all(|p| p.len() <= 2 << 12));
+    assert!(pieces[1..].iter().all(|p| p.starts_with(' ')), "cut before a word");
+
+    // No spaces or newlines at all: special tokens survive the cuts.
+    let tok = Tokenizer::train_chars(std::iter::once(corpus.as_str())).unwrap();
+    let run = "abc<|end|>".repeat(30_000);
+    let end = tok.token_id("<|end|>").unwrap();
+    assert_eq!(tok.encode(&run).unwrap().iter().filter(|&&id| id == end).count(), 30_000);
+    assert!(llmplay::tokenizer::chunks(&run, 1 << 12).all(|p| p.len() <= 2 << 12));
+}

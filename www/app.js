@@ -1,6 +1,8 @@
 // The page: forms, plots and messages to the engine worker. No training or sampling happens
 // here; the Rust core in the worker does all of it.
 import uPlot from "./pkg/vendor/uPlot.esm.js";
+import { h, fill, b } from "./dom.js";
+import * as tabs from "./tabs.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -86,7 +88,8 @@ async function useCorpus(name, buffer) {
 
 function renderCorpus(info) {
   app.corpusName = info.name;
-  $("corpus-stats").innerHTML = `<b>${info.name}</b> — ${fmt.format(info.chars)} characters, ${bytes(info.bytes)}, ${fmt.format(info.lines)} lines`;
+  fill($("corpus-stats"), b(info.name), ` — ${fmt.format(info.chars)} characters, ${bytes(info.bytes)}, ${fmt.format(info.lines)} lines`,
+    info.encoding ? h("span", { className: "notice-inline" }, ` · read as ${info.encoding}, not UTF-8`) : null);
   $("corpus-preview").textContent = info.preview + (info.chars > info.preview.length ? "…" : "");
   show($("corpus-info"));
 }
@@ -160,8 +163,8 @@ $("tok-train").onclick = async () => {
 
 async function renderTokenizer(info) {
   app.vocabSize = info.vocabSize;
-  const cpt = info.charsPerToken ? `, <b>${info.charsPerToken.toFixed(2)}</b> characters per token` : "";
-  $("tok-stats").innerHTML = `${info.kind === "bpe" ? "Byte-level BPE" : "Characters"}: <b>${fmt.format(info.vocabSize)}</b> tokens in the vocabulary (5 reserved for chat)${cpt}`;
+  const cpt = info.charsPerToken ? [", ", b(info.charsPerToken.toFixed(2)), " characters per token"] : [];
+  fill($("tok-stats"), `${info.kind === "bpe" ? "Byte-level BPE" : "Characters"}: `, b(fmt.format(info.vocabSize)), " tokens in the vocabulary (5 reserved for chat)", cpt);
   const text = $("corpus-preview").textContent.slice(0, 800);
   const box = $("tok-preview");
   box.textContent = "";
@@ -203,7 +206,7 @@ async function updateSize() {
   try {
     const s = await call("checkSize", { shape: currentShape(), batch: num("batch"), limits: app.limits, vocabSize: app.vocabSize || 512 });
     sizeProblem = s.problem;
-    $("model-size").innerHTML = `<b>${human(s.params)}</b> parameters · about <b>${bytes(s.memory.totalBytes)}</b> to train with batch ${num("batch")}`;
+    fill($("model-size"), b(human(s.params)), " parameters · about ", b(bytes(s.memory.totalBytes)), ` to train with batch ${num("batch")}`);
     showError("model-error", s.problem);
   } catch (e) {
     sizeProblem = e.message;
@@ -233,9 +236,9 @@ $("model-create").onclick = async () => {
 
 function renderModelInfo() {
   const m = app.model;
-  $("model-info").innerHTML = m
-    ? `Model ready: <b>${human(m.params)}</b> parameters, ${m.nLayer} layers × ${m.nHead} heads × ${m.nEmbd} wide, context ${m.blockSize}, ${m.step} steps trained${m.valLoss ? `, val loss ${m.valLoss.toFixed(3)}` : ""}`
-    : "";
+  fill($("model-info"), m
+    ? ["Model ready: ", b(human(m.params)), ` parameters, ${m.nLayer} layers × ${m.nHead} heads × ${m.nEmbd} wide, context ${m.blockSize}, ${m.step} steps trained${m.valLoss ? `, val loss ${m.valLoss.toFixed(3)}` : ""}`]
+    : []);
 }
 
 function enableModelStages() {
@@ -336,6 +339,7 @@ function uiState() {
 $("train-start").onclick = async () => {
   showError("train-error", null);
   try {
+    askPersistence();
     const counts = await call("train", { settings: trainSettings(), ui: uiState() });
     $("train-status").textContent = `${fmt.format(counts.trainTokens)} training tokens, ${fmt.format(counts.valTokens)} validation tokens`;
   } catch (e) {
@@ -390,7 +394,8 @@ function onTrainEvent(ev) {
   const recent = app.history.slice(-20);
   const perStep = recent.length > 1 ? (recent.at(-1).elapsed_s - recent[0].elapsed_s) / (recent.length - 1) : NaN;
   const val = [...app.history].reverse().find((e) => e.val_loss != null);
-  $("train-status").innerHTML = `step <b>${ev.step}</b> / ${total} · loss <b>${ev.train_loss.toFixed(3)}</b>${val ? ` · val <b>${val.val_loss.toFixed(3)}</b>` : ""} · ${fmt.format(Math.round(ev.tokens_per_s))} tokens/s · ETA ${duration(perStep * (total - ev.step))}`;
+  fill($("train-status"), "step ", b(ev.step), ` / ${total} · loss `, b(ev.train_loss.toFixed(3)), val ? [" · val ", b(val.val_loss.toFixed(3))] : [],
+    ` · ${fmt.format(Math.round(ev.tokens_per_s))} tokens/s · ETA ${duration(perStep * (total - ev.step))}`);
   if (ev.sample != null) {
     $("train-sample").textContent = ev.sample;
     $("sample-step").textContent = `(after step ${ev.step})`;
@@ -415,7 +420,15 @@ function onEvent(msg) {
     case "chatPiece": return appendChatPiece(msg.text);
     case "rmTrain": return onRewardModelEvent(msg.data);
     case "rmState": return setRewardModelState(msg.state, msg.message);
-    case "autosaved": $("train-status").dataset.saved = msg.step; return;
+    case "autosaved":
+      $("train-status").dataset.saved = msg.step;
+      if (app.saveFailed) {
+        app.saveFailed = null;
+        show($("save-status"), false);
+        toast(`Autosaved again at step ${msg.step}.`);
+      }
+      return refreshSavedRuns();
+    case "saveFailed": return onSaveFailed(msg);
     case "piece": return appendPiece(msg.text);
     case "warning": return toast(msg.message);
     case "crashed": return recover(msg.message);
@@ -529,7 +542,8 @@ function renderChatData(info) {
   const skipped = info.badLines.length
     ? ` · skipped ${info.badLines.length} malformed line${info.badLines.length > 1 ? "s" : ""} (${info.badLines.slice(0, 3).map(([l, r]) => `line ${l}: ${r}`).join("; ")}${info.badLines.length > 3 ? "; …" : ""})`
     : "";
-  $("sft-data-stats").innerHTML = `<b>${fmt.format(info.train)}</b> conversations to learn from, <b>${fmt.format(info.val)}</b> held out for validation · the loss sees <b>${Math.round(info.learnedFraction * 100)}%</b> of their tokens${skipped}`;
+  fill($("sft-data-stats"), b(fmt.format(info.train)), " conversations to learn from, ", b(fmt.format(info.val)), " held out for validation · the loss sees ",
+    b(`${Math.round(info.learnedFraction * 100)}%`), ` of their tokens${skipped}`);
   show($("sft-data-info"));
   showExample(0);
 }
@@ -574,6 +588,7 @@ function sftSettings() {
 async function startSft(restart) {
   showError("sft-error", null);
   try {
+    askPersistence();
     const r = await call("sft", { settings: sftSettings(), mix: num("sft-mix"), restart, ui: uiState() });
     if (r.started) resetSftChart();
     $("sft-status").textContent = `fine-tuning on ${fmt.format(r.trainConversations)} conversations`;
@@ -602,7 +617,8 @@ function onSftEvent(ev) {
   const total = num("sft-steps");
   $("sft-progress").value = ev.step / total;
   const val = [...h].reverse().find((e) => e.val_loss != null);
-  $("sft-status").innerHTML = `step <b>${ev.step}</b> / ${total} · loss <b>${ev.train_loss.toFixed(3)}</b>${val ? ` · val <b>${val.val_loss.toFixed(3)}</b>` : ""} · ${fmt.format(Math.round(ev.tokens_per_s))} learned tokens/s`;
+  fill($("sft-status"), "step ", b(ev.step), ` / ${total} · loss `, b(ev.train_loss.toFixed(3)), val ? [" · val ", b(val.val_loss.toFixed(3))] : [],
+    ` · ${fmt.format(Math.round(ev.tokens_per_s))} learned tokens/s`);
   if (ev.sample != null) {
     // The sample is generated without stopping: cut it at the end of the assistant's turn.
     const end = ev.sample.indexOf("<|end|>");
@@ -859,6 +875,7 @@ $("rm-train").onclick = async () => {
   showError("rm-error", null);
   const steps = num("rm-steps"), lr = num("rm-lr");
   try {
+    askPersistence();
     const counts = await call("rewardModel", { settings: {
       steps, batch_size: num("rm-batch"), lr, min_lr: lr / 10, warmup_steps: Math.min(10, Math.floor(steps / 10)),
       eval_every: num("rm-eval-every"), sample_every: 0, checkpoint_every: 0, seed: num("seed"),
@@ -881,7 +898,8 @@ function onRewardModelEvent(ev) {
   $("rm-progress").value = ev.step / total;
   const acc = [...h].reverse().find((e) => e.metrics?.val_accuracy != null);
   const c = app.rm.counts;
-  $("rm-status").innerHTML = `step <b>${ev.step}</b> / ${total} · loss <b>${ev.train_loss.toFixed(3)}</b>${acc ? ` · agrees with <b>${Math.round(acc.metrics.val_accuracy * 100)}%</b> of ${c && !c.valIsTrain ? `${c.val} held-out` : "its"} judgements (chance: 50%)` : ""}`;
+  fill($("rm-status"), "step ", b(ev.step), ` / ${total} · loss `, b(ev.train_loss.toFixed(3)),
+    acc ? [" · agrees with ", b(`${Math.round(acc.metrics.val_accuracy * 100)}%`), ` of ${c && !c.valIsTrain ? `${c.val} held-out` : "its"} judgements (chance: 50%)`] : []);
 }
 $("chat-input").onkeydown = (e) => {
   if (e.key === "Enter" && !e.shiftKey) {
@@ -989,6 +1007,7 @@ async function startRl(restart) {
   try {
     const { settings, rl } = rlSettings();
     const js = $("rl-reward").value === "js" ? $("rl-js").value : null;
+    askPersistence();
     const r = await call("rl", { settings, rl, js, restart, ui: uiState() });
     if (r.started) resetRlCharts();
     $("rl-status").textContent = "sampling the first answers…";
@@ -1025,8 +1044,9 @@ function onRlEvent(ev, groups) {
   const held = [...h].reverse().find((e) => e.metrics?.heldout_accuracy != null);
   const mm = ev.metrics || {};
   // The judged prompts have no right answer to count.
-  const right = $("rl-prompts-from").value === "judged" ? "" : ` · right <b>${Math.round((mm.sample_accuracy ?? 0) * 100)}%</b> of tries`;
-  $("rl-status").innerHTML = `step <b>${ev.step}</b> / ${total} · mean reward <b>${(mm.mean_reward ?? 0).toFixed(3)}</b>${right}${held ? ` · held-out <b>${Math.round(held.metrics.heldout_accuracy * 100)}%</b>` : ""} · KL ${(mm.kl ?? 0).toFixed(3)}`;
+  const right = $("rl-prompts-from").value === "judged" ? [] : [" · right ", b(`${Math.round((mm.sample_accuracy ?? 0) * 100)}%`), " of tries"];
+  fill($("rl-status"), "step ", b(ev.step), ` / ${total} · mean reward `, b((mm.mean_reward ?? 0).toFixed(3)), right,
+    held ? [" · held-out ", b(`${Math.round(held.metrics.heldout_accuracy * 100)}%`)] : [], ` · KL ${(mm.kl ?? 0).toFixed(3)}`);
   if (groups) renderGroups(groups, ev.step);
   if (app.model) app.model.step = ev.step;
 }
@@ -1059,14 +1079,15 @@ $("rl-card").onclick = async () => {
   const order = ["base", "start", "current", "loaded"];
   const models = app.chat.models.filter((m) => order.includes(m.key)).sort((a, b) => order.indexOf(a.key) - order.indexOf(b.key));
   const tasks = ["addition", "compare", "count", "reverse"];
-  table.tHead.innerHTML = `<tr><th>task (${n} held-out problems)</th>${models.map((m) => `<th>${modelLabel(m).split(" — ")[0]}<br><small>${{ pretrain: "pretrained", sft: "SFT", rl: "RL" }[m.stage] || m.stage}, ${m.steps} steps</small></th>`).join("")}</tr>`;
+  fill(table.tHead, h("tr", {}, h("th", {}, `task (${n} held-out problems)`), models.map((m) =>
+    h("th", {}, modelLabel(m).split(" — ")[0], h("br"), h("small", {}, `${{ pretrain: "pretrained", sft: "SFT", rl: "RL" }[m.stage] || m.stage}, ${m.steps} steps`)))));
   table.tBodies[0].textContent = "";
   show(table);
   $("rl-card").disabled = true;
   try {
     for (const task of tasks) {
       const tr = document.createElement("tr");
-      tr.innerHTML = `<td>${task}</td>`;
+      tr.append(h("td", {}, task));
       table.tBodies[0].append(tr);
       for (const m of models) {
         $("rl-card-status").textContent = `grading ${task} with ${modelLabel(m).split(" — ")[0].toLowerCase()}…`;
@@ -1074,7 +1095,7 @@ $("rl-card").onclick = async () => {
         const td = document.createElement("td");
         td.className = "pct";
         td.dataset.accuracy = r.accuracy;
-        td.innerHTML = `<b>${Math.round(r.accuracy * 100)}%</b> <small>ends turn ${Math.round(r.end_of_turn_rate * 100)}%</small>`;
+        fill(td, b(`${Math.round(r.accuracy * 100)}%`), " ", h("small", {}, `ends turn ${Math.round(r.end_of_turn_rate * 100)}%`));
         td.title = r.examples.map((e) => `${e.prompt} → ${e.reply} ${e.correct ? "✓" : `✗ (${e.answer})`}`).join("\n");
         tr.append(td);
       }
@@ -1127,10 +1148,19 @@ async function loadBundleBytes(name, buffer) {
     renderModelInfo();
     enableModelStages();
     enable("model", true);
-    $("share-link").innerHTML = `Loaded <b>${name}</b>: ${app.model.stage || "model"}, ${app.model.step} steps.`;
+    fill($("share-link"), "Loaded ", b(name), `: ${app.model.stage || "model"}, ${app.model.step} steps.`);
     setRunState("idle", "pretrain");
   } catch (e) {
     showError("bundle-error", `${name}: ${e.message}. The current model is unchanged.`);
+  }
+}
+
+/** The file name in a URL's path ("m.safetensors" for https://host/dir/m.safetensors?x=1). */
+function fileNameOf(url) {
+  try {
+    return decodeURIComponent(new URL(url, location.href).pathname.split("/").pop()) || url;
+  } catch {
+    return url;
   }
 }
 
@@ -1157,10 +1187,10 @@ async function loadBundleUrl(url) {
     const buf = new Uint8Array(received);
     let off = 0;
     for (const c of chunks) { buf.set(c, off); off += c.length; }
-    await loadBundleBytes(url.split("/").pop() || url, buf.buffer);
+    await loadBundleBytes(fileNameOf(url), buf.buffer);
     const link = new URL(location.href);
     link.searchParams.set("model", url);
-    $("share-link").innerHTML += ` Share it: <a href="${link}">${link}</a>`;
+    $("share-link").append(" Share it: ", h("a", { href: link.href }, link.href));
   } catch (e) {
     showError("bundle-error", `could not load ${url}: ${e.message}. The current model is unchanged.`);
   } finally {
@@ -1169,18 +1199,32 @@ async function loadBundleUrl(url) {
 }
 
 // --- Autosave and recovery ----------------------------------------------------------------
-function offerResume(saved) {
+/** Offers this tab's own saved run (a reload), or else the newest run no other tab has open. */
+function offerResume(runs, elsewhere) {
+  const own = runs.find((r) => r.id === tabs.runId());
+  const saved = own || runs.find((r) => !elsewhere.has(r.id));
+  app.offered = saved || null;
   if (!saved) return show($("resume"), false);
   const when = new Date(saved.savedAt).toLocaleString();
   const what = { sft: "A fine-tuning run", rl: "An RL run" }[saved.stage] || `A training run on ${saved.corpusName}`;
   $("resume-text").textContent = `${what} was saved at step ${saved.step} (${when}). Resume it where it was?`;
   show($("resume"));
 }
-$("resume-no").onclick = async () => { await call("discardSaved"); show($("resume"), false); };
-$("resume-yes").onclick = async () => {
+$("resume-no").onclick = async () => {
   show($("resume"), false);
+  if (app.offered) await call("discardSaved", { runId: app.offered.id }).catch((e) => toast(`Could not delete the saved run: ${e.message}`));
+  refreshSavedRuns();
+};
+$("resume-yes").onclick = () => resumeRun(app.offered?.id);
+
+/** Makes the saved run `id` this tab's (if no other tab has it open) and restores it. */
+async function resumeRun(id) {
+  show($("resume"), false);
+  if (!id) return;
+  if (app.state === "running") return toast("Pause or stop training before resuming another run.");
+  if (!(await tabs.own(id))) return toast("That run is open in another tab: continue it there, or close that tab first.");
   try {
-    const r = await call("resumeSaved");
+    const r = await call("resumeSaved", { runId: id });
     renderCorpus(r.corpus);
     enable("tokenizer", true);
     if (r.ui) restoreUi(r.ui);
@@ -1215,7 +1259,83 @@ $("resume-yes").onclick = async () => {
   } catch (e) {
     toast(`The saved run could not be restored: ${e.message}`);
   }
-};
+  refreshSavedRuns();
+}
+
+// --- Saved in this browser: every tab's runs, their size, and the browser's storage --------
+function onSaveFailed({ step, message }) {
+  app.saveFailed = { step, message };
+  $("save-status").textContent = `The autosave at step ${step} failed: ${message}. Training goes on; the next autosave tries again, and the last good save is kept.`;
+  show($("save-status"));
+  toast(`Autosave failed: ${message}`);
+}
+
+/** Asks the browser to keep saved runs under storage pressure (once, when training starts). */
+async function askPersistence() {
+  if (app.persistAsked || !navigator.storage?.persist) return;
+  app.persistAsked = true;
+  try {
+    if (!(await navigator.storage.persisted())) await navigator.storage.persist();
+  } catch { /* not offered here: the panel says so */ }
+  refreshSavedRuns();
+}
+
+/** Lists the saved runs again (a request while one is under way runs once it is done). */
+async function refreshSavedRuns() {
+  if (refreshSavedRuns.busy) {
+    refreshSavedRuns.again = true;
+    return;
+  }
+  refreshSavedRuns.busy = true;
+  try {
+    const [runs, elsewhere] = await Promise.all([call("listRuns"), tabs.openElsewhere()]);
+    await renderSavedRuns(runs, elsewhere);
+  } catch (e) {
+    fill($("saved-usage"), `Saved runs cannot be listed: ${e.message}`);
+  } finally {
+    refreshSavedRuns.busy = false;
+  }
+  if (refreshSavedRuns.again) {
+    refreshSavedRuns.again = false;
+    refreshSavedRuns();
+  }
+}
+
+async function renderSavedRuns(runs, elsewhere) {
+  const body = $("saved-runs").tBodies[0];
+  body.textContent = "";
+  for (const r of runs) {
+    const mine = r.id === tabs.runId();
+    const open = elsewhere.has(r.id);
+    const what = `${{ sft: "fine-tuning", rl: "RL", pretrain: "pretraining" }[r.stage] || r.stage} on ${r.corpusName || "a corpus"}`;
+    const status = mine ? "this tab" : open ? "open in another tab" : "";
+    const resume = h("button", { textContent: "Resume", disabled: mine || open, title: open ? "Open in another tab" : "" });
+    resume.onclick = () => resumeRun(r.id);
+    const del = h("button", { textContent: "Delete", disabled: open, title: open ? "Open in another tab: close it first" : "" });
+    del.onclick = async () => {
+      await call("discardSaved", { runId: r.id }).catch((e) => toast(`Could not delete: ${e.message}`));
+      refreshSavedRuns();
+    };
+    const when = new Date(r.savedAt).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
+    body.append(h("tr", { dataset: { run: r.id } },
+      h("td", {}, what, h("small", {}, `step ${r.step} · saved ${when}`, status ? ` · ${status}` : "")),
+      h("td", { className: "size" }, bytes(r.bytes)), h("td", { className: "actions" }, resume, " ", del)));
+  }
+  show($("saved-runs"), runs.length > 0);
+  const total = runs.reduce((a, r) => a + r.bytes, 0);
+  const parts = [runs.length ? [b(String(runs.length)), ` saved run${runs.length === 1 ? " uses " : "s use "}`, b(bytes(total))] : "No saved runs yet."];
+  try {
+    const est = await navigator.storage.estimate();
+    if (est.quota) parts.push(` · on disk (compressed) this site stores ${bytes(est.usage || 0)} of the ${bytes(est.quota)} the browser allows it`);
+    const persisted = await navigator.storage.persisted();
+    parts.push(persisted ? " · saved runs are kept even when the disk runs low" : " · the browser may clear saved runs when the disk runs low (download models you want to keep)");
+  } catch { /* no StorageManager: say nothing */ }
+  fill($("saved-usage"), parts);
+  $("saved-usage").dataset.runs = runs.length;
+}
+// Other tabs save and delete runs too: look again when this tab comes back into view.
+window.addEventListener("focus", () => refreshSavedRuns());
+document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshSavedRuns(); });
 function restoreUi(ui) {
   document.querySelector(`input[name=tok-kind][value=${ui.tokKind}]`).checked = true;
   $("vocab").value = ui.vocab;
@@ -1250,21 +1370,24 @@ async function boot() {
   startWorker();
   const banner = $("backend");
   try {
-    const info = await call("init", { backend: params.get("backend") || "auto" });
+    const info = await call("init", { backend: params.get("backend") || "auto", runId: tabs.runId() });
     app.backend = info.backend;
     $("version").textContent = info.version;
     if (info.backend === "wgpu") {
       app.limits = { maxBufferBytes: info.limits.maxBufferBytes, maxTotalBytes: 2 * GiB };
       banner.className = "banner ok";
-      banner.innerHTML = `Training on your GPU (WebGPU)${info.adapterInfo ? `<small>${info.adapterInfo}</small>` : ""}`;
+      fill(banner, "Training on your GPU (WebGPU)", info.adapterInfo ? h("small", {}, info.adapterInfo) : null);
     } else {
       app.limits = { maxBufferBytes: GiB, maxTotalBytes: 2 * GiB };
       banner.className = "banner warn";
       const how = params.get("backend") === "cpu" ? "" : " — use a recent Chrome or Edge (or enable WebGPU in your browser's flags) to train on the GPU";
-      banner.innerHTML = `Training on the CPU (WebAssembly): ${info.reason}${how}`;
+      banner.textContent = `Training on the CPU (WebAssembly): ${info.reason}${how}`;
     }
     banner.dataset.backend = info.backend;
-    offerResume(info.saved);
+    if (info.storageError) onSaveFailed({ step: 0, message: info.storageError });
+    const elsewhere = await tabs.openElsewhere();
+    offerResume(info.runs, elsewhere);
+    renderSavedRuns(info.runs, elsewhere);
     const saved = await call("savedPrefs").catch(() => "");
     if (saved) await setPrefs(saved.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l)));
     updateSize();
@@ -1277,6 +1400,7 @@ async function boot() {
 
 makeCharts();
 window.llmplay = { app, charts, call };
+await tabs.claim();
 await boot();
 if (params.get("model")) {
   $("bundle-url").value = params.get("model");

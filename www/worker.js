@@ -2,7 +2,8 @@
 // blocks the page. The protocol:
 //
 // page → worker   {id, cmd, args}; the worker answers {id, ok: true, result} or {id, ok: false, error}
-//   init {backend: "auto"|"cpu"}          → {version, backend: "wgpu"|"cpu", reason, limits?, saved?}
+//   init {backend: "auto"|"cpu", runId}   → {version, backend: "wgpu"|"cpu", reason, limits?, runs, storageError}
+//     runId: this tab's run, where autosaves go (the page holds its Web Lock); runs: listRuns's.
 //   corpus {name, bytes: ArrayBuffer}     → {name, bytes, chars, lines, preview}
 //   tokenizer {kind: "char"|"bpe", vocabSize} → {kind, vocabSize, charsPerToken}
 //   tokenize {text}                       → [[id, piece], ...]
@@ -29,21 +30,22 @@
 //   models                                → [{key: "current"|"start"|"base"|"loaded", stage, steps, params, name}]
 //   loadSlot {key, bytes}                 → models (a bundle to chat with beside the current model)
 //   chat {key, messages, options}         → {text, ended: "end"|"budget"|<tag>}; "chatPiece" events stream it
-//   resumeSaved | discardSaved            → the restored {corpus, model, tokenizer, history, ui, settings, stage, chat}
+//   listRuns                              → [{id, savedAt, step, stage, corpusName, bytes}], newest first
+//   resumeSaved {runId}                   → the restored {corpus, model, tokenizer, history, ui, settings, stage, chat};
+//                                           runId becomes this tab's run
+//   discardSaved {runId}                  → undefined (that run and its models are deleted)
 // worker → page   {event, ...}
 //   train {data: TrainEvent, stage: "pretrain"|"sft"|"rl", groups?} · state {state: "running"|"paused"|"stopped"|"done"|"error", stage, message?}
 //   rmTrain {data: TrainEvent} · rmState {state: "running"|"stopped"|"done"|"error", message?}
-//   piece {text} · chatPiece {key, text} · autosaved {step, reason} · warning {message} · crashed {message}
+//   piece {text} · chatPiece {key, text} · autosaved {step, reason} · saveFailed {step, message}
+//   warning {message} · crashed {message}
 import init, { Engine, version } from "./pkg/llmplay.js";
+import * as storage from "./storage.js";
 
-const DB = "llmplay";
-const STORE = "autosave";
-const KEY = "run";
-const CORPUS_KEY = "corpus"; // stored apart: a large corpus is written once, not at every autosave
-const BASE_KEY = "base"; // the model before fine-tuning, saved once when SFT starts
-const START_KEY = "start"; // the model before RL (the KL reference), saved once when RL starts
-const REWARD_KEY = "reward"; // the reward model, saved when its training ends
-const PREFS_KEY = "prefs"; // the user's judgements: theirs, kept even when a run is discarded
+// The other models a run keeps beside its checkpoint (see storage.js).
+const BASE = "base"; // the model before fine-tuning, saved once when SFT starts
+const START = "start"; // the model before RL (the KL reference), saved once when RL starts
+const REWARD = "reward"; // the reward model, saved while and when it trains
 
 let engine = null;
 // stage: which objective the run trains ("pretrain" or "sft"); chat: SFT's conversation source.
@@ -61,48 +63,61 @@ function locked(fn) {
 }
 
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
+
+// --- A lost GPU device or a poisoned engine --------------------------------------------------
+// Either way this engine is finished: the page starts a fresh worker (a new device) and offers
+// the last autosave. `fatal` says whether an error means that, and why.
+function fatal(e) {
+  let lost = null;
+  try { lost = engine && engine.deviceLost(); } catch { /* the engine is busy or poisoned */ }
+  if (lost) return `the GPU device was lost (${lost})`;
+  if (e instanceof WebAssembly.RuntimeError) return message(e);
+  return null;
+}
+let crashed = false;
+function crash(why) {
+  if (crashed) return;
+  crashed = true;
+  run.state = "error";
+  post({ event: "crashed", message: why });
+}
+// A device can be lost while nothing runs (a driver reset): look now and then.
+setInterval(async () => {
+  if (!engine || crashed || run.state === "running") return;
+  const lost = await locked(() => engine.deviceLost()).catch(() => null);
+  if (lost) crash(`the GPU device was lost (${lost})`);
+}, 2000);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
 const message = (e) => (e && e.message) || String(e);
 
-// --- IndexedDB: one saved run -------------------------------------------------------------
-function openDb() {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE);
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-async function dbDo(mode, fn) {
-  const db = await openDb();
-  try {
-    return await new Promise((resolve, reject) => {
-      const tx = db.transaction(STORE, mode);
-      const req = fn(tx.objectStore(STORE));
-      tx.oncomplete = () => resolve(req && req.result);
-      tx.onerror = () => reject(tx.error);
-      tx.onabort = () => reject(tx.error || new Error("the save was aborted (is the disk full?)"));
-    });
-  } finally {
-    db.close();
-  }
-}
-const dbGet = (key = KEY) => dbDo("readonly", (s) => s.get(key));
-const dbPut = (value, key = KEY) => dbDo("readwrite", (s) => s.put(value, key));
-const dbDelete = () => dbDo("readwrite", (s) => { s.delete(CORPUS_KEY); s.delete(BASE_KEY); s.delete(START_KEY); s.delete(REWARD_KEY); return s.delete(KEY); });
+// --- Autosave -------------------------------------------------------------------------------
+// This tab's run id (the page owns it through a Web Lock); saves go there and nowhere else.
+let runId = null;
+// The corpus object last saved under runId: a corpus is written once per run, not every save.
 let savedCorpus = null;
 
 async function autosave(reason) {
-  if (!engine || !run.corpus) return;
+  if (!engine || !run.corpus || !runId) return;
   const checkpoint = await locked(() => engine.checkpoint());
   const step = JSON.parse(checkpoint.state).step;
-  if (savedCorpus !== run.corpus) {
-    await dbPut(run.corpus, CORPUS_KEY);
-    savedCorpus = run.corpus;
-  }
-  await dbPut({ savedAt: Date.now(), step, reason, checkpoint, corpusName: run.corpus.name, history: run.history, ui: run.ui, stage: run.stage, chat: run.stage === "sft" ? run.chat : null, js: run.stage === "rl" ? run.js : null });
+  const record = {
+    savedAt: Date.now(), step, reason, checkpoint, corpusName: run.corpus.name, history: run.history, ui: run.ui, stage: run.stage,
+    chat: run.stage === "sft" ? run.chat : null, js: run.stage === "rl" ? run.js : null,
+  };
+  await storage.saveRun(runId, record, savedCorpus === run.corpus ? null : run.corpus);
+  savedCorpus = run.corpus;
   lastSavedStep = step;
   post({ event: "autosaved", step, reason });
+}
+
+/** An autosave that never ends the run: a failure is reported and the next save tries again. */
+async function tryAutosave(reason) {
+  try {
+    await autosave(reason);
+  } catch (e) {
+    if (fatal(e)) throw e;
+    post({ event: "saveFailed", step: run.history.at(-1)?.step ?? 0, message: storage.storageProblem(e) });
+  }
 }
 
 // --- Backend choice ---------------------------------------------------------------------------
@@ -192,21 +207,18 @@ async function trainLoop() {
         run.state = "done";
         break;
       }
-      if (every > 0 && ev.step % every === 0) await autosave("interval");
+      if (every > 0 && ev.step % every === 0) await tryAutosave("interval");
       await yieldToMessages(); // let pause/stop/generate messages in
     }
   } catch (e) {
     run.state = "error";
-    if (e instanceof WebAssembly.RuntimeError) return post({ event: "crashed", message: message(e) });
+    const why = fatal(e);
+    if (why) return crash(why);
     post({ event: "state", state: "error", stage: run.stage, message: message(e) });
     return;
   }
   await locked(async () => engine.pause());
-  try {
-    await autosave(run.state);
-  } catch (e) {
-    post({ event: "warning", message: `autosave failed: ${message(e)}` });
-  }
+  await tryAutosave(run.state);
   post({ event: "state", state: run.state, stage: run.stage });
 }
 
@@ -219,15 +231,16 @@ async function rewardModelLoop(settings) {
       const ev = await locked(() => engine.rewardModelStep());
       post({ event: "rmTrain", data: ev });
       if (ev.step >= settings.steps) rm.state = "done";
-      else if (ev.step % 25 === 0) await saveSlot(REWARD_KEY, "reward model");
+      else if (ev.step % 25 === 0) await saveSlot(REWARD, "the reward model");
       await yieldToMessages();
     }
   } catch (e) {
     rm.state = "error";
-    if (e instanceof WebAssembly.RuntimeError) return post({ event: "crashed", message: message(e) });
+    const why = fatal(e);
+    if (why) return crash(why);
     return post({ event: "rmState", state: "error", message: message(e) });
   }
-  await saveSlot(REWARD_KEY, "reward model");
+  await saveSlot(REWARD, "the reward model");
   post({ event: "rmState", state: rm.state });
 }
 
@@ -239,15 +252,17 @@ function startRun(stage, settings, ui) {
   run.state = "running";
   trainLoop();
 }
-/** Keeps a model slot ("base", "start") in IndexedDB so a reload can bring it back. */
+/** Keeps a model slot ("base", "start", "reward") in IndexedDB so a reload can bring it back. */
 async function saveSlot(key, what) {
+  if (!runId) return;
   const bytes = await locked(() => engine.exportSlot(key));
-  await dbPut({ bytes }, key).catch((e) => post({ event: "warning", message: `saving the model ${what} failed: ${message(e)}` }));
+  await storage.saveSlot(runId, key, bytes).catch((e) => post({ event: "warning", message: `saving ${what} failed: ${storage.storageProblem(e)}` }));
 }
 
 // --- Commands -----------------------------------------------------------------------------
 const commands = {
-  async init({ backend }) {
+  async init({ backend, runId: id }) {
+    runId = id || null;
     await init();
     const choice = await chooseBackend(backend || "auto");
     try {
@@ -258,12 +273,14 @@ const commands = {
       choice.backend = "cpu";
       choice.reason = `WebGPU did not start (${message(e)})`;
     }
-    const saved = await dbGet().catch(() => null);
-    return {
-      version: version(),
-      ...choice,
-      saved: saved ? { step: saved.step, savedAt: saved.savedAt, corpusName: saved.corpusName, reason: saved.reason, stage: saved.stage || "pretrain" } : null,
-    };
+    let runs = [];
+    let storageError = null;
+    try {
+      runs = await storage.listRuns();
+    } catch (e) {
+      storageError = storage.storageProblem(e);
+    }
+    return { version: version(), ...choice, runs, storageError };
   },
   corpus({ name, bytes }) {
     return locked(() => {
@@ -322,7 +339,7 @@ const commands = {
     if (counts.started) {
       run.history = [];
       // The model before fine-tuning is kept so a reload can still compare against it.
-      await saveSlot(BASE_KEY, "before fine-tuning");
+      await saveSlot(BASE, "the model before fine-tuning");
     }
     startRun("sft", settings, ui);
     return counts;
@@ -342,18 +359,18 @@ const commands = {
     const r = await locked(() => engine.configureRl(settings, rl, !!restart));
     if (r.started) {
       run.history = [];
-      await saveSlot(START_KEY, "before RL");
+      await saveSlot(START, "the model before RL");
     }
     startRun("rl", settings, ui);
     return r;
   },
   async prefs({ jsonl }) {
     const info = await locked(() => engine.setPreferences(jsonl));
-    await dbPut({ jsonl }, PREFS_KEY).catch((e) => post({ event: "warning", message: `saving your judgements failed: ${message(e)}` }));
+    await storage.savePrefs(jsonl).catch((e) => post({ event: "warning", message: `saving your judgements failed: ${storage.storageProblem(e)}` }));
     return info;
   },
   async savedPrefs() {
-    const saved = await dbGet(PREFS_KEY).catch(() => null);
+    const saved = await storage.loadPrefs().catch(() => null);
     return saved ? saved.jsonl : "";
   },
   checkPrefs({ jsonl }) {
@@ -448,10 +465,12 @@ const commands = {
       return info;
     });
   },
-  async resumeSaved() {
-    const saved = await dbGet();
-    const savedText = await dbGet(CORPUS_KEY);
+  /** Restores the saved run `id`, which becomes this tab's run (the page holds its lock). */
+  async resumeSaved({ runId: id }) {
+    const saved = await storage.loadRun(id);
+    const savedText = await storage.loadCorpus(id);
     if (!saved || !savedText) throw new Error("there is no saved run");
+    runId = id;
     const corpus = await locked(() => engine.setCorpus(savedText.name, new Uint8Array(savedText.bytes)));
     run.corpus = savedText;
     savedCorpus = savedText;
@@ -467,18 +486,18 @@ const commands = {
       chat = await locked(() => engine.setChatData({ ...run.chat, seed: BigInt(0) }));
     }
     // The models before fine-tuning and before RL come back for the picker (and RL's KL).
-    for (const key of run.stage === "rl" ? [BASE_KEY, START_KEY, REWARD_KEY] : run.stage === "sft" ? [BASE_KEY, REWARD_KEY] : [REWARD_KEY]) {
-      const saved = await dbGet(key).catch(() => null);
+    for (const key of run.stage === "rl" ? [BASE, START, REWARD] : run.stage === "sft" ? [BASE, REWARD] : [REWARD]) {
+      const saved = await storage.loadSlot(id, key).catch(() => null);
       if (!saved) continue;
       try {
         await locked(() => engine.loadSlot(key, new Uint8Array(saved.bytes)));
       } catch (e) {
-        if (key !== REWARD_KEY) throw e;
+        if (key !== REWARD) throw e;
         post({ event: "warning", message: `the saved reward model did not come back (${message(e)}): train it again` });
       }
     }
     // The judgements too (RL on the judged prompts needs them).
-    const prefs = await dbGet(PREFS_KEY).catch(() => null);
+    const prefs = await storage.loadPrefs().catch(() => null);
     if (prefs) await locked(() => engine.setPreferences(prefs.jsonl));
     run.history = saved.history || [];
     run.ui = saved.ui;
@@ -487,11 +506,20 @@ const commands = {
     lastSavedStep = saved.step;
     return { corpus, model, tokenizer, history: run.history, ui: saved.ui, settings: run.settings, stage: run.stage, chat, chatSource: run.chat };
   },
-  discardSaved() {
-    return dbDelete();
+  /** The saved runs, newest first: [{id, savedAt, step, stage, corpusName, bytes}]. */
+  listRuns() {
+    return storage.listRuns();
+  },
+  /** Deletes a saved run; deleting this tab's own run means its next autosave starts afresh. */
+  async discardSaved({ runId: id }) {
+    await storage.deleteRun(id);
+    if (id === runId) savedCorpus = null;
   },
   simulateCrash() {
     return locked(() => engine.simulateCrash());
+  },
+  simulateDeviceLoss() {
+    return locked(() => engine.simulateDeviceLoss());
   },
   state() {
     return { state: run.state, lastSavedStep };
@@ -507,14 +535,15 @@ self.onmessage = async ({ data }) => {
     const transfer = result instanceof Uint8Array ? [result.buffer] : [];
     post({ id, ok: true, result }, transfer);
   } catch (e) {
-    post({ id, ok: false, error: message(e) });
-    if (e instanceof WebAssembly.RuntimeError) post({ event: "crashed", message: message(e) });
+    const why = fatal(e);
+    post({ id, ok: false, error: why || message(e) });
+    if (why) crash(why);
   }
 };
 
 // A panic inside the engine (a lost GPU device, a bug) poisons the wasm instance: tell the
 // page, which starts a fresh worker and offers the last autosave.
-self.addEventListener("error", (e) => post({ event: "crashed", message: e.message }));
+self.addEventListener("error", (e) => crash(e.message));
 self.addEventListener("unhandledrejection", (e) => {
-  if (String(e.reason).includes("unreachable")) post({ event: "crashed", message: message(e.reason) });
+  if (String(e.reason).includes("unreachable")) crash(message(e.reason));
 });

@@ -57,6 +57,29 @@ test("pretraining on WebGPU: upload, tokenizer, training, the loss falls on the 
   await page.context().close();
 });
 
+test("text that is not UTF-8 (Latin-1, UTF-16 with a BOM) is read with a notice naming its encoding", async () => {
+  const page = await openPage("?backend=cpu");
+  const text = "café naïve — “quoted”\n".repeat(40);
+  const latin1 = Buffer.from(text.replace(/[—“”]/g, "-"), "latin1");
+  await page.setInputFiles("#corpus-file", { name: "old.txt", mimeType: "text/plain", buffer: latin1 });
+  await page.waitForSelector("#corpus-info:not([hidden])");
+  assert.match(await page.textContent("#corpus-stats"), /old\.txt .* read as Windows-1252.*not UTF-8/);
+  assert.ok((await page.textContent("#corpus-preview")).startsWith("café naïve - -quoted-"));
+  const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, "utf16le")]);
+  await page.setInputFiles("#corpus-file", { name: "wide.txt", mimeType: "text/plain", buffer: utf16 });
+  await page.waitForFunction(() => document.querySelector("#corpus-stats").textContent.includes("wide.txt"));
+  assert.match(await page.textContent("#corpus-stats"), /read as UTF-16/);
+  assert.ok((await page.textContent("#corpus-preview")).startsWith("café naïve — “quoted”"));
+  // Plain UTF-8 says nothing about encodings.
+  await page.setInputFiles("#corpus-file", { name: "new.txt", mimeType: "text/plain", buffer: Buffer.from(text) });
+  await page.waitForFunction(() => document.querySelector("#corpus-stats").textContent.includes("new.txt"));
+  assert.doesNotMatch(await page.textContent("#corpus-stats"), /read as/);
+  await page.click("#tok-train");
+  await page.waitForSelector("#tok-info:not([hidden])");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 // On the CPU backend to keep it quick: WebGPU's read-back of weights and optimizer state is
 // exercised by the autosave test below.
 test("download the bundle, load it in a fresh page: same generations for the same seed; bad files change nothing", async () => {
@@ -197,6 +220,11 @@ test("a byte-level BPE tokenizer trains in the page and compresses the text; a m
   await page.fill("#n-embd", "2048");
   await page.fill("#block", "2048");
   await page.waitForSelector("#model-error:not([hidden])");
+  assert.match(await page.textContent("#model-error"), /\d+ parameters; llmplay supports at most/);
+  // GPT-2 XL's shape is allowed, but needs far more memory than the page has.
+  await page.fill("#n-embd", "1600");
+  await page.fill("#block", "1024");
+  await page.waitForFunction(() => /GiB available/.test(document.querySelector("#model-error").textContent));
   assert.match(await page.textContent("#model-error"), /needs about [\d.]+ GiB .* more than the [\d.]+ GiB available/);
   assert.equal(await page.isDisabled("#model-create"), true);
   assert.deepEqual(page.errors, []);

@@ -1,0 +1,141 @@
+// Nothing lost: a full disk or a broken IndexedDB never ends a run and never spoils the last
+// good save; two tabs keep their own runs; a lost GPU device restarts the engine with the last
+// autosave offered.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { shared, useBrowser, openPage, prepare, setTraining, generate, history, SHOTS, URL_BASE } from "./helpers.mjs";
+
+useBrowser();
+
+const newContext = () => shared.browser.newContext({ viewport: { width: 1280, height: 900 } });
+const done = (page) => page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 300_000 });
+const runs = (page) => page.evaluate(() => window.llmplay.call("listRuns"));
+async function train(page, steps, every) {
+  await setTraining(page, { steps, every });
+  await page.click("#train-start");
+  await done(page);
+}
+
+test("a full disk: autosaves fail with a warning, training goes on, the last good save survives and resumes", async () => {
+  const context = await newContext();
+  const page = await openPage("?backend=cpu", context);
+  await prepare(page);
+  await train(page, 4, 4);
+  assert.deepEqual((await runs(page)).map((r) => r.step), [4]);
+
+  // The browser's real quota error: this origin may store nothing more. Chromium lets writes
+  // through on space it found free in the last 30 s (BucketContext::kBucketSpaceCacheTimeLimit),
+  // so the quota bites after that.
+  const cdp = await context.newCDPSession(page);
+  const origin = new URL(URL_BASE).origin;
+  await cdp.send("Storage.overrideQuotaForOrigin", { origin, quotaSize: 1 });
+  await new Promise((r) => setTimeout(r, 31_000));
+  await train(page, 8, 4);
+  assert.deepEqual((await history(page)).map((e) => e.step), [1, 2, 3, 4, 5, 6, 7, 8], "the run went on to the end");
+  assert.match(await page.textContent("#save-status"), /autosave at step 8 failed: .*full \(quota exceeded\).*next autosave tries again/);
+  assert.equal(await page.evaluate(() => document.body.dataset.trainState), "done");
+  assert.deepEqual((await runs(page)).map((r) => r.step), [4], "the failed saves left the last good one as it was");
+  await page.screenshot({ path: `${SHOTS}/12-quota.png`, fullPage: true });
+
+  // A reload brings back the good save, which works.
+  await page.reload();
+  await page.waitForSelector("body[data-ready=true]");
+  await page.waitForSelector("#resume:not([hidden])");
+  assert.match(await page.textContent("#resume-text"), /saved at step 4/);
+  await page.click("#resume-yes");
+  await page.waitForFunction(() => window.llmplay.app.model?.step === 4);
+  assert.ok((await generate(page)).length > 0);
+
+  // Still full: the resumed run trains on and warns; with space again the next save works and
+  // the warning goes.
+  await train(page, 6, 2);
+  assert.match(await page.textContent("#save-status"), /autosave at step 6 failed/);
+  await cdp.send("Storage.overrideQuotaForOrigin", { origin });
+  await train(page, 8, 2);
+  await page.waitForSelector("#save-status", { state: "hidden" });
+  assert.deepEqual((await runs(page)).map((r) => r.step), [8]);
+  assert.deepEqual(page.errors.filter((e) => !/quota|QuotaExceeded/i.test(e)), []);
+  await context.close();
+});
+
+test("IndexedDB failing (as in some private windows): training goes on and says why nothing is saved", async () => {
+  const page = await openPage("?backend=cpu");
+  await prepare(page);
+  // A newer version of the database, opened by someone else, makes every open by the page fail.
+  await page.evaluate(() => new Promise((resolve, reject) => {
+    const req = indexedDB.open("llmplay", 999);
+    req.onsuccess = () => { req.result.close(); resolve(); };
+    req.onerror = () => reject(req.error);
+  }));
+  await train(page, 6, 2);
+  assert.equal((await history(page)).length, 6);
+  assert.match(await page.textContent("#save-status"), /storage is not available/);
+  await page.click("#prefs-examples");
+  await page.waitForFunction(() => /200 judgements/.test(document.querySelector("#prefs-count").textContent));
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("two tabs keep their own runs: neither overwrites the other's autosave, a reload finds its own", async () => {
+  const context = await newContext();
+  const first = await openPage("?backend=cpu", context);
+  await prepare(first);
+  await train(first, 8, 4);
+
+  const second = await openPage("?backend=cpu", context);
+  assert.equal(await second.isHidden("#resume"), true, "the first tab's run is not offered while it is open");
+  const row = second.locator("#saved-runs tbody tr");
+  await row.first().waitFor();
+  assert.match(await row.first().textContent(), /step 8.*open in another tab/);
+  assert.equal(await row.first().locator("button", { hasText: "Delete" }).isDisabled(), true);
+  await prepare(second, { sample: "samples/tinyshakespeare.txt" });
+  await train(second, 4, 2);
+
+  const all = await runs(second);
+  assert.deepEqual(all.map((r) => [r.corpusName, r.step]).sort(), [["nursery-rhymes.txt", 8], ["tinyshakespeare.txt", 4]]);
+  assert.ok(all.every((r) => r.bytes > 0));
+  assert.match(await second.textContent("#saved-usage"), /2 saved runs use .*(KiB|MiB)/);
+  await second.screenshot({ path: `${SHOTS}/13-two-tabs.png`, fullPage: true });
+
+  // Each tab's reload offers its own run.
+  await first.reload();
+  await first.waitForSelector("#resume:not([hidden])");
+  assert.match(await first.textContent("#resume-text"), /nursery-rhymes\.txt was saved at step 8/);
+  await second.reload();
+  await second.waitForSelector("#resume:not([hidden])");
+  assert.match(await second.textContent("#resume-text"), /tinyshakespeare\.txt was saved at step 4/);
+
+  // Once the first tab is closed, the second may take its run.
+  await first.close();
+  const theirs = second.locator("#saved-runs tbody tr", { hasText: "nursery-rhymes.txt" });
+  // The list is refreshed when the tab gets the focus (the closed tab's lock goes a moment later).
+  await second.waitForFunction(() => {
+    window.dispatchEvent(new Event("focus"));
+    return [...document.querySelectorAll("#saved-runs tbody tr")].some((r) => /nursery/.test(r.textContent) && !/another tab/.test(r.textContent));
+  }, null, { polling: 500 });
+  await theirs.locator("button", { hasText: "Resume" }).click();
+  await second.waitForFunction(() => window.llmplay.app.model?.step === 8 && document.body.dataset.trainState === "paused");
+  // ... and delete its own old one.
+  const mine = second.locator("#saved-runs tbody tr", { hasText: "tinyshakespeare.txt" });
+  await mine.locator("button", { hasText: "Delete" }).click();
+  await second.waitForFunction(() => document.querySelector("#saved-usage").dataset.runs === "1");
+  assert.deepEqual((await runs(second)).map((r) => r.step), [8]);
+  assert.deepEqual(second.errors, []);
+  await context.close();
+});
+
+test("a lost WebGPU device restarts the engine on a new device and offers the last autosave", async () => {
+  const page = await openPage();
+  assert.match(await page.textContent("#backend"), /WebGPU/);
+  await prepare(page);
+  await train(page, 2, 2);
+  assert.equal(await page.evaluate(() => window.llmplay.call("simulateDeviceLoss")), true);
+  await page.waitForFunction(() => /GPU device was lost \(destroyed\)/.test(document.querySelector("#toast").textContent), null, { timeout: 60_000 });
+  await page.waitForSelector("#resume:not([hidden])", { timeout: 120_000 });
+  assert.match(await page.textContent("#backend"), /WebGPU/, "the new engine is on a new GPU device");
+  await page.click("#resume-yes");
+  await page.waitForFunction(() => window.llmplay.app.model?.step === 2, null, { timeout: 120_000 });
+  assert.ok((await generate(page, { tokens: 8 })).length > 0, "the restored model generates on the new device");
+  assert.deepEqual(page.errors.filter((e) => !/lost|destroyed|Device|GPU/i.test(e)), []);
+  await page.context().close();
+});

@@ -1,0 +1,135 @@
+// Saved runs in IndexedDB, used by the engine worker. Each browser tab trains its own run under
+// its own id (the page holds a Web Lock on it, so no other tab writes there). The keys:
+//
+//   meta:<id>            a small summary of the run (listed without reading the weights)
+//   run:<id>             the checkpoint: weights, optimizer state, run state, plot history, form
+//   corpus:<id>          the corpus, written with the first save of a run (not at every save)
+//   slot:<id>:<name>     other models of the run: "base" (before fine-tuning), "start" (before
+//                        RL, the KL reference) and "reward" (the reward model)
+//   prefs                the user's judgements: theirs, kept when runs are deleted
+//
+// A save is one IndexedDB transaction: the new checkpoint, its summary and (the first time) the
+// corpus commit together or not at all, so a crash, a full disk or a closed tab mid-save leaves
+// the previous save as it was.
+
+const DB = "llmplay";
+const VERSION = 2;
+const STORE = "autosave";
+export const PREFS = "prefs";
+
+function openDb() {
+  return new Promise((resolve, reject) => {
+    if (typeof indexedDB === "undefined") return reject(Object.assign(new Error("this browser offers no IndexedDB here"), { name: "InvalidStateError" }));
+    let req;
+    try {
+      req = indexedDB.open(DB, VERSION);
+    } catch (e) {
+      return reject(e);
+    }
+    req.onupgradeneeded = (e) => {
+      if (e.oldVersion < 1) req.result.createObjectStore(STORE);
+      else if (e.oldVersion === 1) migrateV1(req.transaction.objectStore(STORE));
+    };
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+/** Version 1 kept one run under fixed keys; it becomes the run "v1". */
+function migrateV1(store) {
+  const moves = { run: "run:v1", corpus: "corpus:v1", base: "slot:v1:base", start: "slot:v1:start", reward: "slot:v1:reward" };
+  for (const [from, to] of Object.entries(moves)) {
+    const get = store.get(from);
+    get.onsuccess = () => {
+      const value = get.result;
+      if (value === undefined) return;
+      store.put(value, to);
+      store.delete(from);
+      if (from === "run") store.put(summary("v1", value, 0), "meta:v1");
+    };
+  }
+}
+
+/** Runs `fn(store)` in one transaction; resolves when it commits, rejects if it aborts. */
+async function transact(mode, fn) {
+  const db = await openDb();
+  try {
+    return await new Promise((resolve, reject) => {
+      const tx = db.transaction(STORE, mode);
+      const result = fn(tx.objectStore(STORE));
+      tx.oncomplete = () => resolve(result && "result" in result ? result.result : result);
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error || Object.assign(new Error("the save was aborted"), { name: "AbortError" }));
+    });
+  } finally {
+    db.close();
+  }
+}
+
+const range = (prefix) => IDBKeyRange.bound(prefix, `${prefix}\uffff`);
+const sizeOf = (bytes) => (bytes ? bytes.byteLength ?? bytes.length ?? 0 : 0);
+
+function summary(id, record, corpusBytes, slots = {}) {
+  const c = record.checkpoint || {};
+  return {
+    id, savedAt: record.savedAt, step: record.step, stage: record.stage || "pretrain", corpusName: record.corpusName,
+    runBytes: sizeOf(c.bundle) + sizeOf(c.optimizer), corpusBytes, slots,
+  };
+}
+
+/** Saves a run's checkpoint (and its corpus when `corpus` is given) in one transaction. */
+export async function saveRun(id, record, corpus) {
+  const old = await getMeta(id);
+  const corpusBytes = corpus ? sizeOf(corpus.bytes) : old?.corpusBytes || 0;
+  return transact("readwrite", (s) => {
+    if (corpus) s.put(corpus, `corpus:${id}`);
+    s.put(record, `run:${id}`);
+    s.put(summary(id, record, corpusBytes, old?.slots), `meta:${id}`);
+  });
+}
+
+/** Saves one of a run's other models ("base", "start", "reward"). */
+export async function saveSlot(id, name, bytes) {
+  const meta = await getMeta(id);
+  return transact("readwrite", (s) => {
+    s.put({ bytes }, `slot:${id}:${name}`);
+    if (meta) s.put({ ...meta, slots: { ...meta.slots, [name]: sizeOf(bytes) } }, `meta:${id}`);
+  });
+}
+
+const getMeta = (id) => transact("readonly", (s) => s.get(`meta:${id}`));
+export const loadRun = (id) => transact("readonly", (s) => s.get(`run:${id}`));
+export const loadCorpus = (id) => transact("readonly", (s) => s.get(`corpus:${id}`));
+export const loadSlot = (id, name) => transact("readonly", (s) => s.get(`slot:${id}:${name}`));
+
+/** Summaries of every saved run, newest first, with their size in bytes. */
+export async function listRuns() {
+  const metas = await transact("readonly", (s) => s.getAll(range("meta:")));
+  return metas
+    .map((m) => ({ ...m, bytes: m.runBytes + m.corpusBytes + Object.values(m.slots || {}).reduce((a, n) => a + n, 0) }))
+    .sort((a, b) => b.savedAt - a.savedAt);
+}
+
+/** Deletes a run and everything saved with it (not the judgements). */
+export function deleteRun(id) {
+  return transact("readwrite", (s) => {
+    for (const key of [`meta:${id}`, `run:${id}`, `corpus:${id}`]) s.delete(key);
+    s.delete(range(`slot:${id}:`));
+  });
+}
+
+export const loadPrefs = () => transact("readonly", (s) => s.get(PREFS));
+export const savePrefs = (jsonl) => transact("readwrite", (s) => s.put({ jsonl }, PREFS));
+
+/** What went wrong with storage, in words a person can act on. */
+export function storageProblem(e) {
+  const name = (e && e.name) || "";
+  const text = (e && e.message) || String(e);
+  if (name === "QuotaExceededError" || /quota/i.test(text)) {
+    return "the browser's storage for this page is full (quota exceeded): delete saved runs under “Saved in this browser”, or download your model";
+  }
+  if (["InvalidStateError", "SecurityError", "UnknownError", "VersionError", "NotFoundError", "NotAllowedError"].includes(name)) {
+    return `the browser's storage is not available (${text}): a private window, blocked site data, or this page open in a newer version elsewhere`;
+  }
+  return text;
+}
