@@ -89,7 +89,9 @@ pub const ALLOWED_PATTERNS: [(&str, &str); 4] = [
 /// not need them.
 const ALLOWED_PARTS: [(&str, &[&str]); 4] = [
     ("normalizer", &["Sequence", "NFC", "NFD", "NFKC", "NFKD", "Lowercase", "Strip", "StripAccents", "Prepend", "Replace"]),
-    ("pre_tokenizer", &["Sequence", "ByteLevel", "Split", "Whitespace", "WhitespaceSplit", "Metaspace", "Digits", "Punctuation"]),
+    // Each splits at spaces and newlines, so text cut there (`chunks`) encodes as a whole does:
+    // not Metaspace, which marks every piece's start.
+    ("pre_tokenizer", &["Sequence", "ByteLevel", "Split", "Whitespace", "WhitespaceSplit", "Digits", "Punctuation"]),
     ("post_processor", &["Sequence", "ByteLevel", "TemplateProcessing"]),
     ("decoder", &["Sequence", "ByteLevel", "Fuse", "Replace", "ByteFallback", "Metaspace", "Strip", "BPEDecoder", "WordPiece", "CTC"]),
 ];
@@ -116,6 +118,11 @@ fn check_tokenizer_json(v: &mut serde_json::Value) -> Result<(), String> {
             ))
         }
         None => return Err("tokenizer.json is not a valid tokenizer: its model has no \"type\" (BPE or WordLevel)".into()),
+    }
+    // Without a pre-tokenizer BPE merges across spaces, and long text encoded in pieces would
+    // differ from the whole.
+    if root.get("pre_tokenizer").is_none_or(Value::is_null) {
+        return Err("tokenizer.json has no pre-tokenizer; llmplay reads tokenizers that split text first (GPT-2's ByteLevel, or its own Split)".into());
     }
     root.insert("truncation".into(), Value::Null);
     root.insert("padding".into(), Value::Null);

@@ -30,6 +30,14 @@ pub fn start() {
 }
 
 /// The library version.
+/// Why the WebGPU device was lost, if it was. A free function, not an `Engine` method, so the
+/// worker can ask while an engine call is waiting on the dead device; it then restarts the engine
+/// on a new device.
+#[wasm_bindgen(js_name = deviceLost)]
+pub fn device_lost() -> Option<String> {
+    crate::backend::web_gpu::lost()
+}
+
 #[wasm_bindgen]
 pub fn version() -> String {
     crate::version().to_string()
@@ -502,13 +510,6 @@ impl Engine {
         self.meta.steps = event.step;
         self.stream = None;
         to_js(&event)
-    }
-
-    /// Why the WebGPU device was lost, if it was (the worker checks after a failed call, then
-    /// restarts the engine on a new device).
-    #[wasm_bindgen(js_name = deviceLost)]
-    pub fn device_lost(&self) -> Option<String> {
-        crate::backend::web_gpu::lost()
     }
 
     /// Loses the WebGPU device for real (`GPUDevice.destroy()`), for the browser tests; false

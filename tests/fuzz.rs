@@ -1009,8 +1009,9 @@ fn untrusted_inputs_never_panic_hang_or_blow_up_memory() {
             report
         })
     };
-    // The hang guard: the worker cannot be stopped, but the test fails and names the case.
-    while !done.load(Relaxed) {
+    // The hang guard: the worker cannot be stopped, but the test fails and names the case. (A
+    // worker that dies outside a case's catch_unwind ends the loop too; join reports it.)
+    while !done.load(Relaxed) && !worker.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
         let since = started.load(Relaxed);
         if since != 0 && epoch.elapsed().as_millis() as u64 + 1 - since > HANG_GUARD.as_millis() as u64 {

@@ -221,6 +221,7 @@ $("model-create").onclick = async () => {
   showError("model-error", null);
   try {
     app.model = await call("initModel", { shape: currentShape(), seed: num("seed") });
+    await newRun();
     setRunState("idle", "pretrain");
     resetCharts();
     resetSftChart();
@@ -416,6 +417,7 @@ function onEvent(msg) {
         renderModelInfo();
         refreshModels();
       }
+      refreshSavedRuns();
       return;
     case "chatPiece": return appendChatPiece(msg.text);
     case "rmTrain": return onRewardModelEvent(msg.data);
@@ -1134,6 +1136,7 @@ async function loadBundleBytes(name, buffer) {
   if (app.state === "running") return showError("bundle-error", "pause or stop training before loading another model");
   try {
     app.model = await call("loadBundle", { bytes: buffer }, [buffer]);
+    await newRun();
     const tok = await call("tokenizerInfo").catch(() => null);
     if (tok) await renderTokenizer(tok);
     const m = app.model;
@@ -1201,8 +1204,9 @@ async function loadBundleUrl(url) {
 // --- Autosave and recovery ----------------------------------------------------------------
 /** Offers this tab's own saved run (a reload), or else the newest run no other tab has open. */
 function offerResume(runs, elsewhere) {
-  const own = runs.find((r) => r.id === tabs.runId());
-  const saved = own || runs.find((r) => !elsewhere.has(r.id));
+  const resumable = runs.filter((r) => !r.pending);
+  const own = resumable.find((r) => r.id === tabs.runId());
+  const saved = own || resumable.find((r) => !elsewhere.has(r.id));
   app.offered = saved || null;
   if (!saved) return show($("resume"), false);
   const when = new Date(saved.savedAt).toLocaleString();
@@ -1212,9 +1216,22 @@ function offerResume(runs, elsewhere) {
 }
 $("resume-no").onclick = async () => {
   show($("resume"), false);
-  if (app.offered) await call("discardSaved", { runId: app.offered.id }).catch((e) => toast(`Could not delete the saved run: ${e.message}`));
-  refreshSavedRuns();
+  if (app.offered) await deleteRun(app.offered.id);
 };
+
+/** A new model is a new run: its autosaves go under a new id, and the runs saved so far stay. */
+async function newRun() {
+  await call("setRun", { runId: await tabs.fresh() });
+  refreshSavedRuns();
+}
+
+/** Deletes a saved run, unless another tab has it open or it is this tab's run training now. */
+async function deleteRun(id) {
+  if ((await tabs.openElsewhere()).has(id)) return toast("That run is open in another tab: close it there first.");
+  if (id === tabs.runId() && app.state === "running") return toast("Pause or stop training before deleting this run.");
+  await call("discardSaved", { runId: id }).catch((e) => toast(`Could not delete the saved run: ${e.message}`));
+  refreshSavedRuns();
+}
 $("resume-yes").onclick = () => resumeRun(app.offered?.id);
 
 /** Makes the saved run `id` this tab's (if no other tab has it open) and restores it. */
@@ -1222,6 +1239,7 @@ async function resumeRun(id) {
   show($("resume"), false);
   if (!id) return;
   if (app.state === "running") return toast("Pause or stop training before resuming another run.");
+  const before = tabs.runId();
   if (!(await tabs.own(id))) return toast("That run is open in another tab: continue it there, or close that tab first.");
   try {
     const r = await call("resumeSaved", { runId: id });
@@ -1257,6 +1275,8 @@ async function resumeRun(id) {
     setRunState("paused", r.stage);
     toast(`Resumed at step ${r.model.step}. Press Resume to continue ${{ sft: "fine-tuning", rl: "RL" }[r.stage] || "training"}.`);
   } catch (e) {
+    // The tab keeps the run it had; the one that failed to come back is left as it was.
+    if (before && !(await tabs.own(before))) await tabs.fresh();
     toast(`The saved run could not be restored: ${e.message}`);
   }
   refreshSavedRuns();
@@ -1308,14 +1328,12 @@ async function renderSavedRuns(runs, elsewhere) {
     const mine = r.id === tabs.runId();
     const open = elsewhere.has(r.id);
     const what = `${{ sft: "fine-tuning", rl: "RL", pretrain: "pretraining" }[r.stage] || r.stage} on ${r.corpusName || "a corpus"}`;
-    const status = mine ? "this tab" : open ? "open in another tab" : "";
-    const resume = h("button", { textContent: "Resume", disabled: mine || open, title: open ? "Open in another tab" : "" });
+    const status = [mine ? "this tab" : open ? "open in another tab" : "", r.pending ? "no checkpoint yet" : ""].filter(Boolean).join(" · ");
+    const resume = h("button", { textContent: "Resume", disabled: mine || open || !!r.pending, title: open ? "Open in another tab" : r.pending ? "Nothing to resume yet: only its other models are saved" : "" });
     resume.onclick = () => resumeRun(r.id);
-    const del = h("button", { textContent: "Delete", disabled: open, title: open ? "Open in another tab: close it first" : "" });
-    del.onclick = async () => {
-      await call("discardSaved", { runId: r.id }).catch((e) => toast(`Could not delete: ${e.message}`));
-      refreshSavedRuns();
-    };
+    const busy = mine && app.state === "running";
+    const del = h("button", { textContent: "Delete", disabled: open || busy, title: open ? "Open in another tab: close it first" : busy ? "Training: pause or stop first" : "" });
+    del.onclick = () => deleteRun(r.id);
     const when = new Date(r.savedAt).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
     body.append(h("tr", { dataset: { run: r.id } },
       h("td", {}, what, h("small", {}, `step ${r.step} · saved ${when}`, status ? ` · ${status}` : "")),
@@ -1384,7 +1402,10 @@ async function boot() {
       banner.textContent = `Training on the CPU (WebAssembly): ${info.reason}${how}`;
     }
     banner.dataset.backend = info.backend;
-    if (info.storageError) onSaveFailed({ step: 0, message: info.storageError });
+    if (info.storageError) {
+      $("save-status").textContent = `Nothing can be saved in this browser now: ${info.storageError}. You can still train; download models you want to keep.`;
+      show($("save-status"));
+    }
     const elsewhere = await tabs.openElsewhere();
     offerResume(info.runs, elsewhere);
     renderSavedRuns(info.runs, elsewhere);

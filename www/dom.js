@@ -9,6 +9,8 @@
 export function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(props || {})) {
+    // Properties that parse markup, load a resource or run code are not for data.
+    if (UNSAFE.has(k) || k.startsWith("on")) throw new Error(`h(): ${k} is not allowed`);
     if (k === "dataset") Object.assign(el.dataset, v);
     else if (k === "href") el.href = safeHref(v);
     else el[k] = v;
@@ -16,6 +18,8 @@ export function h(tag, props = {}, ...children) {
   el.append(...flat(children));
   return el;
 }
+
+const UNSAFE = new Set(["innerHTML", "outerHTML", "srcdoc", "src", "action", "formAction"]);
 
 /** Replaces an element's content with the given children (text or nodes). */
 export function fill(el, ...children) {

@@ -15,7 +15,7 @@
 const DB = "llmplay";
 const VERSION = 2;
 const STORE = "autosave";
-export const PREFS = "prefs";
+const PREFS = "prefs";
 
 function openDb() {
   return new Promise((resolve, reject) => {
@@ -38,38 +38,60 @@ function openDb() {
 /** Version 1 kept one run under fixed keys; it becomes the run "v1". */
 function migrateV1(store) {
   const moves = { run: "run:v1", corpus: "corpus:v1", base: "slot:v1:base", start: "slot:v1:start", reward: "slot:v1:reward" };
+  const found = {};
+  let left = Object.keys(moves).length;
   for (const [from, to] of Object.entries(moves)) {
     const get = store.get(from);
     get.onsuccess = () => {
-      const value = get.result;
-      if (value === undefined) return;
-      store.put(value, to);
-      store.delete(from);
-      if (from === "run") store.put(summary("v1", value, 0), "meta:v1");
+      if (get.result !== undefined) {
+        found[from] = get.result;
+        store.put(get.result, to);
+        store.delete(from);
+      }
+      if (--left > 0 || !found.run) return;
+      const slots = {};
+      for (const name of ["base", "start", "reward"]) if (found[name]) slots[name] = sizeOf(found[name].bytes);
+      store.put(summary("v1", found.run, sizeOf(found.corpus?.bytes), slots), "meta:v1");
     };
   }
 }
 
-/** Runs `fn(store)` in one transaction; resolves when it commits, rejects if it aborts. */
+/**
+ * Runs `fn(store)` in one transaction; resolves when it commits, rejects if it aborts. All of
+ * its writes commit together or none do (a throw inside `fn` aborts the writes queued so far).
+ */
 async function transact(mode, fn) {
   const db = await openDb();
   try {
     return await new Promise((resolve, reject) => {
       const tx = db.transaction(STORE, mode);
-      const result = fn(tx.objectStore(STORE));
+      let result;
       tx.oncomplete = () => resolve(result && "result" in result ? result.result : result);
       tx.onerror = () => reject(tx.error);
       tx.onabort = () => reject(tx.error || Object.assign(new Error("the save was aborted"), { name: "AbortError" }));
+      try {
+        result = fn(tx.objectStore(STORE));
+      } catch (e) {
+        tx.onabort = () => reject(e);
+        tx.abort();
+      }
     });
   } finally {
     db.close();
   }
 }
 
+/** Reads `key` inside a transaction, then calls `then(value)` (which may write) in the same one. */
+function readThen(store, key, then) {
+  const get = store.get(key);
+  get.onsuccess = () => then(get.result);
+}
+
 const range = (prefix) => IDBKeyRange.bound(prefix, `${prefix}\uffff`);
 const sizeOf = (bytes) => (bytes ? bytes.byteLength ?? bytes.length ?? 0 : 0);
 
 function summary(id, record, corpusBytes, slots = {}) {
+  // (A summary written by saveSlot before the first checkpoint carries `pending`; this drops it.)
   const c = record.checkpoint || {};
   return {
     id, savedAt: record.savedAt, step: record.step, stage: record.stage || "pretrain", corpusName: record.corpusName,
@@ -77,27 +99,31 @@ function summary(id, record, corpusBytes, slots = {}) {
   };
 }
 
-/** Saves a run's checkpoint (and its corpus when `corpus` is given) in one transaction. */
-export async function saveRun(id, record, corpus) {
-  const old = await getMeta(id);
-  const corpusBytes = corpus ? sizeOf(corpus.bytes) : old?.corpusBytes || 0;
-  return transact("readwrite", (s) => {
-    if (corpus) s.put(corpus, `corpus:${id}`);
-    s.put(record, `run:${id}`);
-    s.put(summary(id, record, corpusBytes, old?.slots), `meta:${id}`);
-  });
+/**
+ * Saves a run's checkpoint in one transaction, with its corpus when `changed` (a new corpus) or
+ * when the run has none saved yet (a first save, or the run was deleted meanwhile).
+ */
+export function saveRun(id, record, corpus, changed) {
+  return transact("readwrite", (s) => readThen(s, `meta:${id}`, (old) => {
+    readThen(s, `corpus:${id}`, (saved) => {
+      const write = changed || !saved;
+      if (write) s.put(corpus, `corpus:${id}`);
+      const corpusBytes = write ? sizeOf(corpus.bytes) : old?.corpusBytes || sizeOf(saved.bytes);
+      s.put(record, `run:${id}`);
+      s.put(summary(id, record, corpusBytes, old?.slots), `meta:${id}`);
+    });
+  }));
 }
 
-/** Saves one of a run's other models ("base", "start", "reward"). */
-export async function saveSlot(id, name, bytes) {
-  const meta = await getMeta(id);
-  return transact("readwrite", (s) => {
+/** Saves one of a run's other models ("base", "start", "reward"), counted in its summary. */
+export function saveSlot(id, name, bytes) {
+  return transact("readwrite", (s) => readThen(s, `meta:${id}`, (meta) => {
     s.put({ bytes }, `slot:${id}:${name}`);
-    if (meta) s.put({ ...meta, slots: { ...meta.slots, [name]: sizeOf(bytes) } }, `meta:${id}`);
-  });
+    // A run with no checkpoint yet gets its summary at its first save; count the slot then.
+    const base = meta || { id, savedAt: Date.now(), step: 0, stage: "pretrain", corpusName: null, runBytes: 0, corpusBytes: 0, slots: {}, pending: true };
+    s.put({ ...base, slots: { ...base.slots, [name]: sizeOf(bytes) } }, `meta:${id}`);
+  }));
 }
-
-const getMeta = (id) => transact("readonly", (s) => s.get(`meta:${id}`));
 export const loadRun = (id) => transact("readonly", (s) => s.get(`run:${id}`));
 export const loadCorpus = (id) => transact("readonly", (s) => s.get(`corpus:${id}`));
 export const loadSlot = (id, name) => transact("readonly", (s) => s.get(`slot:${id}:${name}`));
@@ -105,6 +131,8 @@ export const loadSlot = (id, name) => transact("readonly", (s) => s.get(`slot:${
 /** Summaries of every saved run, newest first, with their size in bytes. */
 export async function listRuns() {
   const metas = await transact("readonly", (s) => s.getAll(range("meta:")));
+  // A run whose models were saved before its first checkpoint is listed (and deletable), but
+  // has nothing to resume yet.
   return metas
     .map((m) => ({ ...m, bytes: m.runBytes + m.corpusBytes + Object.values(m.slots || {}).reduce((a, n) => a + n, 0) }))
     .sort((a, b) => b.savedAt - a.savedAt);

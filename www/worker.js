@@ -34,12 +34,13 @@
 //   resumeSaved {runId}                   → the restored {corpus, model, tokenizer, history, ui, settings, stage, chat};
 //                                           runId becomes this tab's run
 //   discardSaved {runId}                  → undefined (that run and its models are deleted)
+//   setRun {runId}                        → undefined (later autosaves go to this run: a new model's)
 // worker → page   {event, ...}
 //   train {data: TrainEvent, stage: "pretrain"|"sft"|"rl", groups?} · state {state: "running"|"paused"|"stopped"|"done"|"error", stage, message?}
 //   rmTrain {data: TrainEvent} · rmState {state: "running"|"stopped"|"done"|"error", message?}
 //   piece {text} · chatPiece {key, text} · autosaved {step, reason} · saveFailed {step, message}
 //   warning {message} · crashed {message}
-import init, { Engine, version } from "./pkg/llmplay.js";
+import init, { Engine, deviceLost, version } from "./pkg/llmplay.js";
 import * as storage from "./storage.js";
 
 // The other models a run keeps beside its checkpoint (see storage.js).
@@ -69,7 +70,7 @@ const post = (msg, transfer) => self.postMessage(msg, transfer || []);
 // the last autosave. `fatal` says whether an error means that, and why.
 function fatal(e) {
   let lost = null;
-  try { lost = engine && engine.deviceLost(); } catch { /* the engine is busy or poisoned */ }
+  try { lost = engine && deviceLost(); } catch { /* the module is poisoned */ }
   if (lost) return `the GPU device was lost (${lost})`;
   if (e instanceof WebAssembly.RuntimeError) return message(e);
   return null;
@@ -81,10 +82,12 @@ function crash(why) {
   run.state = "error";
   post({ event: "crashed", message: why });
 }
-// A device can be lost while nothing runs (a driver reset): look now and then.
-setInterval(async () => {
-  if (!engine || crashed || run.state === "running") return;
-  const lost = await locked(() => engine.deviceLost()).catch(() => null);
+// The device's lost promise sets a flag in the engine (no engine call needed to read it): look
+// now and then, so a loss is noticed while idle, or while a step waits on the dead device.
+setInterval(() => {
+  if (!engine || crashed) return;
+  let lost = null;
+  try { lost = deviceLost(); } catch { /* the module is poisoned: the failing call reports it */ }
   if (lost) crash(`the GPU device was lost (${lost})`);
 }, 2000);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
@@ -93,7 +96,8 @@ const message = (e) => (e && e.message) || String(e);
 // --- Autosave -------------------------------------------------------------------------------
 // This tab's run id (the page owns it through a Web Lock); saves go there and nowhere else.
 let runId = null;
-// The corpus object last saved under runId: a corpus is written once per run, not every save.
+// The corpus object last saved under runId: a corpus is written once per run, not every save
+// (storage writes it again if the run's saved corpus has gone).
 let savedCorpus = null;
 
 async function autosave(reason) {
@@ -104,7 +108,7 @@ async function autosave(reason) {
     savedAt: Date.now(), step, reason, checkpoint, corpusName: run.corpus.name, history: run.history, ui: run.ui, stage: run.stage,
     chat: run.stage === "sft" ? run.chat : null, js: run.stage === "rl" ? run.js : null,
   };
-  await storage.saveRun(runId, record, savedCorpus === run.corpus ? null : run.corpus);
+  await storage.saveRun(runId, record, run.corpus, savedCorpus !== run.corpus);
   savedCorpus = run.corpus;
   lastSavedStep = step;
   post({ event: "autosaved", step, reason });
@@ -217,8 +221,12 @@ async function trainLoop() {
     post({ event: "state", state: "error", stage: run.stage, message: message(e) });
     return;
   }
-  await locked(async () => engine.pause());
-  await tryAutosave(run.state);
+  try {
+    await locked(async () => engine.pause());
+    await tryAutosave(run.state);
+  } catch (e) {
+    return crash(fatal(e) || message(e));
+  }
   post({ event: "state", state: run.state, stage: run.stage });
 }
 
@@ -465,15 +473,17 @@ const commands = {
       return info;
     });
   },
+  /** This tab's run becomes `runId` (a new model starts a new saved run). */
+  setRun({ runId: id }) {
+    runId = id;
+    savedCorpus = null;
+  },
   /** Restores the saved run `id`, which becomes this tab's run (the page holds its lock). */
   async resumeSaved({ runId: id }) {
     const saved = await storage.loadRun(id);
     const savedText = await storage.loadCorpus(id);
     if (!saved || !savedText) throw new Error("there is no saved run");
-    runId = id;
     const corpus = await locked(() => engine.setCorpus(savedText.name, new Uint8Array(savedText.bytes)));
-    run.corpus = savedText;
-    savedCorpus = savedText;
     const { bundle, optimizer, state } = saved.checkpoint;
     const model = await locked(() => engine.restore(bundle, optimizer, state));
     const tokenizer = await locked(() => engine.tokenizerInfo());
@@ -504,6 +514,10 @@ const commands = {
     run.settings = JSON.parse(state).train;
     run.state = "paused";
     lastSavedStep = saved.step;
+    // Only a run that came back whole becomes this tab's: a failed restore writes nothing there.
+    run.corpus = savedText;
+    savedCorpus = savedText;
+    runId = id;
     return { corpus, model, tokenizer, history: run.history, ui: saved.ui, settings: run.settings, stage: run.stage, chat, chatSource: run.chat };
   },
   /** The saved runs, newest first: [{id, savedAt, step, stage, corpusName, bytes}]. */

@@ -74,9 +74,14 @@ test("markup in a shared link, a bundle's name, metadata and tokens, or a corpus
   // The CSP is in force: an inline script put into the page does not run.
   await page.evaluate(() => { const s = document.createElement("script"); s.textContent = "window.__pwned = 'inline'"; document.body.append(s); s.remove(); });
   assert.equal(await page.evaluate(() => window.__pwned ?? null), null, "the CSP blocks inline scripts");
-  assert.match(page.errors.join("\n"), /violates the following Content Security Policy directive 'script-src 'self''/);
+  assert.match(page.errors.join("\n"), /violates the following Content Security Policy directive 'script-src 'self'/);
   page.errors.length = 0;
   await page.evaluate(() => { window.__violations = []; });
+  // Links are made only for http(s) URLs.
+  assert.deepEqual(await page.evaluate(async () => {
+    const { safeHref } = await import("./dom.js");
+    return ["javascript:alert(1)", "data:text/html,<script>alert(1)</script>", " JavaScript:alert(1)", "https://example.org/m"].map(safeHref);
+  }), ["#", "#", "#", "https://example.org/m"]);
 
   // A corpus file named with markup.
   await page.setInputFiles("#corpus-file", { name: `${XSS_NAME}.txt`, mimeType: "text/plain", buffer: Buffer.from("Mary had a little lamb.\n".repeat(200)) });

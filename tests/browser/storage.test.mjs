@@ -12,6 +12,8 @@ const done = (page) => page.waitForFunction(() => document.body.dataset.trainSta
 const runs = (page) => page.evaluate(() => window.llmplay.call("listRuns"));
 async function train(page, steps, every) {
   await setTraining(page, { steps, every });
+  // A run that finished before says "done" until the new one's first event: forget it first.
+  await page.evaluate(() => { document.body.dataset.trainState = "starting"; });
   await page.click("#train-start");
   await done(page);
 }
@@ -97,13 +99,17 @@ test("two tabs keep their own runs: neither overwrites the other's autosave, a r
   assert.match(await second.textContent("#saved-usage"), /2 saved runs use .*(KiB|MiB)/);
   await second.screenshot({ path: `${SHOTS}/13-two-tabs.png`, fullPage: true });
 
-  // Each tab's reload offers its own run.
+  // Each tab's reload offers its own run, under the same id.
+  const ids = async () => [await first.evaluate(() => sessionStorage.getItem("llmplay-run")), await second.evaluate(() => sessionStorage.getItem("llmplay-run"))];
+  const before = await ids();
+  assert.notEqual(before[0], before[1]);
   await first.reload();
   await first.waitForSelector("#resume:not([hidden])");
   assert.match(await first.textContent("#resume-text"), /nursery-rhymes\.txt was saved at step 8/);
   await second.reload();
   await second.waitForSelector("#resume:not([hidden])");
   assert.match(await second.textContent("#resume-text"), /tinyshakespeare\.txt was saved at step 4/);
+  assert.deepEqual(await ids(), before);
 
   // Once the first tab is closed, the second may take its run.
   await first.close();
@@ -124,18 +130,53 @@ test("two tabs keep their own runs: neither overwrites the other's autosave, a r
   await context.close();
 });
 
-test("a lost WebGPU device restarts the engine on a new device and offers the last autosave", async () => {
+test("a new model is a new saved run: the one before it stays, and can be resumed", async () => {
+  const page = await openPage("?backend=cpu");
+  await prepare(page);
+  await train(page, 2, 2);
+  await page.click("#model-create");
+  await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("0 steps trained"));
+  await train(page, 3, 3);
+  assert.deepEqual((await runs(page)).map((r) => r.step), [3, 2]);
+  await page.locator("#saved-runs tbody tr", { hasText: "step 2" }).locator("button", { hasText: "Resume" }).click();
+  await page.waitForFunction(() => window.llmplay.app.model?.step === 2 && document.body.dataset.trainState === "paused");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("Web Locks refused (as with site data blocked): the page still starts, trains and saves", async () => {
+  const context = await newContext();
+  await context.addInitScript(() => {
+    if (navigator.locks) {
+      navigator.locks.request = () => Promise.reject(new DOMException("The request was denied.", "SecurityError"));
+      navigator.locks.query = () => Promise.reject(new DOMException("The request was denied.", "SecurityError"));
+    }
+  });
+  const page = await openPage("?backend=cpu", context);
+  await prepare(page);
+  await train(page, 2, 2);
+  assert.deepEqual((await runs(page)).map((r) => r.step), [2]);
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
+test("a WebGPU device lost mid-training restarts the engine on a new device and offers the last autosave", async () => {
   const page = await openPage();
   assert.match(await page.textContent("#backend"), /WebGPU/);
   await prepare(page);
   await train(page, 2, 2);
+  await setTraining(page, { steps: 200, every: 100 });
+  await page.click("#train-start");
+  await page.waitForFunction(() => window.llmplay.app.history.length >= 3, null, { timeout: 120_000 });
   assert.equal(await page.evaluate(() => window.llmplay.call("simulateDeviceLoss")), true);
   await page.waitForFunction(() => /GPU device was lost \(destroyed\)/.test(document.querySelector("#toast").textContent), null, { timeout: 60_000 });
   await page.waitForSelector("#resume:not([hidden])", { timeout: 120_000 });
+  assert.match(await page.textContent("#resume-text"), /saved at step 2 /);
   assert.match(await page.textContent("#backend"), /WebGPU/, "the new engine is on a new GPU device");
   await page.click("#resume-yes");
   await page.waitForFunction(() => window.llmplay.app.model?.step === 2, null, { timeout: 120_000 });
   assert.ok((await generate(page, { tokens: 8 })).length > 0, "the restored model generates on the new device");
-  assert.deepEqual(page.errors.filter((e) => !/lost|destroyed|Device|GPU/i.test(e)), []);
+  // Chromium reports the destroyed device's failed calls on the console; nothing else may appear.
+  assert.deepEqual(page.errors.filter((e) => !/lost|destroyed|GPUDevice|invalid|mapAsync|WebGPU/i.test(e)), []);
   await page.context().close();
 });

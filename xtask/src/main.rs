@@ -241,6 +241,21 @@ fn browser_tests() -> Result<(), String> {
         .env("LLMPLAY_SHOTS", &shots))
 }
 
+/// The page's Content-Security-Policy as a header, read from the `<meta>` in www/index.html (its
+/// one home): the meta tag covers the page, the header covers the engine's worker too.
+fn csp_header() -> &'static str {
+    static HEADER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HEADER.get_or_init(|| {
+        let html = std::fs::read_to_string(root().join("www/index.html")).unwrap_or_default();
+        let policy = html
+            .split("http-equiv=\"Content-Security-Policy\" content=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default();
+        if policy.is_empty() { String::new() } else { format!("Content-Security-Policy: {policy}\r\n") }
+    })
+}
+
 /// A minimal static file server for www/ and pkg/ (the page needs nothing else).
 fn respond(mut stream: TcpStream) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -272,6 +287,6 @@ fn respond(mut stream: TcpStream) -> std::io::Result<()> {
         Some("txt") => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     };
-    write!(stream, "HTTP/1.1 {status}\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n", body.len())?;
+    write!(stream, "HTTP/1.1 {status}\r\nContent-Type: {mime}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\n{}Connection: close\r\n\r\n", body.len(), csp_header())?;
     stream.write_all(&body)
 }
