@@ -1214,10 +1214,8 @@ function offerResume(runs, elsewhere) {
   $("resume-text").textContent = `${what} was saved at step ${saved.step} (${when}). Resume it where it was?`;
   show($("resume"));
 }
-$("resume-no").onclick = async () => {
-  show($("resume"), false);
-  if (app.offered) await deleteRun(app.offered.id);
-};
+// "Not now" deletes nothing: the run stays under "Saved in this browser" to resume or delete.
+$("resume-no").onclick = () => show($("resume"), false);
 
 /** A new model is a new run: its autosaves go under a new id, and the runs saved so far stay. */
 async function newRun() {
