@@ -131,6 +131,8 @@ test("markup in a shared link, a bundle's name, metadata and tokens, or a corpus
   const href = await linked.getAttribute("#share-link a", "href");
   assert.match(href, /^http:\/\/127\.0\.0\.1:\d+\/\?backend=cpu&model=https%3A%2F%2Fmodels\.example/);
   assert.ok((await generate(linked, { prompt: "", tokens: 40 })).includes("<img"));
+  const wide = await linked.evaluate(() => [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > 391).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`));
+  assert.deepEqual(wide, [], "nothing is wider than a phone (long names and links wrap)");
   await linked.screenshot({ path: `${SHOTS}/11-untrusted-link-390.png`, fullPage: true });
   await nothingRan(linked);
   assert.deepEqual(linked.errors, []);
