@@ -313,7 +313,7 @@ impl Engine {
         }
         let info = CorpusInfo {
             name: &name,
-            bytes: text.len(),
+            bytes: bytes.len(),
             chars: text.chars().count(),
             lines: text.lines().count(),
             preview: text.chars().take(1500).collect(),

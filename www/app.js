@@ -634,9 +634,10 @@ function onSftEvent(ev) {
 app.chat = { models: [], messages: { a: [], b: [] }, target: null, stopped: false, turn: 0 };
 $("chat-temperature").oninput = () => { $("chat-temperature-out").value = $("chat-temperature").value; };
 
+const STAGE_LABELS = { pretrain: "pretrained", sft: "fine-tuned (SFT)", rl: "RL", reward_model: "reward model", imported: "imported" };
 function modelLabel(m) {
   const what = m.key === "base" ? "Before fine-tuning" : m.key === "start" ? "Before RL" : m.key === "loaded" ? `Loaded${m.name ? `: ${m.name}` : ""}` : "Your model";
-  const stage = { pretrain: "pretrained", sft: "fine-tuned (SFT)", rl: "RL", imported: "imported" }[m.stage] || m.stage || "new";
+  const stage = STAGE_LABELS[m.stage] || m.stage || "new";
   return `${what} — ${stage}, ${m.steps} steps, ${human(m.params)} params`;
 }
 async function refreshModels() {
@@ -1151,7 +1152,7 @@ async function loadBundleBytes(name, buffer) {
     renderModelInfo();
     enableModelStages();
     enable("model", true);
-    fill($("share-link"), "Loaded ", b(name), `: ${app.model.stage || "model"}, ${app.model.step} steps.`);
+    fill($("share-link"), "Loaded ", b(name), `: ${STAGE_LABELS[app.model.stage] || "a model"}, ${app.model.step} steps.`);
     setRunState("idle", "pretrain");
   } catch (e) {
     showError("bundle-error", `${name}: ${e.message}. The current model is unchanged.`);
@@ -1209,9 +1210,9 @@ function offerResume(runs, elsewhere) {
   const saved = own || resumable.find((r) => !elsewhere.has(r.id));
   app.offered = saved || null;
   if (!saved) return show($("resume"), false);
-  const when = new Date(saved.savedAt).toLocaleString();
-  const what = { sft: "A fine-tuning run", rl: "An RL run" }[saved.stage] || `A training run on ${saved.corpusName}`;
-  $("resume-text").textContent = `${what} was saved at step ${saved.step} (${when}). Resume it where it was?`;
+  const what = { sft: "A fine-tuning run", rl: "An RL run" }[saved.stage] || "A training run";
+  const finished = saved.reason === "done";
+  $("resume-text").textContent = `${what} on ${saved.corpusName || "your text"} was saved at step ${saved.step} (${when(saved.savedAt)})${finished ? ", finished" : ""}. ${finished ? "Open it again?" : "Resume it where it was?"}`;
   show($("resume"));
 }
 // "Not now" deletes nothing: the run stays under "Saved in this browser" to resume or delete.
@@ -1224,12 +1225,20 @@ async function newRun() {
 }
 
 /** Deletes a saved run, unless another tab has it open or it is this tab's run training now. */
-async function deleteRun(id) {
+async function deleteRun(id, what) {
   if ((await tabs.openElsewhere()).has(id)) return toast("That run is open in another tab: close it there first.");
   if (id === tabs.runId() && app.state === "running") return toast("Pause or stop training before deleting this run.");
-  await call("discardSaved", { runId: id }).catch((e) => toast(`Could not delete the saved run: ${e.message}`));
+  try {
+    await call("discardSaved", { runId: id });
+    toast(`Deleted the saved run (${what}).`);
+  } catch (e) {
+    toast(`Could not delete the saved run: ${e.message}`);
+  }
   refreshSavedRuns();
 }
+
+/** One way to show when something was saved, everywhere. */
+const when = (t) => new Date(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 $("resume-yes").onclick = () => resumeRun(app.offered?.id);
 
 /** Makes the saved run `id` this tab's (if no other tab has it open) and restores it. */
@@ -1270,8 +1279,11 @@ async function resumeRun(id) {
     }
     renderModelInfo();
     enableModelStages();
+    const doing = { sft: "fine-tuning", rl: "RL" }[r.stage] || "training";
     setRunState("paused", r.stage);
-    toast(`Resumed at step ${r.model.step}. Press Resume to continue ${{ sft: "fine-tuning", rl: "RL" }[r.stage] || "training"}.`);
+    toast(r.finished
+      ? `Opened the finished run at step ${r.model.step}. To go on ${doing}, set more steps and press Resume.`
+      : `Resumed at step ${r.model.step}. Press Resume to continue ${doing}.`);
   } catch (e) {
     // The tab keeps the run it had; the one that failed to come back is left as it was.
     if (before && !(await tabs.own(before))) await tabs.fresh();
@@ -1281,9 +1293,10 @@ async function resumeRun(id) {
 }
 
 // --- Saved in this browser: every tab's runs, their size, and the browser's storage --------
-function onSaveFailed({ step, message }) {
+function onSaveFailed({ step, message, reason }) {
   app.saveFailed = { step, message };
-  $("save-status").textContent = `The autosave at step ${step} failed: ${message}. Training goes on; the next autosave tries again, and the last good save is kept.`;
+  const goesOn = reason === "interval" ? "Training goes on; the" : "The";
+  $("save-status").textContent = `The autosave at step ${step} failed: ${message}. ${goesOn} next autosave tries again, and the last good save is kept.`;
   show($("save-status"));
   toast(`Autosave failed: ${message}`);
 }
@@ -1309,7 +1322,7 @@ async function refreshSavedRuns() {
     const [runs, elsewhere] = await Promise.all([call("listRuns"), tabs.openElsewhere()]);
     await renderSavedRuns(runs, elsewhere);
   } catch (e) {
-    fill($("saved-usage"), `Saved runs cannot be listed: ${e.message}`);
+    savedRunsUnreadable(e.message);
   } finally {
     refreshSavedRuns.busy = false;
   }
@@ -1317,6 +1330,13 @@ async function refreshSavedRuns() {
     refreshSavedRuns.again = false;
     refreshSavedRuns();
   }
+}
+
+/** Storage cannot be read now: say so, and offer nothing that would act on stale rows. */
+function savedRunsUnreadable(why) {
+  show($("saved-runs"), false);
+  $("saved-runs").tBodies[0].textContent = "";
+  fill($("saved-usage"), `Saved runs cannot be read now: ${why}.`);
 }
 
 async function renderSavedRuns(runs, elsewhere) {
@@ -1327,14 +1347,27 @@ async function renderSavedRuns(runs, elsewhere) {
     const open = elsewhere.has(r.id);
     const what = `${{ sft: "fine-tuning", rl: "RL", pretrain: "pretraining" }[r.stage] || r.stage} on ${r.corpusName || "a corpus"}`;
     const status = [mine ? "this tab" : open ? "open in another tab" : "", r.pending ? "no checkpoint yet" : ""].filter(Boolean).join(" · ");
-    const resume = h("button", { textContent: "Resume", disabled: mine || open || !!r.pending, title: open ? "Open in another tab" : r.pending ? "Nothing to resume yet: only its other models are saved" : "" });
+    // This tab's own run is already loaded, unless the tab has no model (after "Not now").
+    const loaded = mine && !!app.model;
+    const resume = h("button", {
+      textContent: "Resume", disabled: loaded || open || !!r.pending,
+      title: open ? "Open in another tab" : r.pending ? "Nothing to resume yet: only its other models are saved" : loaded ? "This tab's run: it is the model loaded now" : "",
+    });
     resume.onclick = () => resumeRun(r.id);
     const busy = mine && app.state === "running";
     const del = h("button", { textContent: "Delete", disabled: open || busy, title: open ? "Open in another tab: close it first" : busy ? "Training: pause or stop first" : "" });
-    del.onclick = () => deleteRun(r.id);
-    const when = new Date(r.savedAt).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" });
+    // Deleting cannot be undone: the first press asks, a second within 4 s deletes.
+    del.onclick = () => {
+      if (!del.dataset.sure) {
+        del.dataset.sure = "true";
+        del.textContent = "Delete it?";
+        setTimeout(() => { delete del.dataset.sure; del.textContent = "Delete"; }, 4000);
+        return;
+      }
+      deleteRun(r.id, what);
+    };
     body.append(h("tr", { dataset: { run: r.id } },
-      h("td", {}, what, h("small", {}, `step ${r.step} · saved ${when}`, status ? ` · ${status}` : "")),
+      h("td", {}, what, h("small", {}, `step ${r.step}${r.reason === "done" ? " (finished)" : ""} · saved ${when(r.savedAt)}`, status ? ` · ${status}` : "")),
       h("td", { className: "size" }, bytes(r.bytes)), h("td", { className: "actions" }, resume, " ", del)));
   }
   show($("saved-runs"), runs.length > 0);
@@ -1400,13 +1433,15 @@ async function boot() {
       banner.textContent = `Training on the CPU (WebAssembly): ${info.reason}${how}`;
     }
     banner.dataset.backend = info.backend;
+    const elsewhere = await tabs.openElsewhere();
+    offerResume(info.runs, elsewhere);
     if (info.storageError) {
       $("save-status").textContent = `Nothing can be saved in this browser now: ${info.storageError}. You can still train; download models you want to keep.`;
       show($("save-status"));
+      savedRunsUnreadable(info.storageError);
+    } else {
+      renderSavedRuns(info.runs, elsewhere);
     }
-    const elsewhere = await tabs.openElsewhere();
-    offerResume(info.runs, elsewhere);
-    renderSavedRuns(info.runs, elsewhere);
     const saved = await call("savedPrefs").catch(() => "");
     if (saved) await setPrefs(saved.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l)));
     updateSize();

@@ -94,7 +94,7 @@ function summary(id, record, corpusBytes, slots = {}) {
   // (A summary written by saveSlot before the first checkpoint carries `pending`; this drops it.)
   const c = record.checkpoint || {};
   return {
-    id, savedAt: record.savedAt, step: record.step, stage: record.stage || "pretrain", corpusName: record.corpusName,
+    id, savedAt: record.savedAt, step: record.step, stage: record.stage || "pretrain", corpusName: record.corpusName, reason: record.reason,
     runBytes: sizeOf(c.bundle) + sizeOf(c.optimizer), corpusBytes, slots,
   };
 }
@@ -157,7 +157,7 @@ export function storageProblem(e) {
     return "the browser's storage for this page is full (quota exceeded): delete saved runs under “Saved in this browser”, or download your model";
   }
   if (["InvalidStateError", "SecurityError", "UnknownError", "VersionError", "NotFoundError", "NotAllowedError"].includes(name)) {
-    return `the browser's storage is not available (${text}): a private window, blocked site data, or this page open in a newer version elsewhere`;
+    return `the browser's storage is not available — perhaps a private window, blocked site data, or this page open in a newer version elsewhere (the browser says: “${text.replace(/\.$/, "")}”)`;
   }
   return text;
 }

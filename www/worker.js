@@ -120,7 +120,7 @@ async function tryAutosave(reason) {
     await autosave(reason);
   } catch (e) {
     if (fatal(e)) throw e;
-    post({ event: "saveFailed", step: run.history.at(-1)?.step ?? 0, message: storage.storageProblem(e) });
+    post({ event: "saveFailed", step: run.history.at(-1)?.step ?? 0, reason, message: storage.storageProblem(e) });
   }
 }
 
@@ -518,11 +518,11 @@ const commands = {
     run.corpus = savedText;
     savedCorpus = savedText;
     runId = id;
-    return { corpus, model, tokenizer, history: run.history, ui: saved.ui, settings: run.settings, stage: run.stage, chat, chatSource: run.chat };
+    return { corpus, model, tokenizer, history: run.history, ui: saved.ui, settings: run.settings, stage: run.stage, chat, chatSource: run.chat, finished: saved.reason === "done" };
   },
   /** The saved runs, newest first: [{id, savedAt, step, stage, corpusName, bytes}]. */
   listRuns() {
-    return storage.listRuns();
+    return storage.listRuns().catch((e) => { throw new Error(storage.storageProblem(e)); });
   },
   /** Deletes a saved run; deleting this tab's own run means its next autosave starts afresh. */
   async discardSaved({ runId: id }) {

@@ -124,6 +124,7 @@ test("two tabs keep their own runs: neither overwrites the other's autosave, a r
   // ... and delete its own old one.
   const mine = second.locator("#saved-runs tbody tr", { hasText: "tinyshakespeare.txt" });
   await mine.locator("button", { hasText: "Delete" }).click();
+  await mine.locator("button", { hasText: "Delete it?" }).click();
   await second.waitForFunction(() => document.querySelector("#saved-usage").dataset.runs === "1");
   assert.deepEqual((await runs(second)).map((r) => r.step), [8]);
   assert.deepEqual(second.errors, []);
@@ -140,6 +141,15 @@ test("a new model is a new saved run: the one before it stays, and can be resume
   assert.deepEqual((await runs(page)).map((r) => r.step), [3, 2]);
   await page.locator("#saved-runs tbody tr", { hasText: "step 2" }).locator("button", { hasText: "Resume" }).click();
   await page.waitForFunction(() => window.llmplay.app.model?.step === 2 && document.body.dataset.trainState === "paused");
+  // After a reload, "Not now" keeps the run: it can still be resumed from the list.
+  await page.reload();
+  await page.waitForSelector("#resume:not([hidden])");
+  assert.match(await page.textContent("#resume-text"), /saved at step 2 .*finished\. Open it again\?/);
+  await page.click("#resume-no");
+  const own = page.locator("#saved-runs tbody tr", { hasText: "this tab" });
+  await own.locator("button:not([disabled])", { hasText: "Resume" }).click();
+  await page.waitForFunction(() => window.llmplay.app.model?.step === 2);
+  assert.deepEqual((await runs(page)).map((r) => r.step), [3, 2], "nothing was deleted");
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
