@@ -8,7 +8,9 @@
 //!
 //! Import checks everything and returns a message, never panics: a truncated or corrupt file, an
 //! oversized header, a missing or misshapen tensor, an unsupported config, or a tokenizer with
-//! more ids than the model has embeddings.
+//! more ids than the model has embeddings. A bundle may come from anyone (a shared link), so its
+//! documents are held to size limits, its config to sizes a real GPT-2 passes, its metadata to
+//! the stages llmplay writes, and its tokenizer to known parts and patterns (`tokenizer.rs`).
 
 use std::collections::HashMap;
 use std::path::Path;

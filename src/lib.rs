@@ -1,9 +1,12 @@
 //! llmplay: learn how a ChatGPT-like model is made by making one.
 //!
 //! One core for the command line and the browser: a GPT-2 model ([`model`]), tokenizers
-//! ([`tokenizer`]), data ([`data`]), the one training loop ([`train`]) with pretraining's
-//! objective ([`pretrain`]), supervised fine-tuning on conversations ([`chat`], [`sft`]) and the
-//! built-in practice tasks ([`tasks`]), sampling ([`sample`]) and the shareable model bundle ([`bundle`]).
+//! ([`tokenizer`]), corpora ([`data`]), where tensors live ([`backend`]), the one training loop
+//! ([`train`], with AdamW in [`optim`]) and one objective per stage: pretraining ([`pretrain`]),
+//! supervised fine-tuning on conversations ([`chat`], [`sft`]), reinforcement learning with
+//! GRPO ([`rl`]) rewarded by rules ([`reward_rules`]) or by a reward model learnt from people's
+//! judgements ([`reward_model`]); the built-in practice tasks ([`tasks`]), sampling ([`sample`])
+//! and the shareable model bundle ([`bundle`]). The browser's engine is [`web`] (wasm only).
 
 pub mod backend;
 pub mod bundle;
@@ -12,8 +15,8 @@ pub mod data;
 pub mod model;
 pub mod optim;
 pub mod pretrain;
-pub mod reward;
-pub mod rm;
+pub mod reward_model;
+pub mod reward_rules;
 pub mod rl;
 pub mod sample;
 pub mod sft;

@@ -18,7 +18,7 @@ use llmplay::pretrain::{text_nll, NextToken};
 use llmplay::chat::{ended_turn, parse_jsonl, reply, BadLine, Conversation, Message, Role};
 use llmplay::sample::{generate, SampleOptions};
 use llmplay::rl::{GrpoConfig, Grpo};
-use llmplay::rm::{distinct_prompts, example_preferences, parse_preferences, RewardData, RewardTraining};
+use llmplay::reward_model::{distinct_prompts, example_preferences, parse_preferences, RewardData, RewardTraining};
 use llmplay::sft::{ChatData, Sft};
 use llmplay::tasks::{evaluate, Task};
 use llmplay::tokenizer::{self, Tokenizer, TokenizerKind};

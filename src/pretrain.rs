@@ -1,4 +1,4 @@
-//! Stage 1, pretraining: the model learns to predict the next token of the corpus. This module
+//! Pretraining: the model learns to predict the next token of the corpus. This module
 //! is that loss (an [`Objective`] for the shared loop) and the evaluation of a text's loss.
 
 use burn::tensor::activation::log_softmax;

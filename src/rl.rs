@@ -1,4 +1,4 @@
-//! Stage 3, reinforcement learning with verifiable rewards: GRPO (Shao et al. 2024,
+//! Reinforcement learning with verifiable rewards: GRPO (Shao et al. 2024,
 //! "DeepSeekMath", section 4.1). For each prompt the model writes a group of answers, a reward
 //! scores each, and each answer's advantage is its reward minus the group's mean (divided by the
 //! group's spread): answers better than their siblings are made more likely, worse ones less.
@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use crate::chat::{prompt as chat_prompt, Conversation};
 use crate::model::{Gpt, KvCache};
 use crate::pretrain::token_nll;
-use crate::reward::Rules;
-use crate::rm::score_answers;
+use crate::reward_rules::Rules;
+use crate::reward_model::score_answers;
 use crate::sample::{distribution, pick, read_floats, SampleOptions};
 use crate::tasks::{Problem, Split, Task};
 use crate::tokenizer::{Tokenizer, END_OF_TURN, SPECIAL_TOKENS};

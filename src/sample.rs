@@ -154,10 +154,6 @@ impl Generator {
         self.done = self.options.stop_tokens.contains(&token);
         Ok(Some(token))
     }
-
-    pub fn tokens(&self) -> &[u32] {
-        &self.tokens
-    }
 }
 
 /// Reads a 1-D float tensor back to the CPU.

@@ -1,4 +1,4 @@
-//! Stage 2, supervised fine-tuning: the model learns to answer in turns. Conversations are
+//! Supervised fine-tuning: the model learns to answer in turns. Conversations are
 //! rendered with the chat template ([`crate::chat`]) and packed into context-length rows; the loss
 //! is the same next-token loss as pretraining, averaged only over the tokens the assistant says
 //! (the mask), so the model learns to answer, not to ask. It is an [`Objective`] for the shared
@@ -55,7 +55,7 @@ impl ChatData {
         let render_all = |convs: Vec<Conversation>| convs.iter().map(|c| render(tokenizer, c)).collect::<Result<Vec<_>, _>>();
         Ok(Self {
             train: render_all(builtin_conversations(Split::Train, BUILTIN_TRAIN, seed))?,
-            val: render_all(builtin_conversations(Split::HeldOut, BUILTIN_VAL, seed ^ 0x5A17))?,
+            val: render_all(builtin_conversations(Split::Val, BUILTIN_VAL, seed ^ 0x5A17))?,
         })
     }
 

@@ -1,5 +1,5 @@
 //! The built-in practice tasks: problems with one exact answer, generated here (no downloads).
-//! SFT learns them from worked conversations, `eval-task` measures them, and RL will reward them.
+//! SFT learns them from worked conversations, `eval-task` measures them, and RL rewards them.
 //!
 //! Every problem has a key (the numbers or the word, not the phrasing), and the key alone decides
 //! whether it is a training or a held-out problem, so a held-out problem is never seen in
@@ -19,11 +19,8 @@ fn words() -> Vec<&'static str> {
     WORDS.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Split {
-    Train,
-    HeldOut,
-}
+/// Practice problems split like text: `Val` holds the held-out problems.
+pub use crate::data::Split;
 
 /// FNV-1a: a stable hash (the same on every platform and build) for deciding splits.
 pub fn fnv1a(text: &str) -> u64 {
@@ -33,7 +30,7 @@ pub fn fnv1a(text: &str) -> u64 {
 /// One problem in ten is held out (by the hash of its key).
 fn split_of(key: &str) -> Split {
     if fnv1a(key).is_multiple_of(10) {
-        Split::HeldOut
+        Split::Val
     } else {
         Split::Train
     }
@@ -193,7 +190,7 @@ impl Task {
             if out.len() == n {
                 break;
             }
-            let p = self.sample(Split::HeldOut, &mut rng);
+            let p = self.sample(Split::Val, &mut rng);
             if seen.insert(p.prompt.clone()) {
                 out.push(p);
             }
@@ -209,7 +206,7 @@ impl Task {
 
 /// Key of a problem, for tests of the split.
 pub fn is_held_out(problem: &Problem) -> bool {
-    split_of(&problem.key) == Split::HeldOut
+    split_of(&problem.key) == Split::Val
 }
 
 /// Identity and small talk: (ways a person asks, ways the assistant answers).

@@ -362,11 +362,6 @@ impl Tokenizer {
         self.inner.token_to_id(token)
     }
 
-    /// The text of one token, as the tokenizer stores it (byte-level BPE shows bytes as symbols,
-    /// e.g. `Ġ` for a space); use `decode(&[id])` for readable text.
-    pub fn token_text(&self, id: u32) -> Option<String> {
-        self.inner.id_to_token(id)
-    }
 
     /// Encodes text of any length. Long text is cut at token boundaries (see [`chunks`]) and
     /// encoded in 64 KiB pieces, so memory stays proportional to the ids.

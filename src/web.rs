@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use crate::backend::Backend;
 use crate::chat::{ended_turn, parse_jsonl, Conversation};
 use crate::model::Gpt;
-use crate::reward::{Rule, Rules};
+use crate::reward_rules::{Rule, Rules};
 use crate::rl::{Grpo, GrpoConfig};
-use crate::rm::{example_preferences, parse_preferences, Preference, RewardData, RewardTraining};
+use crate::reward_model::{example_preferences, parse_preferences, Preference, RewardData, RewardTraining};
 use crate::sft::{ChatData, Sft};
 use crate::tasks::Task;
 use crate::bundle::{Bundle, Metadata};
@@ -29,7 +29,6 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
-/// The library version.
 /// Why the WebGPU device was lost, if it was. A free function, not an `Engine` method, so the
 /// worker can ask while an engine call is waiting on the dead device; it then restarts the engine
 /// on a new device.
@@ -38,6 +37,7 @@ pub fn device_lost() -> Option<String> {
     crate::backend::web_gpu::lost()
 }
 
+/// The library version.
 #[wasm_bindgen]
 pub fn version() -> String {
     crate::version().to_string()
@@ -1032,7 +1032,7 @@ impl Engine {
     /// `n` example judgements (right vs. wrong answers to the built-in tasks) as JSONL.
     #[wasm_bindgen(js_name = examplePreferences)]
     pub fn example_preferences(&self, n: usize, seed: u64) -> String {
-        crate::rm::to_jsonl(&example_preferences(n, seed))
+        crate::reward_model::to_jsonl(&example_preferences(n, seed))
     }
 
     /// Starts training a reward model on the judgements: the model RL starts from (the
@@ -1091,8 +1091,8 @@ impl Engine {
     pub async fn reward_score(&self, messages: JsValue, answer: String) -> Result<f32, JsError> {
         let slot = self.slots.get("reward").ok_or_else(|| js_err("there is no reward model yet"))?;
         let prompt = crate::chat::prompt(&slot.tokenizer, &Conversation { messages: from_js(messages)? }).map_err(js_err)?;
-        let answer = crate::rm::answer_ids(&slot.tokenizer, &answer).map_err(js_err)?;
-        let scores = crate::rm::score_answers(&slot.model, &prompt, &[answer]).await.map_err(js_err)?;
+        let answer = crate::reward_model::answer_ids(&slot.tokenizer, &answer).map_err(js_err)?;
+        let scores = crate::reward_model::score_answers(&slot.model, &prompt, &[answer]).await.map_err(js_err)?;
         Ok(scores[0])
     }
 }
@@ -1100,7 +1100,7 @@ impl Engine {
 impl Engine {
     /// The distinct prompts the user judged, for RL on them.
     fn judged_prompts(&self) -> Vec<Conversation> {
-        crate::rm::distinct_prompts(self.preferences.iter().map(|p| p.prompt().clone()))
+        crate::reward_model::distinct_prompts(self.preferences.iter().map(|p| p.prompt().clone()))
     }
 
     fn model_for(&self, key: &str) -> Result<(Gpt, Tokenizer), JsError> {

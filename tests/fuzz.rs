@@ -34,7 +34,7 @@ use llmplay::bundle::{parse_hf_config, Bundle, Metadata};
 use llmplay::chat::{parse_jsonl, render};
 use llmplay::data::{check_corpus, decode_corpus, EncodingChoice, TokenData};
 use llmplay::model::{Gpt, GptConfig};
-use llmplay::rm::{example_preferences, parse_preferences, to_jsonl};
+use llmplay::reward_model::{example_preferences, parse_preferences, to_jsonl};
 use llmplay::tokenizer::{Tokenizer, ALLOWED_PATTERNS};
 
 const SEED: u64 = 0x1151_F022;

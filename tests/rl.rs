@@ -102,7 +102,7 @@ fn grpo_steps_run_on_the_shared_loop_and_report_what_they_measured() {
 
 #[test]
 fn reward_rules_combine_with_weights_and_bad_rules_are_refused_by_number() {
-    use llmplay::reward::{Rule, Rules};
+    use llmplay::reward_rules::{Rule, Rules};
     let mut rng = rand::SeedableRng::seed_from_u64(3);
     let problem = Task::Reverse.sample(Split::Train, &mut rng);
     let task = Rules::task(0.1);
@@ -158,7 +158,7 @@ fn batched_group_sampling_matches_one_at_a_time_generation() {
 
 #[test]
 fn grpo_raises_the_reward_it_is_given() {
-    use llmplay::reward::{Rule, Rules};
+    use llmplay::reward_rules::{Rule, Rules};
     let device = Device::flex();
     let tok = task_tokenizer();
     let model = small_config(tok.vocab_size()).with_block_size(48).init(5, &device);

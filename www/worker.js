@@ -6,6 +6,7 @@
 //     runId: this tab's run, where autosaves go (the page holds its Web Lock); runs: listRuns's.
 //   corpus {name, bytes: ArrayBuffer}     → {name, bytes, chars, lines, preview}
 //   tokenizer {kind: "char"|"bpe", vocabSize} → {kind, vocabSize, charsPerToken}
+//   tokenizerInfo                         → {kind, vocabSize, charsPerToken} of the current tokenizer
 //   tokenize {text}                       → [[id, piece], ...]
 //   checkSize {shape, batch, limits, vocabSize} → {params, memory: {totalBytes, largestBufferBytes}, problem}
 //   initModel {shape, seed} | loadBundle {bytes} | modelInfo → {nLayer, nHead, nEmbd, blockSize, vocabSize, params, step, ...}
@@ -27,7 +28,7 @@
 //   rewardModel {settings}                → {train, val, valIsTrain}; then "rmTrain" events until done
 //   rewardScore {messages, answer}        → the reward model's score for an answer
 //   evaluate {key, task, n}               → {task, n, accuracy, end_of_turn_rate, examples}
-//   models                                → [{key: "current"|"start"|"base"|"loaded", stage, steps, params, name}]
+//   models                                → [{key: "current"|"start"|"base"|"loaded"|"reward", stage, steps, params, name}]
 //   loadSlot {key, bytes}                 → models (a bundle to chat with beside the current model)
 //   chat {key, messages, options}         → {text, ended: "end"|"budget"|<tag>}; "chatPiece" events stream it
 //   listRuns                              → [{id, savedAt, step, stage, corpusName, bytes}], newest first
@@ -35,6 +36,8 @@
 //                                           runId becomes this tab's run
 //   discardSaved {runId}                  → undefined (that run and its models are deleted)
 //   setRun {runId}                        → undefined (later autosaves go to this run: a new model's)
+//   state                                 → {state, lastSavedStep}
+//   simulateCrash | simulateDeviceLoss    → for the tests: a panic in the engine; a real GPUDevice.destroy()
 // worker → page   {event, ...}
 //   train {data: TrainEvent, stage: "pretrain"|"sft"|"rl", groups?} · state {state: "running"|"paused"|"stopped"|"done"|"error", stage, message?}
 //   rmTrain {data: TrainEvent} · rmState {state: "running"|"stopped"|"done"|"error", message?}
@@ -49,7 +52,8 @@ const START = "start"; // the model before RL (the KL reference), saved once whe
 const REWARD = "reward"; // the reward model, saved while and when it trains
 
 let engine = null;
-// stage: which objective the run trains ("pretrain" or "sft"); chat: SFT's conversation source.
+// stage: which objective the run trains ("pretrain", "sft" or "rl"); chat: SFT's conversation
+// source; js: RL's reward function, if the page gave one.
 let run = { state: "idle", stage: "pretrain", history: [], settings: null, corpus: null, ui: null, chat: null, js: null };
 let generating = false;
 let lastSavedStep = -1;

@@ -1,4 +1,4 @@
-//! Stage 3, learning from people: a reward model (the first half of RLHF; Ouyang et al. 2022,
+//! Learning from people: a reward model (the first half of RLHF; Ouyang et al. 2022,
 //! "InstructGPT", section 3.5). The fine-tuned GPT gets a scalar head that reads the hidden state
 //! at an answer's last token; it is trained so that an answer people preferred scores higher
 //! than the one they did not (Bradley–Terry: loss `−log σ(r_chosen − r_rejected)`), and a thumbs

@@ -10,7 +10,7 @@ use futures_lite::future::block_on;
 use llmplay::bundle::{Bundle, Metadata};
 use llmplay::chat::{Conversation, Message, Role};
 use llmplay::model::Gpt;
-use llmplay::rm::{
+use llmplay::reward_model::{
     accuracy, answer_ids, example_preferences, margins, parse_preferences, preference_loss, score_answers, scored_ids, to_jsonl, Judged,
     Preference, RewardData, RewardTraining,
 };
