@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::model::{Activation, Gpt, GptConfig};
+use crate::stage::Stage;
 use crate::tokenizer::{Tokenizer, ENDOFTEXT};
 
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -42,14 +43,14 @@ pub const MAX_META_TEXT_CHARS: usize = 200;
 /// Steps a bundle may claim (training continues from it; far beyond any real run, and room to
 /// count on in 32 bits).
 pub const MAX_META_STEPS: usize = 1_000_000_000;
-/// The stages llmplay writes in llmplay.json.
-pub const STAGES: [&str; 5] = ["pretrain", "sft", "rl", "reward_model", "imported"];
+/// The stage of a bundle llmplay did not train (one saved by transformers has no llmplay.json).
+pub const IMPORTED: &str = "imported";
 
 /// How a model was made (`llmplay.json`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Metadata {
-    /// "pretrain", "sft", "rl", or "imported".
+    /// A [`Stage`]'s name, or [`IMPORTED`].
     pub stage: String,
     /// Optimizer steps of that stage.
     pub steps: usize,
@@ -75,13 +76,14 @@ impl Metadata {
         let mut meta: Metadata = serde_json::from_str(json).map_err(|e| format!("llmplay.json is not valid: {e}"))?;
         // A hand-written llmplay.json may leave the stage out.
         if meta.stage.is_empty() {
-            meta.stage = "imported".into();
+            meta.stage = IMPORTED.into();
         }
-        if !STAGES.contains(&meta.stage.as_str()) {
+        if meta.stage != IMPORTED && !Stage::ALL.iter().any(|s| s.name() == meta.stage) {
+            let known: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).chain([IMPORTED]).collect();
             return Err(format!(
                 "llmplay.json names the stage {:?}, which llmplay does not write (one of: {})",
                 clean_text(&meta.stage),
-                STAGES.join(", ")
+                known.join(", ")
             ));
         }
         if meta.steps > MAX_META_STEPS {
@@ -244,7 +246,7 @@ impl Bundle {
         }
         let meta = match meta_json {
             Some(json) => Metadata::from_json(json)?,
-            None => Metadata { stage: "imported".into(), ..Metadata::default() },
+            None => Metadata { stage: IMPORTED.into(), ..Metadata::default() },
         };
         let weights = read_weights(weights, &config)?;
         Ok(Bundle { config, tokenizer, weights, meta })

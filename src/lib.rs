@@ -5,7 +5,8 @@
 //! ([`train`], with AdamW in [`optim`]) and one objective per stage: pretraining ([`pretrain`]),
 //! supervised fine-tuning on conversations ([`chat`], [`sft`]), reinforcement learning with
 //! GRPO ([`rl`]) rewarded by rules ([`reward_rules`]) or by a reward model learnt from people's
-//! judgements ([`reward_model`]); the built-in practice tasks ([`tasks`]), sampling ([`sample`])
+//! judgements ([`reward_model`]), each named once in [`stage`]; the built-in practice tasks
+//! ([`tasks`]), sampling ([`sample`])
 //! and the shareable model bundle ([`bundle`]). The browser's engine is [`web`] (wasm only).
 
 pub mod backend;
@@ -20,6 +21,7 @@ pub mod reward_rules;
 pub mod rl;
 pub mod sample;
 pub mod sft;
+pub mod stage;
 pub mod tasks;
 pub mod tokenizer;
 pub mod train;

@@ -20,6 +20,7 @@ use llmplay::sample::{generate, SampleOptions};
 use llmplay::rl::{GrpoConfig, Grpo};
 use llmplay::reward_model::{distinct_prompts, example_preferences, parse_preferences, RewardData, RewardTraining};
 use llmplay::sft::{ChatData, Sft};
+use llmplay::stage::Stage;
 use llmplay::tasks::{evaluate, Task};
 use llmplay::tokenizer::{self, Tokenizer, TokenizerKind};
 use llmplay::train::{self, Objective, RunHooks, SampleSpec, Snapshot, TrainConfig, TrainEvent, Trainer};
@@ -537,8 +538,9 @@ fn resume(args: ResumeArgs) -> Result<(), String> {
         Ok(v)
     };
     let bad = |e: serde_json::Error| format!("{TRAINER_FILE} is corrupt: {e}");
-    match state.command.as_deref() {
-        None | Some("pretrain") => {
+    let stage = state.command.as_deref().map(str::parse::<Stage>).transpose().map_err(|e| format!("{} holds a run llmplay cannot resume: {e}", args.dir.display()))?;
+    match stage.unwrap_or(Stage::Pretrain) {
+        Stage::Pretrain => {
             let mut argv = vec!["llmplay".to_string(), "pretrain".into(), "--resume".into(), dir.into(), "--out".into(), dir.into()];
             if let Some(steps) = args.steps {
                 argv.extend(["--steps".into(), steps.to_string()]);
@@ -554,10 +556,9 @@ fn resume(args: ResumeArgs) -> Result<(), String> {
                 _ => unreachable!("parsed a pretrain command"),
             }
         }
-        Some("sft") => sft(serde_json::from_value(saved("fine-tuning")?).map_err(bad)?, Some(resumed)),
-        Some("rl") => rl(serde_json::from_value(saved("RL")?).map_err(bad)?, Some(resumed)),
-        Some("rm") => rm(serde_json::from_value(saved("reward model")?).map_err(bad)?, Some(resumed)),
-        Some(other) => Err(format!("{} holds a run of an unknown command '{other}'", args.dir.display())),
+        Stage::Sft => sft(serde_json::from_value(saved("fine-tuning")?).map_err(bad)?, Some(resumed)),
+        Stage::Rl => rl(serde_json::from_value(saved("RL")?).map_err(bad)?, Some(resumed)),
+        Stage::RewardModel => rm(serde_json::from_value(saved("reward model")?).map_err(bad)?, Some(resumed)),
     }
 }
 
@@ -662,7 +663,7 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
     // A new run trains a tokenizer and initialises a model; a resumed one loads both.
     let (corpus_path, text, tokenizer, config, model, resumed) = if let Some(dir) = &args.resume {
         let (state, Resumed { step, bundle, optimizer }) = read_checkpoint(dir)?;
-        if bundle.meta.stage != "pretrain" {
+        if bundle.meta.stage != Stage::Pretrain.name() {
             return Err(format!(
                 "{} holds a {} model, not a pretraining run: continue it with `llmplay resume {}`",
                 dir.display(),
@@ -722,7 +723,7 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
         eval_batches: train_config.eval_batches,
     };
     let saving = Saving {
-        stage: "pretrain",
+        stage: Stage::Pretrain,
         out: args.out.clone(),
         config: config.clone(),
         tokenizer: tokenizer.clone(),
@@ -737,7 +738,7 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
 
 /// What a CLI run saves in `out` with each checkpoint, besides the weights.
 struct Saving {
-    stage: &'static str,
+    stage: Stage,
     out: PathBuf,
     config: GptConfig,
     tokenizer: Tokenizer,
@@ -746,8 +747,8 @@ struct Saving {
     corpus_bytes: Option<usize>,
     /// The pretraining corpus's --encoding when it was not auto.
     encoding: Option<String>,
-    /// The command and arguments that made the run, saved for `llmplay resume`.
-    recipe: Option<(&'static str, serde_json::Value)>,
+    /// The arguments of the command that made the run (its stage's), saved for `llmplay resume`.
+    recipe: Option<serde_json::Value>,
 }
 
 /// Trains to the end of the schedule (or `--stop-after`) the CLI's way: JSON lines on stdout,
@@ -798,7 +799,7 @@ impl RunHooks for CliHooks {
 
     fn checkpoint(&mut self, snapshot: Snapshot) -> Result<(), String> {
         let meta = Metadata {
-            stage: self.saving.stage.into(),
+            stage: self.saving.stage.name().into(),
             steps: snapshot.step,
             train_loss: Some(self.last.train_loss),
             val_loss: self.last.val_loss,
@@ -817,8 +818,8 @@ impl RunHooks for CliHooks {
             train: self.train.clone(),
             corpus: self.saving.corpus.clone(),
             encoding: self.saving.encoding.clone(),
-            command: self.saving.recipe.as_ref().map(|(c, _)| c.to_string()),
-            args: self.saving.recipe.as_ref().map(|(_, a)| a.clone()),
+            command: self.saving.recipe.as_ref().map(|_| self.saving.stage.command().to_string()),
+            args: self.saving.recipe.clone(),
         };
         write_atomic(&self.saving.out.join(OPTIMIZER_FILE), &snapshot.optimizer)?;
         // trainer.json last: a checkpoint whose step it names is complete.
@@ -878,9 +879,9 @@ fn resume_recipe<T: Serialize>(args: &T) -> serde_json::Value {
 }
 
 /// Checks a resumed checkpoint is of `stage` and that its run has steps left.
-fn check_resumed(resumed: &Option<Resumed>, stage: &str, steps: usize) -> Result<(), String> {
+fn check_resumed(resumed: &Option<Resumed>, stage: Stage, steps: usize) -> Result<(), String> {
     if let Some(r) = resumed {
-        if r.bundle.meta.stage != stage {
+        if r.bundle.meta.stage != stage.name() {
             return Err(format!("the checkpoint holds a {} model, not a {stage} run", r.bundle.meta.stage));
         }
         if r.step >= steps {
@@ -902,7 +903,7 @@ fn trainer_for(model: llmplay::model::Gpt, config: &TrainConfig, resumed: &Optio
 
 fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
     let device = args.run.backend.device()?;
-    check_resumed(&resumed, "sft", args.steps)?;
+    check_resumed(&resumed, Stage::Sft, args.steps)?;
     let recipe = resume_recipe(&args);
     let bundle = match &resumed {
         Some(r) => r.bundle.clone(),
@@ -949,7 +950,7 @@ fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
         eval_batches: args.eval_batches,
     };
     let saving = Saving {
-        stage: "sft",
+        stage: Stage::Sft,
         out: args.out.clone(),
         config: bundle.config.clone(),
         tokenizer: bundle.tokenizer.clone(),
@@ -959,7 +960,7 @@ fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
             file => std::fs::metadata(file).ok().map(|m| m.len() as usize),
         },
         encoding: None,
-        recipe: Some(("sft", recipe)),
+        recipe: Some(recipe),
     };
     // The sample is a reply to a fixed question, shown with the template's tags.
     let prompt = format!("{}{}What is 12 + 34?{}{}", tokenizer::ENDOFTEXT, tokenizer::USER, tokenizer::END_OF_TURN, tokenizer::ASSISTANT);
@@ -969,7 +970,7 @@ fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
 
 fn rl(args: RlArgs, resumed: Option<Resumed>) -> Result<(), String> {
     let device = args.run.backend.device()?;
-    check_resumed(&resumed, "rl", args.steps)?;
+    check_resumed(&resumed, Stage::Rl, args.steps)?;
     let recipe = resume_recipe(&args);
     // The model RL started from: the KL penalty's reference, also when resuming.
     let bundle = Bundle::load(&args.model).map_err(|e| format!("the model RL starts from: {e}"))?;
@@ -1036,14 +1037,14 @@ fn rl(args: RlArgs, resumed: Option<Resumed>) -> Result<(), String> {
         eprintln!("practising on {} prompts from {}", objective.prompt_pool.len(), path.display());
     }
     let saving = Saving {
-        stage: "rl",
+        stage: Stage::Rl,
         out: args.out.clone(),
         config: bundle.config.clone(),
         tokenizer: bundle.tokenizer.clone(),
         corpus: PathBuf::from(task.name()),
         corpus_bytes: None,
         encoding: None,
-        recipe: Some(("rl", recipe)),
+        recipe: Some(recipe),
     };
     train_cli(&mut trainer, &mut objective, saving, &args.run, None)
 }
@@ -1073,7 +1074,7 @@ fn prompts_from_file(path: &Path) -> Result<Vec<Conversation>, String> {
 
 fn rm(args: RmArgs, resumed: Option<Resumed>) -> Result<(), String> {
     let device = args.run.backend.device()?;
-    check_resumed(&resumed, "reward_model", args.steps)?;
+    check_resumed(&resumed, Stage::RewardModel, args.steps)?;
     let recipe = resume_recipe(&args);
     let bundle = Bundle::load(&args.model)?;
     let preferences = if args.prefs == "examples" {
@@ -1115,14 +1116,14 @@ fn rm(args: RmArgs, resumed: Option<Resumed>) -> Result<(), String> {
     let mut trainer = trainer_for(model, &train_config, &resumed, &device)?;
     let mut objective = RewardTraining { data: &data, batch_size: args.batch, seed: args.seed, val_accuracy: None };
     let saving = Saving {
-        stage: "reward_model",
+        stage: Stage::RewardModel,
         out: args.out.clone(),
         config,
         tokenizer: bundle.tokenizer.clone(),
         corpus: PathBuf::from(&args.prefs),
         corpus_bytes: None,
         encoding: None,
-        recipe: Some(("rm", recipe)),
+        recipe: Some(recipe),
     };
     train_cli(&mut trainer, &mut objective, saving, &args.run, None)
 }

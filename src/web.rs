@@ -15,6 +15,7 @@ use crate::reward_rules::{Rule, Rules};
 use crate::rl::{Grpo, GrpoConfig};
 use crate::reward_model::{example_preferences, parse_preferences, Preference, RewardData, RewardTraining};
 use crate::sft::{ChatData, Sft};
+use crate::stage::{Slot, Stage};
 use crate::tasks::Task;
 use crate::bundle::{Bundle, Metadata};
 use crate::data::{Split, TokenData};
@@ -219,7 +220,7 @@ struct SftSettings {
 }
 
 /// A model kept for chat and comparison (the pretrained one before fine-tuning, a loaded bundle).
-struct Slot {
+struct SlotModel {
     model: Gpt,
     tokenizer: Tokenizer,
     config: GptConfig,
@@ -252,9 +253,8 @@ pub struct Engine {
     sft: Option<SftSettings>,
     /// RL's settings and objective (its rollouts, reference model and last groups).
     rl: Option<(RlSettings, Grpo)>,
-    /// Models other than the one training: "base" (before fine-tuning), "start" (before RL),
-    /// "loaded", and "reward" (the reward model, not a chat model).
-    slots: HashMap<String, Slot>,
+    /// Models other than the one training (every [`Slot`] but `Current`).
+    slots: HashMap<Slot, SlotModel>,
     /// The user's judgements (thumbs, which-is-better) for the reward model.
     preferences: Vec<Preference>,
     reward_run: Option<RewardRun>,
@@ -387,7 +387,7 @@ impl Engine {
         self.reset_model();
         self.trainer = Some(Trainer::new(model, TrainConfig { seed, ..TrainConfig::default() }, &self.device));
         self.config = Some(config);
-        self.meta = Metadata { stage: "pretrain".into(), llmplay_version: crate::version().into(), ..Metadata::default() };
+        self.meta = Metadata { stage: Stage::Pretrain.name().into(), llmplay_version: crate::version().into(), ..Metadata::default() };
         self.model_info()
     }
 
@@ -400,9 +400,9 @@ impl Engine {
         self.sft = None;
         self.rl = None;
         // The models before fine-tuning and before RL belong to the model being replaced.
-        self.slots.remove("base");
-        self.slots.remove("start");
-        self.slots.remove("reward");
+        for kept in [Slot::Base, Slot::Start, Slot::Reward] {
+            self.slots.remove(&kept);
+        }
         self.reward_run = None;
         self.clock = Clock::new(0.0);
         self.last_train_loss = None;
@@ -673,7 +673,7 @@ impl Engine {
         // The reference model comes back with the "start" slot (see `loadSlot`).
         if let Some(settings) = state.rl {
             let tokenizer = self.tokenizer.as_ref().expect("restored above");
-            let reward_model = self.slots.get("reward").map(|s| &s.model);
+            let reward_model = self.slots.get(&Slot::Reward).map(|s| &s.model);
             let grpo = settings.objective(tokenizer, None, state.train.seed, reward_model, &self.judged_prompts()).map_err(js_err)?;
             self.rl = Some((settings, grpo));
         }
@@ -800,17 +800,17 @@ impl Engine {
         if starting {
             let (config, trainer, tokenizer) = self.parts()?;
             let (config, tokenizer) = (config.clone(), tokenizer.clone());
-            let base = match (restart, self.slots.get("base")) {
+            let base = match (restart, self.slots.get(&Slot::Base)) {
                 // Starting over: fine-tune the pretrained model again, not the fine-tuned one.
                 (true, Some(slot)) => slot.model.clone(),
                 _ => trainer.inference_model(),
             };
-            if !self.slots.contains_key("base") {
+            if !self.slots.contains_key(&Slot::Base) {
                 let meta = Metadata { steps: trainer.step, ..self.meta.clone() };
-                self.slots.insert("base".into(), Slot { model: base.clone(), tokenizer, config, meta });
+                self.slots.insert(Slot::Base, SlotModel { model: base.clone(), tokenizer, config, meta });
             }
             self.trainer = Some(Trainer::new(base, settings.clone(), &self.device));
-            self.meta.stage = "sft".into();
+            self.meta.stage = Stage::Sft.name().into();
             self.meta.steps = 0;
             self.clock = Clock::new(0.0);
             self.last_train_loss = None;
@@ -829,12 +829,12 @@ impl Engine {
         to_js(&serde_json::json!({ "trainConversations": data.train.len(), "valConversations": data.val.len(), "started": starting }))
     }
 
-    /// The models there are to chat with: `[{key, stage, steps, params}]` ("current" is the one
-    /// training; "base" is it before fine-tuning; "loaded" a bundle loaded for comparison).
+    /// The models held: `[{key, stage, steps, params, name}]`, `key` a [`Slot`]'s name (the page's
+    /// chat picker lists all but the reward model).
     pub fn models(&self) -> Result<JsValue, JsError> {
         #[derive(Serialize)]
         struct Entry {
-            key: String,
+            key: Slot,
             stage: String,
             steps: usize,
             params: usize,
@@ -842,11 +842,11 @@ impl Engine {
         }
         let mut out = Vec::new();
         if let Ok((config, trainer, _)) = self.parts() {
-            out.push(Entry { key: "current".into(), stage: self.meta.stage.clone(), steps: trainer.step, params: config.num_params(), name: self.meta.corpus_name.clone() });
+            out.push(Entry { key: Slot::Current, stage: self.meta.stage.clone(), steps: trainer.step, params: config.num_params(), name: self.meta.corpus_name.clone() });
         }
-        for key in ["start", "base", "loaded", "reward"] {
-            if let Some(slot) = self.slots.get(key) {
-                out.push(Entry { key: key.into(), stage: slot.meta.stage.clone(), steps: slot.meta.steps, params: slot.config.num_params(), name: slot.meta.corpus_name.clone() });
+        for key in [Slot::Start, Slot::Base, Slot::Loaded, Slot::Reward] {
+            if let Some(slot) = self.slots.get(&key) {
+                out.push(Entry { key, stage: slot.meta.stage.clone(), steps: slot.meta.steps, params: slot.config.num_params(), name: slot.meta.corpus_name.clone() });
             }
         }
         to_js(&out)
@@ -856,32 +856,33 @@ impl Engine {
     /// page restores a fine-tuning run). The current model is untouched.
     #[wasm_bindgen(js_name = loadSlot)]
     pub fn load_slot(&mut self, key: String, bytes: &[u8]) -> Result<JsValue, JsError> {
-        if !["loaded", "base", "start", "reward"].contains(&key.as_str()) {
-            return Err(js_err(format!("unknown model slot {key}")));
+        let key: Slot = key.parse().map_err(js_err)?;
+        if key == Slot::Current {
+            return Err(js_err("load a model as the current one with loadBundle"));
         }
         let bundle = Bundle::from_single_file(bytes).map_err(js_err)?;
         let model = bundle.model(&self.device).map_err(js_err)?;
-        if key == "reward" && self.tokenizer.as_ref().is_some_and(|t| t.to_json() != bundle.tokenizer.to_json()) {
+        if key == Slot::Reward && self.tokenizer.as_ref().is_some_and(|t| t.to_json() != bundle.tokenizer.to_json()) {
             return Err(js_err("this reward model was trained for a model with another tokenizer"));
         }
-        if (key == "reward") != bundle.config.reward_head {
-            return Err(js_err(if key == "reward" { "this model is not a reward model (it has no score head)" } else { "this is a reward model: it scores answers but does not chat" }));
+        if (key == Slot::Reward) != bundle.config.reward_head {
+            return Err(js_err(if key == Slot::Reward { "this model is not a reward model (it has no score head)" } else { "this is a reward model: it scores answers but does not chat" }));
         }
         if let Some((settings, grpo)) = self.rl.as_mut() {
-            match key.as_str() {
-                "start" => grpo.reference = Some(model.clone()),
-                "reward" if settings.reward_model => grpo.reward_model = Some(model.clone()),
+            match key {
+                Slot::Start => grpo.reference = Some(model.clone()),
+                Slot::Reward if settings.reward_model => grpo.reward_model = Some(model.clone()),
                 _ => {}
             }
         }
-        self.slots.insert(key, Slot { model, tokenizer: bundle.tokenizer, config: bundle.config, meta: bundle.meta });
+        self.slots.insert(key, SlotModel { model, tokenizer: bundle.tokenizer, config: bundle.config, meta: bundle.meta });
         self.models()
     }
 
     /// A model slot as a one-file bundle (the page autosaves "base" beside a fine-tuning run).
     #[wasm_bindgen(js_name = exportSlot)]
     pub async fn export_slot(&self, key: String) -> Result<Vec<u8>, JsError> {
-        let slot = self.slots.get(&key).ok_or_else(|| js_err(format!("there is no {key} model")))?;
+        let slot = self.slots.get(&key.parse::<Slot>().map_err(js_err)?).ok_or_else(|| js_err(format!("there is no {key} model")))?;
         let bundle = Bundle::from_model(&slot.model, &slot.config, &slot.tokenizer, slot.meta.clone()).await.map_err(js_err)?;
         bundle.to_single_file().map_err(js_err)
     }
@@ -918,25 +919,25 @@ impl Engine {
         let settings: TrainConfig = from_js(settings)?;
         settings.validate().map_err(js_err)?;
         let rl: RlSettings = from_js(rl)?;
-        let reward_model = self.slots.get("reward").map(|s| s.model.clone());
+        let reward_model = self.slots.get(&Slot::Reward).map(|s| s.model.clone());
         let prompts = self.judged_prompts();
         rl.check(reward_model.as_ref(), &prompts).map_err(js_err)?;
         let (config, trainer, tokenizer) = self.parts()?;
         let (config, tokenizer) = (config.clone(), tokenizer.clone());
         let starting = self.rl.is_none() || restart;
         if starting {
-            let start = match (restart, self.slots.get("start")) {
+            let start = match (restart, self.slots.get(&Slot::Start)) {
                 (true, Some(slot)) => slot.model.clone(),
                 _ => trainer.inference_model(),
             };
-            if !self.slots.contains_key("start") {
+            if !self.slots.contains_key(&Slot::Start) {
                 let meta = Metadata { steps: trainer.step, ..self.meta.clone() };
-                self.slots.insert("start".into(), Slot { model: start.clone(), tokenizer: tokenizer.clone(), config, meta });
+                self.slots.insert(Slot::Start, SlotModel { model: start.clone(), tokenizer: tokenizer.clone(), config, meta });
             }
             let grpo = rl.objective(&tokenizer, Some(start.clone()), settings.seed, reward_model.as_ref(), &prompts).map_err(js_err)?;
             self.trainer = Some(Trainer::new(start, settings.clone(), &self.device));
             self.rl = Some((rl, grpo));
-            self.meta.stage = "rl".into();
+            self.meta.stage = Stage::Rl.name().into();
             self.meta.steps = 0;
             self.clock = Clock::new(0.0);
             self.last_train_loss = None;
@@ -945,7 +946,7 @@ impl Engine {
             if settings.steps <= trainer.step {
                 return Err(js_err(format!("RL has run {} steps: set more total steps to continue", trainer.step)));
             }
-            let reference = self.slots.get("start").map(|s| s.model.clone());
+            let reference = self.slots.get(&Slot::Start).map(|s| s.model.clone());
             let grpo = rl.objective(&tokenizer, reference, settings.seed, reward_model.as_ref(), &prompts).map_err(js_err)?;
             self.rl = Some((rl, grpo));
         }
@@ -1043,7 +1044,7 @@ impl Engine {
         let settings: TrainConfig = from_js(settings)?;
         settings.validate().map_err(js_err)?;
         let (config, trainer, tokenizer) = self.parts()?;
-        let start = match self.slots.get("start") {
+        let start = match self.slots.get(&Slot::Start) {
             Some(slot) => slot.model.clone(),
             None => trainer.inference_model(),
         };
@@ -1051,8 +1052,8 @@ impl Engine {
         let (config, tokenizer) = (config.clone(), tokenizer.clone());
         let counts = serde_json::json!({ "train": data.train.len(), "val": data.val.len(), "valIsTrain": data.val_is_train });
         let model = start.with_new_reward_head(settings.seed);
-        let meta = Metadata { stage: "reward_model".into(), llmplay_version: crate::version().into(), ..self.meta.clone() };
-        self.slots.insert("reward".into(), Slot { model: model.clone(), tokenizer, config: config.with_reward_head(true), meta });
+        let meta = Metadata { stage: Stage::RewardModel.name().into(), llmplay_version: crate::version().into(), ..self.meta.clone() };
+        self.slots.insert(Slot::Reward, SlotModel { model: model.clone(), tokenizer, config: config.with_reward_head(true), meta });
         self.reward_run = Some(RewardRun { trainer: Trainer::new(model, settings, &self.device), data, clock: Clock::new(0.0) });
         to_js(&counts)
     }
@@ -1069,7 +1070,7 @@ impl Engine {
         let event = train_step(&mut run.trainer, &mut objective, None, &mut run.clock).await.map_err(js_err)?;
         run.clock.pause();
         let model = run.trainer.inference_model();
-        if let Some(slot) = self.slots.get_mut("reward") {
+        if let Some(slot) = self.slots.get_mut(&Slot::Reward) {
             slot.model = model.clone();
             slot.meta.steps = event.step;
             slot.meta.train_loss = Some(event.train_loss);
@@ -1089,7 +1090,7 @@ impl Engine {
     /// user's), as the chat shows beside a reply.
     #[wasm_bindgen(js_name = rewardScore)]
     pub async fn reward_score(&self, messages: JsValue, answer: String) -> Result<f32, JsError> {
-        let slot = self.slots.get("reward").ok_or_else(|| js_err("there is no reward model yet"))?;
+        let slot = self.slots.get(&Slot::Reward).ok_or_else(|| js_err("there is no reward model yet"))?;
         let prompt = crate::chat::prompt(&slot.tokenizer, &Conversation { messages: from_js(messages)? }).map_err(js_err)?;
         let answer = crate::reward_model::answer_ids(&slot.tokenizer, &answer).map_err(js_err)?;
         let scores = crate::reward_model::score_answers(&slot.model, &prompt, &[answer]).await.map_err(js_err)?;
@@ -1104,13 +1105,13 @@ impl Engine {
     }
 
     fn model_for(&self, key: &str) -> Result<(Gpt, Tokenizer), JsError> {
-        match key {
-            "current" => {
+        match key.parse::<Slot>().map_err(js_err)? {
+            Slot::Current => {
                 let (_, trainer, tokenizer) = self.parts()?;
                 Ok((trainer.inference_model(), tokenizer.clone()))
             }
             other => {
-                let slot = self.slots.get(other).ok_or_else(|| js_err(format!("there is no {other} model")))?;
+                let slot = self.slots.get(&other).ok_or_else(|| js_err(format!("there is no {other} model")))?;
                 Ok((slot.model.clone(), slot.tokenizer.clone()))
             }
         }

@@ -253,3 +253,26 @@ fn a_gpt2_sized_tokenizer_with_gpt2s_pattern_loads() {
     let text = "Hello, world! It's 2025.<|endoftext|>";
     assert_eq!(tok.decode(&tok.encode(text).unwrap()), text);
 }
+
+/// Every stage llmplay trains is a stage a bundle may name, under the same name on every layer;
+/// a CLI command name reads as its stage (`rm` is the reward model's).
+#[test]
+fn stages_and_slots_have_one_name_each() {
+    use llmplay::stage::{Slot, Stage};
+    for stage in Stage::ALL {
+        let json = format!(r#"{{"stage": "{}"}}"#, stage.name());
+        assert_eq!(llmplay::bundle::Metadata::from_json(&json).unwrap().stage, stage.name());
+        assert_eq!(stage.name().parse::<Stage>().unwrap(), stage);
+        assert_eq!(stage.command().parse::<Stage>().unwrap(), stage);
+        assert_eq!(serde_json::to_value(stage).unwrap(), stage.name());
+    }
+    assert_eq!("rm".parse::<Stage>().unwrap(), Stage::RewardModel);
+    assert!("chat".parse::<Stage>().is_err());
+    // The page and its saved runs use these names for the models a run keeps.
+    let names: Vec<&str> = Slot::ALL.iter().map(|s| s.name()).collect();
+    assert_eq!(names, ["current", "base", "start", "loaded", "reward"]);
+    for slot in Slot::ALL {
+        assert_eq!(slot.name().parse::<Slot>().unwrap(), slot);
+        assert_eq!(serde_json::to_value(slot).unwrap(), slot.name());
+    }
+}
