@@ -482,6 +482,10 @@ struct ResumeArgs {
 #[derive(Serialize, Deserialize)]
 struct TrainerState {
     step: usize,
+    /// Seconds trained up to this checkpoint, so a resumed run's clock goes on (absent in
+    /// checkpoints written before it was kept: 0).
+    #[serde(default)]
+    elapsed_s: f64,
     train: TrainConfig,
     corpus: PathBuf,
     /// The corpus's --encoding when it was not auto (pretraining).
@@ -498,6 +502,7 @@ struct TrainerState {
 /// A checkpoint being continued: its step, weights and optimizer state.
 struct Resumed {
     step: usize,
+    elapsed_s: f64,
     bundle: Bundle,
     optimizer: Vec<u8>,
 }
@@ -518,7 +523,8 @@ fn read_checkpoint(dir: &Path) -> Result<(TrainerState, Resumed), String> {
         ));
     }
     let optimizer = std::fs::read(dir.join(OPTIMIZER_FILE)).map_err(|e| format!("reading {OPTIMIZER_FILE}: {e}"))?;
-    Ok((state, Resumed { step: bundle.meta.steps, bundle, optimizer }))
+    let resumed = Resumed { step: bundle.meta.steps, elapsed_s: state.elapsed_s, bundle, optimizer };
+    Ok((state, resumed))
 }
 
 fn resume(args: ResumeArgs) -> Result<(), String> {
@@ -662,7 +668,7 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
     let mut encoding = args.encoding.clone().unwrap_or_else(auto_encoding);
     // A new run trains a tokenizer and initialises a model; a resumed one loads both.
     let (corpus_path, text, tokenizer, config, model, resumed) = if let Some(dir) = &args.resume {
-        let (state, Resumed { step, bundle, optimizer }) = read_checkpoint(dir)?;
+        let (state, Resumed { step, elapsed_s, bundle, optimizer, .. }) = read_checkpoint(dir)?;
         if bundle.meta.stage != Stage::Pretrain.name() {
             return Err(format!(
                 "{} holds a {} model, not a pretraining run: continue it with `llmplay resume {}`",
@@ -676,7 +682,7 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
         encoding = args.encoding.clone().or(state.encoding).unwrap_or_else(auto_encoding);
         let text = read_corpus(&corpus, &encoding)?;
         let model = bundle.model(&device)?;
-        (corpus, text, bundle.tokenizer, bundle.config, model, Some((step, optimizer)))
+        (corpus, text, bundle.tokenizer, bundle.config, model, Some((step, elapsed_s, optimizer)))
     } else {
         let corpus = args.corpus.clone().ok_or("--corpus FILE is required (or --resume DIR)")?;
         let text = read_corpus(&corpus, &encoding)?;
@@ -712,8 +718,9 @@ fn pretrain(args: PretrainArgs) -> Result<(), String> {
     );
 
     let mut trainer = Trainer::new(model, train_config.clone(), &device);
-    if let Some((step, optimizer)) = resumed {
+    if let Some((step, elapsed_s, optimizer)) = resumed {
         trainer.load_optimizer_state(&optimizer, step)?;
+        trainer.elapsed_s = elapsed_s;
     }
     let mut objective = NextToken {
         data: &data,
@@ -815,6 +822,7 @@ impl RunHooks for CliHooks {
         }
         let state = TrainerState {
             step: snapshot.step,
+            elapsed_s: snapshot.elapsed_s,
             train: self.train.clone(),
             corpus: self.saving.corpus.clone(),
             encoding: self.saving.encoding.clone(),
@@ -896,6 +904,7 @@ fn trainer_for(model: llmplay::model::Gpt, config: &TrainConfig, resumed: &Optio
     let mut trainer = Trainer::new(model, config.clone(), device);
     if let Some(r) = resumed {
         trainer.load_optimizer_state(&r.optimizer, r.step)?;
+        trainer.elapsed_s = r.elapsed_s;
         eprintln!("resuming at step {} of {}", r.step, config.steps);
     }
     Ok(trainer)

@@ -196,6 +196,8 @@ pub struct Trainer {
     pub config: TrainConfig,
     /// Optimizer steps completed.
     pub step: usize,
+    /// Seconds spent training so far ([`run`] keeps it; a resumed run starts from its checkpoint's).
+    pub elapsed_s: f64,
     /// The autodiff device the model trains on.
     pub device: Device,
 }
@@ -207,7 +209,7 @@ impl Trainer {
         let model = model.to_device(&device).train();
         // Biases and LayerNorm gains are not decayed (decaying them only hurts).
         let optim = AdamW::new(config.beta1 as f64, config.beta2 as f64, config.weight_decay as f64, model.decayed_param_ids());
-        Self { model, optim, config, step: 0, device }
+        Self { model, optim, config, step: 0, elapsed_s: 0.0, device }
     }
 
     /// Runs one optimizer step: the objective's micro-batches, gradient accumulation, global
@@ -308,6 +310,8 @@ impl Trainer {
 /// Everything a checkpoint holds, read back from the device.
 pub struct Snapshot {
     pub step: usize,
+    /// Seconds trained so far, earlier sessions of a resumed run included.
+    pub elapsed_s: f64,
     /// Parameters by Hugging Face GPT-2 name.
     pub weights: Vec<(String, TensorData)>,
     /// AdamW state, as safetensors.
@@ -317,7 +321,7 @@ pub struct Snapshot {
 impl Trainer {
     pub async fn snapshot(&self) -> Result<Snapshot, String> {
         let weights = crate::model::read_params(&self.model).await?;
-        Ok(Snapshot { step: self.step, weights, optimizer: self.optimizer_state().await? })
+        Ok(Snapshot { step: self.step, elapsed_s: self.elapsed_s, weights, optimizer: self.optimizer_state().await? })
     }
 }
 
@@ -424,9 +428,11 @@ pub async fn run(
     hooks: &mut dyn RunHooks,
     samples: Option<&SampleSpec<'_>>,
 ) -> Result<(), String> {
-    let mut clock = Clock::new(0.0);
+    // A resumed run's clock goes on from where it stopped.
+    let mut clock = Clock::new(trainer.elapsed_s);
     while trainer.step < trainer.config.steps {
         let event = train_step(trainer, objective, samples, &mut clock).await?;
+        trainer.elapsed_s = clock.elapsed_s();
         hooks.event(&event);
         let stop = hooks.should_stop();
         if due(trainer.config.checkpoint_every, event.step) || event.step == trainer.config.steps || stop {

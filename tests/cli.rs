@@ -288,6 +288,8 @@ fn paused_sft_rl_and_reward_model_runs_resume_where_they_stopped() {
         assert_eq!(steps(&early), vec![1, 2, 3], "{name} pauses after 3 steps");
         let rest = events(&llmplay(&["resume", paused.to_str().unwrap()]));
         assert_eq!(steps(&rest), vec![4, 5, 6], "{name} continues where it stopped");
+        let (paused_at, resumed_at) = (early[2]["elapsed_s"].as_f64().unwrap(), rest[0]["elapsed_s"].as_f64().unwrap());
+        assert!(paused_at > 0.0 && resumed_at > paused_at, "{name}: the resumed run's clock goes on ({paused_at} s, then {resumed_at} s)");
         for (x, y) in losses(&full).iter().zip(losses(&early).iter().chain(&losses(&rest))) {
             assert!((x - y).abs() < 1e-4, "{name}: the paused and resumed run matches the straight one: {:?} vs {:?} then {:?}", losses(&full), losses(&early), losses(&rest));
         }
@@ -301,7 +303,10 @@ fn paused_sft_rl_and_reward_model_runs_resume_where_they_stopped() {
     // A pretraining run resumes through the same command.
     let p = dir.join("pre");
     events(&llmplay(&[&["pretrain", "--corpus", corpus.to_str().unwrap(), "--out", p.to_str().unwrap(), "--steps", "4", "--stop-after", "2"][..], &shape].concat()));
-    assert_eq!(steps(&events(&llmplay(&["resume", p.to_str().unwrap()]))), vec![3, 4]);
+    let rest = events(&llmplay(&["resume", p.to_str().unwrap()]));
+    assert_eq!(steps(&rest), vec![3, 4]);
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(p.join("trainer.json")).unwrap()).unwrap();
+    assert!(state["elapsed_s"].as_f64().unwrap() >= rest[1]["elapsed_s"].as_f64().unwrap(), "trainer.json keeps the run's time");
 }
 
 #[test]
