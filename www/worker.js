@@ -89,10 +89,8 @@ function crash(why) {
 // The device's lost promise sets a flag in the engine (no engine call needed to read it): look
 // now and then, so a loss is noticed while idle, or while a step waits on the dead device.
 setInterval(() => {
-  if (!engine || crashed) return;
-  let lost = null;
-  try { lost = deviceLost(); } catch { /* the module is poisoned: the failing call reports it */ }
-  if (lost) crash(`the GPU device was lost (${lost})`);
+  const why = !crashed && fatal(null);
+  if (why) crash(why);
 }, 2000);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
 const message = (e) => (e && e.message) || String(e);

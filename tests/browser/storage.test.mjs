@@ -96,6 +96,7 @@ test("two tabs keep their own runs: neither overwrites the other's autosave, a r
   const all = await runs(second);
   assert.deepEqual(all.map((r) => [r.corpusName, r.step]).sort(), [["nursery-rhymes.txt", 8], ["tinyshakespeare.txt", 4]]);
   assert.ok(all.every((r) => r.bytes > 0));
+  await second.waitForFunction(() => document.querySelector("#saved-usage").dataset.runs === "2");
   assert.match(await second.textContent("#saved-usage"), /2 saved runs use .*(KiB|MiB)/);
   await second.screenshot({ path: `${SHOTS}/13-two-tabs.png`, fullPage: true });
 
