@@ -44,6 +44,26 @@ impl std::fmt::Display for BadLine {
     }
 }
 
+/// Malformed lines listed at most, in every report of them.
+const BAD_LINES_LISTED: usize = 10;
+
+/// The one report of a file's malformed lines, for the CLI and the page: "2 malformed lines
+/// (expected …): line 2: …; line 4: …", the first ten listed, one a line when `multiline`.
+pub fn bad_lines_message(bad: &[BadLine], expected: &str, multiline: bool) -> String {
+    let (sep, first) = if multiline { ("\n  ", "\n  ") } else { ("; ", " ") };
+    let listed: Vec<String> = bad.iter().take(BAD_LINES_LISTED).map(|b| b.to_string()).collect();
+    let more = match bad.len().saturating_sub(BAD_LINES_LISTED) {
+        0 => String::new(),
+        n => format!("{sep}… and {n} more"),
+    };
+    let expected = if expected.is_empty() { String::new() } else { format!(" {expected}") };
+    let plural = if bad.len() == 1 { "" } else { "s" };
+    format!("{} malformed line{plural}{expected}:{first}{}{more}", bad.len(), listed.join(sep))
+}
+
+/// What a conversation line must look like, for reports of bad ones.
+pub const CONVERSATION_LINE: &str = "(expected {\"messages\": [{\"role\": \"user\", \"content\": \"…\"}, …]} with an assistant message)";
+
 /// Parses a JSONL file with `parse_line`: blank lines are skipped, every other line that does
 /// not parse is reported with its number and the reason.
 pub fn parse_lines<T>(text: &str, parse_line: impl Fn(&str) -> Result<T, String>) -> (Vec<T>, Vec<BadLine>) {

@@ -5,9 +5,10 @@
 //! ([`train`], with AdamW in [`optim`]) and one objective per stage: pretraining ([`pretrain`]),
 //! supervised fine-tuning on conversations ([`chat`], [`sft`]), reinforcement learning with
 //! GRPO ([`rl`]) rewarded by rules ([`reward_rules`]) or by a reward model learnt from people's
-//! judgements ([`reward_model`]), each named once in [`stage`]; the built-in practice tasks
-//! ([`tasks`]), sampling ([`sample`])
-//! and the shareable model bundle ([`bundle`]). The browser's engine is [`web`] (wasm only).
+//! judgements ([`reward_model`]), each named once in [`stage`] and each with its recipe (defaults,
+//! schedule, objective, checkpoint state) in [`recipe`], which the CLI and the browser's engine
+//! both follow; the built-in practice tasks ([`tasks`]), sampling ([`sample`]) and the shareable
+//! model bundle ([`bundle`]). The browser's engine is [`web`] (wasm only), the CLI `src/cli/`.
 
 pub mod backend;
 pub mod bundle;
@@ -16,6 +17,7 @@ pub mod data;
 pub mod model;
 pub mod optim;
 pub mod pretrain;
+pub mod recipe;
 pub mod reward_model;
 pub mod reward_rules;
 pub mod rl;

@@ -42,7 +42,6 @@ pub struct GptConfig {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct MemoryEstimate {
     pub total_bytes: u64,
     pub largest_buffer_bytes: u64,

@@ -110,6 +110,16 @@ impl Task {
         }
     }
 
+    /// A question of the task, to show what it asks.
+    pub fn example(self) -> &'static str {
+        match self {
+            Task::Addition => "What is 23 + 45?",
+            Task::Compare => "Which is bigger, 9.11 or 9.9?",
+            Task::Count => "How many r in strawberry?",
+            Task::Reverse => "Reverse the word apple.",
+        }
+    }
+
     /// One random problem from either split.
     fn draw(self, rng: &mut StdRng, words: &[&str]) -> Problem {
         let pick = |rng: &mut StdRng, options: &[&str]| options.choose(rng).copied().unwrap_or_default().to_string();

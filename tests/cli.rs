@@ -181,11 +181,11 @@ fn sft_chat_and_eval_task_from_the_command_line() {
     let refused = llmplay(&[&["sft", "--model", b, "--data", j, "--out", sft_dir][..], &small_sft].concat());
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("2 malformed line(s)") && stderr.contains("line 2:") && stderr.contains("line 4:") && stderr.contains("--bad-lines skip"), "{stderr}");
+    assert!(stderr.contains("2 malformed lines") && stderr.contains("line 2:") && stderr.contains("line 4:") && stderr.contains("--bad-lines skip"), "{stderr}");
     assert!(!o.exists(), "a refused file writes nothing");
     let skipped = llmplay(&[&["sft", "--model", b, "--data", j, "--out", sft_dir, "--bad-lines", "skip"][..], &small_sft].concat());
     assert_eq!(events(&skipped).len(), 8);
-    assert!(String::from_utf8_lossy(&skipped.stderr).contains("skipping 2 malformed line(s)"));
+    assert!(String::from_utf8_lossy(&skipped.stderr).contains("skipping 2 malformed lines"));
 
     // The built-in mix: the masked loss is logged, the bundle says it is an SFT model.
     let ev = events(&llmplay(&[&["sft", "--model", b, "--data", "builtin", "--out", sft_dir][..], &small_sft].concat()));
@@ -237,7 +237,7 @@ fn rm_and_rl_from_the_command_line() {
     let refused = llmplay(&[&["rm", "--model", b, "--prefs", p, "--out", r][..], &small_rm].concat());
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("1 malformed line(s)") && stderr.contains("line 13:") && stderr.contains("--bad-lines skip"), "{stderr}");
+    assert!(stderr.contains("1 malformed line:") && stderr.contains("line 13:") && stderr.contains("--bad-lines skip"), "{stderr}");
     let ev = events(&llmplay(&[&["rm", "--model", b, "--prefs", p, "--out", r, "--bad-lines", "skip"][..], &small_rm].concat()));
     assert_eq!(ev.len(), 4);
     let acc = ev[1]["metrics"]["val_accuracy"].as_f64().expect("held-out accuracy at the eval step");
@@ -341,4 +341,41 @@ fn a_latin1_corpus_is_read_with_a_notice_or_refused_when_utf8_is_asked_for() {
     let resumed = llmplay(&["resume", paused.to_str().unwrap()]);
     assert_eq!(events(&resumed).len(), 2);
     assert!(String::from_utf8_lossy(&resumed.stderr).contains("read as Windows-1252"));
+}
+
+/// The command line trains with each stage's recipe from the core — the same defaults the page
+/// gets from the engine — when no flag says otherwise.
+#[test]
+fn every_training_command_defaults_to_its_stage_recipe() {
+    use llmplay::recipe::{PretrainSettings, RewardModelSettings, RlSettings, RunState, SftSettings};
+    let dir = tempdir("recipes");
+    let corpus = corpus(&dir);
+    let state = |out: &Path| -> RunState { RunState::from_json(&std::fs::read_to_string(out.join("trainer.json")).unwrap()).unwrap() };
+
+    let base = dir.join("base");
+    events(&llmplay(&["pretrain", "--corpus", corpus.to_str().unwrap(), "--out", base.to_str().unwrap(), "--steps", "1"]));
+    assert_eq!(state(&base).train, PretrainSettings { steps: 1, ..Default::default() }.train_config());
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(base.join("config.json")).unwrap()).unwrap();
+    let nano = llmplay::model::GptConfig::preset(&PretrainSettings::default().preset, 1).unwrap();
+    assert_eq!((config["n_layer"].as_u64(), config["n_embd"].as_u64()), (Some(nano.n_layer as u64), Some(nano.n_embd as u64)));
+    let b = base.to_str().unwrap();
+
+    let sft = dir.join("sft");
+    events(&llmplay(&["sft", "--model", b, "--data", "builtin", "--out", sft.to_str().unwrap(), "--steps", "1"]));
+    assert_eq!(state(&sft).train, SftSettings { steps: 1, ..Default::default() }.train_config());
+
+    let rl = dir.join("rl");
+    events(&llmplay(&["rl", "--model", b, "--out", rl.to_str().unwrap(), "--steps", "1"]));
+    let saved = state(&rl);
+    assert_eq!(saved.train, RlSettings { steps: 1, ..Default::default() }.train_config());
+    let recipe = RlSettings::default();
+    let args = saved.args.unwrap();
+    assert_eq!(args["task"], recipe.task.as_str());
+    assert_eq!(args["group"].as_u64(), Some(recipe.grpo.group_size as u64));
+    assert_eq!(args["max_tokens"].as_u64(), Some(recipe.grpo.max_new_tokens as u64));
+    assert_eq!(args["eval_n"].as_u64(), Some(recipe.grpo.eval_problems as u64));
+
+    let rm = dir.join("rm");
+    events(&llmplay(&["rm", "--model", b, "--prefs", "examples", "--examples", "40", "--out", rm.to_str().unwrap(), "--steps", "1"]));
+    assert_eq!(state(&rm).train, RewardModelSettings { steps: 1, ..Default::default() }.train_config());
 }

@@ -2,6 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { useBrowser, shared, openPage, prepare, setTraining, history, plotted, trainState, generate, SHOTS, URL_BASE, TINY } from "./helpers.mjs";
 
 useBrowser();
@@ -11,6 +12,29 @@ test("the page loads on WebGPU without console errors, and looks right", async (
   const banner = await page.textContent("#backend");
   assert.match(banner, /WebGPU/, `banner: ${banner}`);
   await page.screenshot({ path: `${SHOTS}/01-start.png`, fullPage: true });
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("every form starts from its stage's recipe, the same defaults as the command line's", async () => {
+  // `cargo xtask test` builds the CLI and names it; its `recipes` prints the core's defaults.
+  const bin = process.env.LLMPLAY_BIN || `${process.env.CARGO_TARGET_DIR || "target"}/release/llmplay`;
+  const cli = JSON.parse(execFileSync(bin, ["recipes"]).toString());
+  const page = await openPage();
+  const get = (o, path) => path.split(".").reduce((v, k) => v[k], o);
+  const flat = (o, prefix = "") => Object.entries(o).flatMap(([k, v]) => (v && typeof v === "object" ? flat(v, `${prefix}${k}.`) : [[prefix + k, v]]));
+  for (const stage of ["pretrain", "sft", "rl", "reward_model"]) {
+    const form = await page.evaluate((s) => window.llmplay.readForm(s), stage);
+    assert.ok(Object.keys(form).length >= 4, `${stage}'s form: ${JSON.stringify(form)}`);
+    for (const [key, value] of flat(form)) assert.equal(value, get(cli[stage], key), `${stage}.${key}: the page shows ${value}`);
+  }
+  assert.deepEqual(await page.$$eval("#preset option", (o) => o.map((x) => x.value)), [...cli.presets.map((p) => p.name), "custom"]);
+  assert.equal(await page.inputValue("#preset"), cli.pretrain.preset);
+  assert.equal(await page.inputValue("#n-embd"), String(cli.presets.find((p) => p.name === cli.pretrain.preset).width));
+  assert.deepEqual(await page.$$eval("#rl-task option", (o) => o.map((x) => x.value)), cli.tasks.map((t) => t.name));
+  assert.equal(await page.textContent("#sft-question"), cli.sft_sample_question);
+  assert.equal(Number(await page.inputValue("#chat-temperature")), cli.chat.temperature);
+  assert.equal(Number(await page.inputValue("#max-tokens")), cli.generate.max_tokens);
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
@@ -186,7 +210,7 @@ test("when the engine dies (as on a lost GPU device) the page restarts it and of
   await setTraining(page, { steps: 10 });
   await page.click("#train-start");
   await page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 120_000 });
-  await page.evaluate(() => window.llmplay.call("simulateCrash").catch(() => {}));
+  await page.evaluate(() => window.llmplay.call("simulate_crash").catch(() => {}));
   await page.waitForSelector("#toast:not([hidden])");
   assert.match(await page.textContent("#toast"), /The engine stopped .*restarted/);
   await page.waitForSelector("#resume:not([hidden])");

@@ -31,7 +31,7 @@ async function nothingRan(page) {
     scripts: [...document.scripts].map((s) => s.getAttribute("src")),
     violations: window.__violations,
   }));
-  assert.deepEqual(seen, { pwned: null, images: 0, handlers: 0, scripts: ["./app.js"], violations: [] });
+  assert.deepEqual(seen, { pwned: null, images: 0, handlers: 0, scripts: ["./app/main.js"], violations: [] });
   assert.deepEqual(page.context().dialogs, []);
 }
 
@@ -66,7 +66,7 @@ test("markup in a shared link, a bundle's name, metadata and tokens, or a corpus
   await setTraining(maker, { steps: 3 });
   await maker.click("#train-start");
   await maker.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 120_000 });
-  const good = Buffer.from(await maker.evaluate(async () => Array.from(await window.llmplay.call("exportBundle"))));
+  const good = Buffer.from(await maker.evaluate(async () => Array.from(await window.llmplay.call("export_bundle"))));
   await maker.context().close();
   const evil = craft(good, poisoned);
 

@@ -9,7 +9,7 @@ useBrowser();
 
 const newContext = () => shared.browser.newContext({ viewport: { width: 1280, height: 900 } });
 const done = (page) => page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 300_000 });
-const runs = (page) => page.evaluate(() => window.llmplay.call("listRuns"));
+const runs = (page) => page.evaluate(() => window.llmplay.call("list_runs"));
 async function train(page, steps, every) {
   await setTraining(page, { steps, every });
   // A run that finished before says "done" until the new one's first event: forget it first.
@@ -94,7 +94,7 @@ test("two tabs keep their own runs: neither overwrites the other's autosave, a r
   await train(second, 4, 2);
 
   const all = await runs(second);
-  assert.deepEqual(all.map((r) => [r.corpusName, r.step]).sort(), [["nursery-rhymes.txt", 8], ["tinyshakespeare.txt", 4]]);
+  assert.deepEqual(all.map((r) => [r.corpus_name, r.step]).sort(), [["nursery-rhymes.txt", 8], ["tinyshakespeare.txt", 4]]);
   assert.ok(all.every((r) => r.bytes > 0));
   await second.waitForFunction(() => document.querySelector("#saved-usage").dataset.runs === "2");
   assert.match(await second.textContent("#saved-usage"), /2 saved runs use .*(KiB|MiB)/);
@@ -179,7 +179,7 @@ test("a WebGPU device lost mid-training restarts the engine on a new device and 
   await setTraining(page, { steps: 200, every: 100 });
   await page.click("#train-start");
   await page.waitForFunction(() => window.llmplay.app.history.length >= 3, null, { timeout: 120_000 });
-  assert.equal(await page.evaluate(() => window.llmplay.call("simulateDeviceLoss")), true);
+  assert.equal(await page.evaluate(() => window.llmplay.call("simulate_device_loss")), true);
   await page.waitForFunction(() => /GPU device was lost \(destroyed\)/.test(document.querySelector("#toast").textContent), null, { timeout: 60_000 });
   await page.waitForSelector("#resume:not([hidden])", { timeout: 120_000 });
   assert.match(await page.textContent("#resume-text"), /saved at step 2 /);

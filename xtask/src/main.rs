@@ -233,11 +233,16 @@ fn ensure_chromium() -> Result<(), String> {
 fn browser_tests() -> Result<(), String> {
     build_web()?;
     ensure_chromium()?;
+    // The page's defaults are checked against the CLI's (`llmplay recipes`); built already by
+    // `cargo xtask test`, so this is quick there.
+    run(cargo().args(["build", "--release", "--bin", "llmplay", "--quiet"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     let port = start_server(0)?;
     let shots = root().join("target/screenshots");
     run(Command::new("node")
         .args(["--test", "--test-concurrency=1", "--test-reporter=spec", "tests/browser/"])
         .env("LLMPLAY_URL", format!("http://127.0.0.1:{port}/"))
+        .env("LLMPLAY_BIN", target.join("release/llmplay"))
         .env("LLMPLAY_SHOTS", &shots))
 }
 

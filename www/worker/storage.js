@@ -134,8 +134,11 @@ export async function listRuns() {
   // A run whose models were saved before its first checkpoint is listed (and deletable), but
   // has nothing to resume yet.
   return metas
-    .map((m) => ({ ...m, bytes: m.runBytes + m.corpusBytes + Object.values(m.slots || {}).reduce((a, n) => a + n, 0) }))
-    .sort((a, b) => b.savedAt - a.savedAt);
+    .sort((a, b) => b.savedAt - a.savedAt)
+    .map((m) => ({
+      id: m.id, saved_at: m.savedAt, step: m.step, stage: m.stage, corpus_name: m.corpusName, reason: m.reason, pending: !!m.pending,
+      bytes: m.runBytes + m.corpusBytes + Object.values(m.slots || {}).reduce((a, n) => a + n, 0),
+    }));
 }
 
 /** Deletes a run and everything saved with it (not the judgements). */

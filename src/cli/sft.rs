@@ -1,0 +1,172 @@
+//! `llmplay sft`: supervised fine-tuning on conversations, with SFT's recipe ([`SftSettings`]).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use llmplay::bundle::Bundle;
+use llmplay::chat::{parse_jsonl, CONVERSATION_LINE};
+use llmplay::data::TokenData;
+use llmplay::recipe::{sft_sample_prompt, SftSettings};
+use llmplay::sft::ChatData;
+use llmplay::stage::Stage;
+use llmplay::tokenizer::Tokenizer;
+use llmplay::train::SampleSpec;
+
+use super::{auto_encoding, check_bad_lines, read_corpus, resume_args, train_cli, trainer_for, Resumed, RunFlags, Saving, ENCODINGS};
+
+fn recipe() -> SftSettings {
+    SftSettings::default()
+}
+
+#[derive(Args, Serialize, Deserialize)]
+pub struct SftArgs {
+    /// The model to start from: a folder or bundle file (usually a pretrained one).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Conversations: a JSONL file of {"messages": [{"role", "content"}, ...]} lines, or `builtin`
+    /// (identity and small talk plus the four practice tasks, generated).
+    #[arg(long)]
+    pub data: String,
+    /// Folder for checkpoints and the fine-tuned bundle.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// What to do with malformed JSONL lines: refuse the file (listing them) or skip them.
+    #[arg(long, default_value = "refuse", value_parser = ["refuse", "skip"])]
+    pub bad_lines: String,
+    /// Pretraining text to mix back in (limits forgetting), with --mix as its share of rows.
+    #[arg(long)]
+    pub mix_corpus: Option<PathBuf>,
+    /// Share of each batch's rows taken from --mix-corpus (e.g. 0.1).
+    #[arg(long, default_value_t = recipe().mix)]
+    pub mix: f64,
+    /// The --mix-corpus file's encoding (see pretrain --encoding).
+    #[arg(long, default_value = "auto", value_parser = ENCODINGS)]
+    #[serde(default = "auto_encoding")]
+    pub encoding: String,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = recipe().steps)]
+    pub steps: usize,
+    /// Rows (of the model's context length, packed with conversations) per batch.
+    #[arg(long, default_value_t = recipe().batch)]
+    pub batch: usize,
+    /// Peak learning rate (lower than pretraining's: the model already knows its text).
+    #[arg(long, default_value_t = recipe().lr)]
+    pub lr: f64,
+    /// Final learning rate of the cosine decay [default: a tenth of --lr].
+    #[arg(long)]
+    pub min_lr: Option<f64>,
+    /// Linear warmup steps.
+    #[arg(long, default_value_t = recipe().warmup)]
+    pub warmup: usize,
+    /// AdamW weight decay (2-D weights only).
+    #[arg(long, default_value_t = recipe().weight_decay)]
+    pub weight_decay: f32,
+    /// Validation loss (assistant tokens of held-out conversations) every N steps.
+    #[arg(long, default_value_t = recipe().eval_every)]
+    pub eval_every: usize,
+    /// Validation batches per evaluation.
+    #[arg(long, default_value_t = recipe().eval_batches)]
+    pub eval_batches: usize,
+    /// A sample reply every N steps (0 = never).
+    #[arg(long, default_value_t = recipe().sample_every)]
+    pub sample_every: usize,
+    /// Tokens per sample reply.
+    #[arg(long, default_value_t = recipe().sample_tokens)]
+    #[serde(default = "sample_tokens")]
+    pub sample_tokens: usize,
+    /// Save a checkpoint every N steps (and always at the end).
+    #[arg(long, default_value_t = recipe().checkpoint_every)]
+    pub checkpoint_every: usize,
+    /// Random seed (batches, dropout, generated data).
+    #[arg(long, default_value_t = recipe().seed)]
+    pub seed: u64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub run: RunFlags,
+}
+
+fn sample_tokens() -> usize {
+    recipe().sample_tokens
+}
+
+impl SftArgs {
+    fn settings(&self) -> SftSettings {
+        SftSettings {
+            steps: self.steps,
+            batch: self.batch,
+            lr: self.lr,
+            min_lr: self.min_lr,
+            warmup: self.warmup,
+            weight_decay: self.weight_decay,
+            eval_every: self.eval_every,
+            eval_batches: self.eval_batches,
+            sample_every: self.sample_every,
+            sample_tokens: self.sample_tokens,
+            checkpoint_every: self.checkpoint_every,
+            mix: if self.mix_corpus.is_some() { self.mix } else { 0.0 },
+            seed: self.seed,
+        }
+    }
+}
+
+/// Conversations from a JSONL file or the built-in mix, rendered for this tokenizer.
+fn chat_data(source: &str, tokenizer: &Tokenizer, bad_lines: &str, seed: u64) -> Result<ChatData, String> {
+    if source == "builtin" {
+        return ChatData::builtin(tokenizer, seed);
+    }
+    let bytes = std::fs::read(source).map_err(|e| format!("reading {source}: {e}"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| format!("{source} is not UTF-8 text"))?;
+    let (conversations, bad) = parse_jsonl(text);
+    check_bad_lines(source, &bad, bad_lines, CONVERSATION_LINE, &format!("{} good conversation(s)", conversations.len()))?;
+    ChatData::from_conversations(tokenizer, &conversations)
+}
+
+pub fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
+    let device = args.run.backend.device()?;
+    let settings = args.settings();
+    settings.validate()?;
+    if args.mix_corpus.is_some() && args.mix == 0.0 {
+        return Err("--mix-corpus mixes its text in at --mix's share of rows, which is 0: pass --mix 0.1, say".into());
+    }
+    let train_config = settings.train_config();
+    if let Some(r) = &resumed {
+        r.state.check_resumable(Stage::Sft, train_config.steps)?;
+    }
+    let bundle = match &resumed {
+        Some(r) => r.bundle.clone(),
+        None => Bundle::load(&args.model)?,
+    };
+    let data = chat_data(&args.data, &bundle.tokenizer, &args.bad_lines, args.seed)?;
+    let block_size = bundle.config.block_size;
+    let mix = match &args.mix_corpus {
+        Some(path) => Some(TokenData::from_text(&bundle.tokenizer, &read_corpus(path, &args.encoding)?, block_size)?),
+        None => None,
+    };
+    eprintln!(
+        "llmplay {}: fine-tuning a {}-parameter model on {} conversations ({} held out); {:.0}% of their tokens are the assistant's",
+        llmplay::version(),
+        bundle.config.num_params(),
+        data.train.len(),
+        data.val.len(),
+        data.learned_fraction() * 100.0
+    );
+    let mut trainer = trainer_for(bundle.model(&device)?, &train_config, resumed.as_ref(), &device)?;
+    let mut objective = settings.objective(&data, mix.as_ref(), &train_config, block_size);
+    let saving = Saving {
+        stage: Stage::Sft,
+        out: args.out.clone(),
+        config: bundle.config.clone(),
+        tokenizer: bundle.tokenizer.clone(),
+        corpus: PathBuf::from(&args.data),
+        corpus_bytes: match args.data.as_str() {
+            "builtin" => None,
+            file => std::fs::metadata(file).ok().map(|m| m.len() as usize),
+        },
+        encoding: None,
+        args: Some(resume_args(&args)),
+    };
+    let spec = SampleSpec { tokenizer: &bundle.tokenizer, prompt: sft_sample_prompt() };
+    train_cli(&mut trainer, &mut objective, saving, &args.run, Some(&spec))
+}

@@ -1,0 +1,490 @@
+//! Each stage's recipe, written once: the settings a person chooses and their defaults, the
+//! training schedule ([`TrainConfig`]) and objective they make, the sample a run shows, and the
+//! state a checkpoint keeps to resume ([`RunState`]). `llmplay pretrain|sft|rl|rm` default their
+//! flags to these values, and the page fills its forms from [`Recipes`] (the engine's `recipes()`),
+//! so the command line and the page train alike.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::Bundle;
+use crate::chat::Conversation;
+use crate::data::TokenData;
+use crate::model::{Gpt, PRESETS};
+use crate::pretrain::NextToken;
+use crate::reward_model::{RewardData, RewardTraining};
+use crate::reward_rules::{Rule, Rules};
+use crate::rl::{Grpo, GrpoConfig};
+use crate::sft::{ChatData, Sft};
+use crate::stage::Stage;
+use crate::tasks::Task;
+use crate::tokenizer::{Tokenizer, ASSISTANT, ENDOFTEXT, END_OF_TURN, USER};
+use crate::train::TrainConfig;
+
+/// The seed every stage starts from unless told otherwise.
+pub const SEED: u64 = 1337;
+
+/// Pretraining: a tokenizer and a GPT trained on a corpus (the page's steps 2–4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PretrainSettings {
+    /// "char" (a token per character) or "bpe" (byte-level BPE).
+    pub tokenizer: String,
+    /// BPE's vocabulary size, special tokens included.
+    pub vocab_size: usize,
+    /// A model size from [`PRESETS`].
+    pub preset: String,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub min_lr: f64,
+    pub warmup: usize,
+    pub weight_decay: f32,
+    pub dropout: f64,
+    pub eval_every: usize,
+    pub eval_batches: usize,
+    pub sample_every: usize,
+    pub sample_tokens: usize,
+    pub checkpoint_every: usize,
+    pub seed: u64,
+}
+
+impl Default for PretrainSettings {
+    fn default() -> Self {
+        Self {
+            tokenizer: "char".into(),
+            vocab_size: 512,
+            preset: "nano".into(),
+            steps: 500,
+            batch: 12,
+            lr: 1e-3,
+            min_lr: 1e-4,
+            warmup: 50,
+            weight_decay: 0.1,
+            dropout: 0.0,
+            eval_every: 50,
+            eval_batches: 10,
+            sample_every: 50,
+            sample_tokens: 200,
+            checkpoint_every: 50,
+            seed: SEED,
+        }
+    }
+}
+
+impl PretrainSettings {
+    /// The schedule: cosine decay from `lr` to `min_lr` after a linear warmup.
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            steps: self.steps,
+            batch_size: self.batch,
+            lr: self.lr,
+            min_lr: self.min_lr,
+            warmup_steps: self.warmup,
+            weight_decay: self.weight_decay,
+            eval_every: self.eval_every,
+            eval_batches: self.eval_batches,
+            sample_every: self.sample_every,
+            sample_tokens: self.sample_tokens,
+            checkpoint_every: self.checkpoint_every,
+            seed: self.seed,
+            ..TrainConfig::default()
+        }
+    }
+}
+
+/// Pretraining's objective for a run's schedule: next-token prediction on the corpus.
+pub fn pretrain_objective<'a>(data: &'a TokenData, train: &TrainConfig, block_size: usize) -> NextToken<'a> {
+    NextToken { data, batch_size: train.batch_size, block_size, seed: train.seed, eval_batches: train.eval_batches }
+}
+
+/// Supervised fine-tuning on conversations (the page's step 6).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SftSettings {
+    pub steps: usize,
+    /// Rows (of the model's context length, packed with conversations) per batch.
+    pub batch: usize,
+    /// Lower than pretraining's: the model already knows its text.
+    pub lr: f64,
+    /// The cosine decay's end (None: a tenth of `lr`).
+    pub min_lr: Option<f64>,
+    pub warmup: usize,
+    pub weight_decay: f32,
+    pub eval_every: usize,
+    pub eval_batches: usize,
+    pub sample_every: usize,
+    pub sample_tokens: usize,
+    pub checkpoint_every: usize,
+    /// Share of each batch's rows taken from pretraining text (limits forgetting; 0 = none).
+    pub mix: f64,
+    pub seed: u64,
+}
+
+impl Default for SftSettings {
+    fn default() -> Self {
+        Self {
+            steps: 300,
+            batch: 8,
+            lr: 5e-4,
+            min_lr: None,
+            warmup: 20,
+            weight_decay: 0.1,
+            eval_every: 25,
+            eval_batches: 10,
+            sample_every: 25,
+            sample_tokens: 48,
+            checkpoint_every: 50,
+            mix: 0.0,
+            seed: SEED,
+        }
+    }
+}
+
+/// The question SFT's samples answer, so a run shows its replies improving.
+pub const SFT_SAMPLE_QUESTION: &str = "What is 12 + 34?";
+
+impl SftSettings {
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            steps: self.steps,
+            batch_size: self.batch,
+            lr: self.lr,
+            min_lr: self.min_lr.unwrap_or(self.lr / 10.0),
+            warmup_steps: self.warmup,
+            weight_decay: self.weight_decay,
+            eval_every: self.eval_every,
+            eval_batches: self.eval_batches,
+            sample_every: self.sample_every,
+            sample_tokens: self.sample_tokens,
+            checkpoint_every: self.checkpoint_every,
+            seed: self.seed,
+            ..TrainConfig::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=0.9).contains(&self.mix) {
+            return Err("the share of pretraining text must be between 0 and 0.9".into());
+        }
+        self.train_config().validate()
+    }
+
+    /// SFT's objective for a run's schedule: the masked loss on conversations, with `corpus`
+    /// mixed in at `mix` when there is one.
+    pub fn objective<'a>(&self, data: &'a ChatData, corpus: Option<&'a TokenData>, train: &TrainConfig, block_size: usize) -> Sft<'a> {
+        Sft {
+            data,
+            corpus: corpus.filter(|_| self.mix > 0.0).map(|c| (c, self.mix)),
+            batch_size: train.batch_size,
+            block_size,
+            seed: train.seed,
+            eval_batches: train.eval_batches,
+        }
+    }
+}
+
+/// The SFT samples' prompt: the sample question in the chat template (text that spells a special
+/// token encodes to it).
+pub fn sft_sample_prompt() -> String {
+    format!("{ENDOFTEXT}{USER}{SFT_SAMPLE_QUESTION}{END_OF_TURN}{ASSISTANT}")
+}
+
+/// Reinforcement learning with GRPO on a practice task (the page's step 8).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RlSettings {
+    /// The practice task: its prompts, and its checker's reward unless `rules` or `reward_model`.
+    pub task: String,
+    pub steps: usize,
+    /// Constant after warmup: RL nudges a model that already answers.
+    pub lr: f64,
+    pub warmup: usize,
+    pub checkpoint_every: usize,
+    pub seed: u64,
+    pub grpo: GrpoConfig,
+    /// Reward rules of the user's own (None: the task's reward, exactly right plus a little for
+    /// ending the turn).
+    pub rules: Option<Vec<Rule>>,
+    /// Rewards from a reward model instead (RLHF).
+    #[serde(alias = "rewardModel")]
+    pub reward_model: bool,
+    /// Practise on prompts people judged (or a file's, on the command line) instead of the task's.
+    #[serde(alias = "judgedPrompts")]
+    pub judged_prompts: bool,
+}
+
+impl Default for RlSettings {
+    fn default() -> Self {
+        Self {
+            task: Task::Addition.name().into(),
+            steps: 60,
+            lr: 1e-4,
+            warmup: 5,
+            checkpoint_every: 20,
+            seed: SEED,
+            grpo: GrpoConfig { group_size: 4, prompts_per_step: 4, max_new_tokens: 10, eval_every: 10, eval_problems: 20, ..GrpoConfig::default() },
+            rules: None,
+            reward_model: false,
+            judged_prompts: false,
+        }
+    }
+}
+
+impl RlSettings {
+    /// A batch is every answer of the step's groups; no weight decay, no samples (the groups are
+    /// the samples), held-out accuracy instead of a validation loss.
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            steps: self.steps,
+            batch_size: self.grpo.prompts_per_step * self.grpo.group_size,
+            lr: self.lr,
+            min_lr: self.lr,
+            warmup_steps: self.warmup,
+            weight_decay: 0.0,
+            eval_every: 0,
+            sample_every: 0,
+            checkpoint_every: self.checkpoint_every,
+            seed: self.seed,
+            ..TrainConfig::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.grpo.validate()?;
+        self.task.parse::<Task>()?;
+        if let Some(rules) = &self.rules {
+            Rules::new(rules.clone())?;
+        }
+        self.train_config().validate()
+    }
+
+    /// Checks that what the settings ask for exists before a run starts.
+    pub fn check_inputs(&self, reward_model: Option<&Gpt>, prompts: &[Conversation]) -> Result<(), String> {
+        if self.reward_model && reward_model.is_none() {
+            return Err("train a reward model on your judgements first".into());
+        }
+        if self.judged_prompts && prompts.is_empty() {
+            return Err("there are no judged prompts to practise on: rate some answers in the chat first".into());
+        }
+        Ok(())
+    }
+
+    /// The GRPO objective. `reference` is the KL penalty's (the model RL started from);
+    /// `reward_model` and `prompts` are used when the settings ask for them (in the page they can
+    /// also arrive later, on a restore).
+    pub fn objective(&self, tokenizer: &Tokenizer, reference: Option<Gpt>, reward_model: Option<&Gpt>, prompts: &[Conversation]) -> Result<Grpo, String> {
+        self.grpo.validate()?;
+        let task: Task = self.task.parse()?;
+        let mut grpo = Grpo::new(self.grpo.clone(), task, tokenizer.clone(), reference, self.seed);
+        if let Some(rules) = &self.rules {
+            grpo.rules = Rules::new(rules.clone())?;
+        }
+        if self.reward_model {
+            grpo.reward_model = reward_model.cloned();
+        }
+        if self.judged_prompts {
+            grpo.prompt_pool = prompts.to_vec();
+        }
+        Ok(grpo)
+    }
+}
+
+/// Checks that `reward` can score answers for a policy using `tokenizer`: it has a score head and
+/// reads the same tokens.
+pub fn check_reward_model(reward: &Bundle, tokenizer: &Tokenizer) -> Result<(), String> {
+    if !reward.config.reward_head {
+        return Err("it is not a reward model (it has no score head): train one from this model".into());
+    }
+    if reward.tokenizer.to_json() != tokenizer.to_json() {
+        return Err("this reward model was trained for a model with another tokenizer: train one from this model".into());
+    }
+    Ok(())
+}
+
+/// A reward model trained on people's judgements (the page's step 7½, `llmplay rm`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RewardModelSettings {
+    pub steps: usize,
+    /// Judgements per step.
+    pub batch: usize,
+    pub lr: f64,
+    /// Held-out loss and agreement every N steps.
+    pub eval_every: usize,
+    pub checkpoint_every: usize,
+    /// How many example judgements "examples" generates.
+    pub examples: usize,
+    pub seed: u64,
+}
+
+impl Default for RewardModelSettings {
+    fn default() -> Self {
+        Self { steps: 100, batch: 16, lr: 3e-4, eval_every: 10, checkpoint_every: 50, examples: 2000, seed: SEED }
+    }
+}
+
+impl RewardModelSettings {
+    /// Cosine decay to a tenth of `lr` after a short warmup (a twentieth of the run, at most 50).
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            steps: self.steps,
+            batch_size: self.batch,
+            lr: self.lr,
+            min_lr: self.lr / 10.0,
+            warmup_steps: (self.steps / 20).min(50),
+            eval_every: self.eval_every,
+            sample_every: 0,
+            checkpoint_every: self.checkpoint_every,
+            seed: self.seed,
+            ..TrainConfig::default()
+        }
+    }
+
+    pub fn objective<'a>(data: &'a RewardData, train: &TrainConfig) -> RewardTraining<'a> {
+        RewardTraining { data, batch_size: train.batch_size, seed: train.seed, val_accuracy: None }
+    }
+}
+
+/// How chat replies and free text are sampled unless the user says otherwise.
+#[derive(Clone, Debug, Serialize)]
+pub struct SamplingDefaults {
+    pub temperature: f32,
+    pub max_tokens: usize,
+}
+
+/// Free text (`llmplay sample`, the page's step 5): a little below the model's own distribution.
+pub const GENERATE_SAMPLING: SamplingDefaults = SamplingDefaults { temperature: 0.8, max_tokens: 200 };
+/// Chat replies (`llmplay chat`, the page's step 7): surer and shorter.
+pub const CHAT_SAMPLING: SamplingDefaults = SamplingDefaults { temperature: 0.7, max_tokens: 120 };
+
+/// A model size preset, for the page's menu.
+#[derive(Serialize)]
+pub struct PresetInfo {
+    pub name: &'static str,
+    pub layers: usize,
+    pub heads: usize,
+    pub width: usize,
+    pub context: usize,
+    pub about: &'static str,
+}
+
+/// A practice task, for the page's menus.
+#[derive(Serialize)]
+pub struct TaskInfo {
+    pub name: &'static str,
+    pub example: &'static str,
+}
+
+/// Every recipe's defaults and the facts the page's forms list: what the engine's `recipes()`
+/// returns, so the page repeats none of it.
+#[derive(Serialize)]
+pub struct Recipes {
+    pub presets: Vec<PresetInfo>,
+    pub tasks: Vec<TaskInfo>,
+    pub pretrain: PretrainSettings,
+    pub sft: SftSettings,
+    pub rl: RlSettings,
+    pub reward_model: RewardModelSettings,
+    pub sft_sample_question: &'static str,
+    pub generate: SamplingDefaults,
+    pub chat: SamplingDefaults,
+}
+
+pub fn recipes() -> Recipes {
+    Recipes {
+        presets: PRESETS
+            .iter()
+            .map(|&(name, layers, heads, width, context, about)| PresetInfo { name, layers, heads, width, context, about })
+            .collect(),
+        tasks: Task::ALL.iter().map(|t| TaskInfo { name: t.name(), example: t.example() }).collect(),
+        pretrain: PretrainSettings::default(),
+        sft: SftSettings::default(),
+        rl: RlSettings::default(),
+        reward_model: RewardModelSettings::default(),
+        sft_sample_question: SFT_SAMPLE_QUESTION,
+        generate: GENERATE_SAMPLING,
+        chat: CHAT_SAMPLING,
+    }
+}
+
+/// What a checkpoint keeps besides the weights and optimizer state, for the CLI (`trainer.json`)
+/// and the page (its autosave) alike: enough to continue the run where it stopped.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunState {
+    /// The stage trained (absent in older saves: see [`RunState::stage`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+    pub step: usize,
+    /// Seconds trained up to this checkpoint, so a resumed run's clock goes on.
+    #[serde(default, alias = "elapsedS")]
+    pub elapsed_s: f64,
+    /// The schedule the run trains to.
+    pub train: TrainConfig,
+    /// The stage's settings (the page keeps SFT's and RL's here; the CLI keeps its flags in `args`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sft: Option<SftSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rl: Option<RlSettings>,
+    /// The command line's inputs: the corpus pretrained on and its --encoding when not auto…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<std::path::PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    /// …and the command that made the run with its arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<serde_json::Value>,
+}
+
+impl RunState {
+    pub fn new(stage: Stage, step: usize, elapsed_s: f64, train: TrainConfig) -> Self {
+        Self { stage: Some(stage), step, elapsed_s, train, sft: None, rl: None, corpus: None, encoding: None, command: None, args: None }
+    }
+
+    /// Reads a saved state (either shell's, of any version llmplay wrote).
+    pub fn from_json(json: &str) -> Result<Self, String> {
+        serde_json::from_str(json).map_err(|e| format!("the saved run state is corrupt: {e}"))
+    }
+
+    /// The stage trained: saved since it was kept, else worked out as older versions did.
+    pub fn stage(&self) -> Result<Stage, String> {
+        if let Some(stage) = self.stage {
+            return Ok(stage);
+        }
+        if let Some(command) = &self.command {
+            return command.parse();
+        }
+        Ok(if self.rl.is_some() {
+            Stage::Rl
+        } else if self.sft.is_some() {
+            Stage::Sft
+        } else {
+            Stage::Pretrain
+        })
+    }
+
+    /// A checkpoint is whole when its weights are from the step its state names (the state is
+    /// written last).
+    pub fn check_complete(&self, bundle: &Bundle) -> Result<(), String> {
+        if bundle.meta.steps != self.step {
+            return Err(format!(
+                "the checkpoint is incomplete (its weights are from step {}, its trainer state from step {}); it was interrupted while saving",
+                bundle.meta.steps, self.step
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the run can go on: it is of `stage` and has steps left.
+    pub fn check_resumable(&self, stage: Stage, steps: usize) -> Result<(), String> {
+        let saved = self.stage()?;
+        if saved != stage {
+            return Err(format!("the checkpoint holds a {saved} run, not a {stage} run"));
+        }
+        if self.step >= steps {
+            return Err(format!("the run has already trained {} of its {steps} steps: pass --steps with more", self.step));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,206 @@
+//! Pretraining in the page: the corpus, the tokenizer, the model's shape and size, and training
+//! it with pretraining's recipe.
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use super::{from_js, js_err, to_js, Engine, Training};
+use crate::bundle::Metadata;
+use crate::data::{Split, TokenData};
+use crate::model::GptConfig;
+use crate::recipe::PretrainSettings;
+use crate::stage::Stage;
+use crate::tokenizer::{chunks, Tokenizer, TokenizerKind};
+use crate::train::Trainer;
+
+/// The model shape the page chooses (the vocabulary comes from the tokenizer).
+#[derive(Deserialize)]
+struct ModelShape {
+    n_layer: usize,
+    n_head: usize,
+    n_embd: usize,
+    block_size: usize,
+    #[serde(default)]
+    dropout: f64,
+}
+
+impl ModelShape {
+    fn config(&self, vocab_size: usize) -> Result<GptConfig, String> {
+        let config = GptConfig::new(vocab_size)
+            .with_n_layer(self.n_layer)
+            .with_n_head(self.n_head)
+            .with_n_embd(self.n_embd)
+            .with_block_size(self.block_size)
+            .with_dropout(self.dropout);
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Parameters, memory and whether a model fits, for the page's model card.
+#[derive(Serialize)]
+struct SizeCheck {
+    params: usize,
+    memory: crate::model::MemoryEstimate,
+    /// Why the model would not fit, if it would not.
+    problem: Option<String>,
+}
+
+/// Memory limits the page read from the GPU adapter (or the wasm heap for the CPU).
+#[derive(Deserialize)]
+struct Limits {
+    max_buffer_bytes: u64,
+    max_total_bytes: u64,
+}
+
+fn size_check(config: &GptConfig, batch: usize, limits: &Limits) -> SizeCheck {
+    let memory = config.training_memory(batch);
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    let problem = if memory.total_bytes > limits.max_total_bytes {
+        Some(format!(
+            "this model needs about {:.2} GiB to train with batch {batch}, more than the {:.2} GiB available here: \
+             use fewer layers, a narrower width, a shorter context or a smaller batch",
+            gib(memory.total_bytes),
+            gib(limits.max_total_bytes)
+        ))
+    } else if memory.largest_buffer_bytes > limits.max_buffer_bytes {
+        Some(format!(
+            "one of this model's buffers would be {:.2} GiB, over this GPU's {:.2} GiB limit per buffer: \
+             use a smaller batch, context or vocabulary",
+            gib(memory.largest_buffer_bytes),
+            gib(limits.max_buffer_bytes)
+        ))
+    } else {
+        None
+    };
+    SizeCheck { params: config.num_params(), memory, problem }
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Checks and keeps a corpus; returns its size and a preview. A bad file leaves the old corpus.
+    /// Text that is not UTF-8 (UTF-16 with a byte-order mark, Windows-1252/Latin-1) is read, and
+    /// `encoding` names what it was read as so the page can say so (null for UTF-8).
+    #[wasm_bindgen(js_name = setCorpus)]
+    pub fn set_corpus(&mut self, name: String, bytes: &[u8]) -> Result<JsValue, JsError> {
+        let (text, encoding) = crate::data::decode_corpus(bytes, crate::data::EncodingChoice::Auto).map_err(js_err)?;
+        let text = text.into_owned();
+        #[derive(Serialize)]
+        struct CorpusInfo<'a> {
+            name: &'a str,
+            bytes: usize,
+            chars: usize,
+            lines: usize,
+            preview: String,
+            encoding: Option<&'static str>,
+        }
+        let info = CorpusInfo {
+            name: &name,
+            bytes: bytes.len(),
+            chars: text.chars().count(),
+            lines: text.lines().count(),
+            preview: text.chars().take(1500).collect(),
+            encoding: (encoding != crate::data::Encoding::Utf8).then(|| encoding.name()),
+        };
+        let out = to_js(&info)?;
+        self.corpus = Some((name, text));
+        self.data = None;
+        Ok(out)
+    }
+
+    /// Trains a tokenizer on the corpus. A new vocabulary means a new model, so the current model
+    /// is dropped.
+    #[wasm_bindgen(js_name = trainTokenizer)]
+    pub fn train_tokenizer(&mut self, kind: String, vocab_size: usize) -> Result<JsValue, JsError> {
+        let (_, text) = self.corpus.as_ref().ok_or_else(|| js_err("choose a corpus first"))?;
+        let kind: TokenizerKind = kind.parse().map_err(js_err)?;
+        let tokenizer = Tokenizer::train(kind, chunks(text, 1 << 20), vocab_size).map_err(js_err)?;
+        self.tokenizer = Some(tokenizer);
+        self.reset_model();
+        self.tokenizer_info()
+    }
+
+    /// The tokenizer's kind, vocabulary size and compression (characters per token, measured on
+    /// up to the first 256 KB of the corpus).
+    #[wasm_bindgen(js_name = tokenizerInfo)]
+    pub fn tokenizer_info(&self) -> Result<JsValue, JsError> {
+        let tokenizer = self.tokenizer.as_ref().ok_or_else(|| js_err("train a tokenizer first"))?;
+        let sample: &str = match &self.corpus {
+            Some((_, text)) => chunks(text, 1 << 18).next().unwrap_or(""),
+            None => "",
+        };
+        let tokens = if sample.is_empty() { 0 } else { tokenizer.encode(sample).map_err(js_err)?.len() };
+        #[derive(Serialize)]
+        struct TokenizerInfo {
+            kind: String,
+            vocab_size: usize,
+            chars_per_token: Option<f64>,
+        }
+        to_js(&TokenizerInfo {
+            kind: tokenizer.kind().map_or("other".into(), |k| format!("{k:?}").to_lowercase()),
+            vocab_size: tokenizer.vocab_size(),
+            chars_per_token: (tokens > 0).then(|| sample.chars().count() as f64 / tokens as f64),
+        })
+    }
+
+    /// `text` as tokens: `[[id, text], ...]`, for colouring.
+    pub fn tokenize(&self, text: &str) -> Result<JsValue, JsError> {
+        let tokenizer = self.tokenizer.as_ref().ok_or_else(|| js_err("train a tokenizer first"))?;
+        to_js(&tokenizer.pieces(text).map_err(js_err)?)
+    }
+
+    /// Parameters, memory estimate and whether `shape` with `batch` fits `limits`, for the
+    /// current tokenizer's vocabulary (or `vocab_size` when there is none yet).
+    #[wasm_bindgen(js_name = checkSize)]
+    pub fn check_size(&self, shape: JsValue, batch: usize, limits: JsValue, vocab_size: usize) -> Result<JsValue, JsError> {
+        let shape: ModelShape = from_js(shape)?;
+        let limits: Limits = from_js(limits)?;
+        let vocab = self.tokenizer.as_ref().map_or(vocab_size, |t| t.vocab_size());
+        let config = shape.config(vocab).map_err(js_err)?;
+        to_js(&size_check(&config, batch, &limits))
+    }
+
+    /// A new model with random weights (GPT-2 initialisation) for the current tokenizer.
+    #[wasm_bindgen(js_name = initModel)]
+    pub fn init_model(&mut self, shape: JsValue, seed: u64) -> Result<JsValue, JsError> {
+        let tokenizer = self.tokenizer.as_ref().ok_or_else(|| js_err("train a tokenizer first"))?;
+        let config = from_js::<ModelShape>(shape)?.config(tokenizer.vocab_size()).map_err(js_err)?;
+        let model = config.init(seed, &self.device);
+        self.reset_model();
+        let train = PretrainSettings { seed, ..PretrainSettings::default() }.train_config();
+        self.trainer = Some(Trainer::new(model, train, &self.device));
+        self.config = Some(config);
+        self.meta = Metadata { stage: Stage::Pretrain.name().into(), llmplay_version: crate::version().into(), ..Metadata::default() };
+        self.model_info()
+    }
+
+    /// Sets pretraining's settings ([`PretrainSettings`]: steps, batch, schedule, …) and tokenizes
+    /// the corpus for this model's context if needed. Returns the train/validation token counts.
+    /// Continuing a run (or training a loaded model further) keeps the optimizer state and step.
+    #[wasm_bindgen(js_name = configureTraining)]
+    pub fn configure_training(&mut self, settings: JsValue) -> Result<JsValue, JsError> {
+        let settings = from_js::<PretrainSettings>(settings)?.train_config();
+        settings.validate().map_err(js_err)?;
+        let block_size = self.parts()?.0.block_size;
+        if self.data.is_none() {
+            let (name, text) = self.corpus.as_ref().ok_or_else(|| js_err("choose a corpus to train on first"))?;
+            let tokenizer = self.tokenizer.as_ref().expect("a model has a tokenizer");
+            self.data = Some(TokenData::from_text(tokenizer, text, block_size).map_err(js_err)?);
+            self.meta.corpus_name = Some(name.clone());
+            self.meta.corpus_bytes = Some(text.len());
+        }
+        // Pretraining's objective from here on, even after fine-tuning.
+        self.training = Training::Pretrain;
+        let trainer = self.trainer.as_mut().expect("checked above");
+        if settings.steps <= trainer.step {
+            return Err(js_err(format!(
+                "the model has already trained {} steps: set more total steps to continue",
+                trainer.step
+            )));
+        }
+        trainer.config = settings;
+        let data = self.data.as_ref().expect("built above");
+        let counts = serde_json::json!({ "train_tokens": data.len(Split::Train), "val_tokens": data.len(Split::Val) });
+        to_js(&counts)
+    }
+}

@@ -1,0 +1,101 @@
+//! Reinforcement learning in the page: GRPO with RL's recipe. The worker samples a step's groups
+//! here, scores them (with the page's own reward function when there is one), then trains.
+
+use wasm_bindgen::prelude::*;
+
+use super::{from_js, js_err, to_js, Engine, SlotModel, Training};
+use crate::bundle::Metadata;
+use crate::recipe::RlSettings;
+use crate::stage::{Slot, Stage};
+use crate::tasks::Task;
+use crate::train::{Clock, Trainer};
+
+#[wasm_bindgen]
+impl Engine {
+    /// Sets RL's settings ([`RlSettings`]: the task, GRPO's settings, the reward, the schedule)
+    /// and, the first time (or with `restart`), starts RL from the current model: it is kept as
+    /// "start" (the KL penalty's reference and the "before RL" model in the picker), with a fresh
+    /// optimizer and step count. Later calls continue the run with the new settings.
+    #[wasm_bindgen(js_name = configureRl)]
+    pub fn configure_rl(&mut self, rl: JsValue, restart: bool) -> Result<JsValue, JsError> {
+        let rl: RlSettings = from_js(rl)?;
+        rl.validate().map_err(js_err)?;
+        let settings = rl.train_config();
+        let reward_model = self.slots.get(&Slot::Reward).map(|s| s.model.clone());
+        let prompts = self.judged_prompts();
+        rl.check_inputs(reward_model.as_ref(), &prompts).map_err(js_err)?;
+        let (config, trainer, tokenizer) = self.parts()?;
+        let (config, tokenizer) = (config.clone(), tokenizer.clone());
+        let starting = !matches!(self.training, Training::Rl(..)) || restart;
+        if starting {
+            let start = match (restart, self.slots.get(&Slot::Start)) {
+                (true, Some(slot)) => slot.model.clone(),
+                _ => trainer.inference_model(),
+            };
+            if !self.slots.contains_key(&Slot::Start) {
+                let meta = Metadata { steps: trainer.step, ..self.meta.clone() };
+                self.slots.insert(Slot::Start, SlotModel { model: start.clone(), tokenizer: tokenizer.clone(), config, meta });
+            }
+            let grpo = rl.objective(&tokenizer, Some(start.clone()), reward_model.as_ref(), &prompts).map_err(js_err)?;
+            self.trainer = Some(Trainer::new(start, settings.clone(), &self.device));
+            self.training = Training::Rl(rl, Box::new(grpo));
+            self.meta.stage = Stage::Rl.name().into();
+            self.meta.steps = 0;
+            self.clock = Clock::new(0.0);
+            self.last_train_loss = None;
+            self.last_val_loss = None;
+        } else {
+            if settings.steps <= trainer.step {
+                return Err(js_err(format!("RL has run {} steps: set more total steps to continue", trainer.step)));
+            }
+            let reference = self.slots.get(&Slot::Start).map(|s| s.model.clone());
+            let grpo = rl.objective(&tokenizer, reference, reward_model.as_ref(), &prompts).map_err(js_err)?;
+            self.training = Training::Rl(rl, Box::new(grpo));
+        }
+        self.trainer.as_mut().expect("a model").config = settings;
+        self.stream = None;
+        to_js(&serde_json::json!({ "started": starting }))
+    }
+
+    /// Samples the next RL step's groups with the current model, scored by the task's rules,
+    /// and returns them: the page then scores them itself (`rlScore`) before `trainStep`.
+    #[wasm_bindgen(js_name = rlSample)]
+    pub async fn rl_sample(&mut self) -> Result<JsValue, JsError> {
+        let (Some(trainer), Training::Rl(_, grpo)) = (self.trainer.as_ref(), &mut self.training) else {
+            return Err(js_err("start RL first"));
+        };
+        grpo.sample(&trainer.inference_model(), trainer.step).await.map_err(js_err)?;
+        to_js(&grpo.groups)
+    }
+
+    /// Gives the sampled answers the page's rewards (group by group, in `rlSample`'s order) and
+    /// prepares the next step's batch from them.
+    #[wasm_bindgen(js_name = rlScore)]
+    pub async fn rl_score(&mut self, rewards: Vec<f32>) -> Result<(), JsError> {
+        let (Some(trainer), Training::Rl(_, grpo)) = (self.trainer.as_ref(), &mut self.training) else {
+            return Err(js_err("start RL first"));
+        };
+        grpo.set_rewards(&rewards).map_err(js_err)?;
+        grpo.build_batch(&trainer.inference_model(), trainer.step).await.map_err(js_err)
+    }
+
+    /// The last RL step's groups: each prompt with its sampled answers, their rewards and
+    /// advantages (for the page's rollout table).
+    #[wasm_bindgen(js_name = rlGroups)]
+    pub fn rl_groups(&self) -> Result<JsValue, JsError> {
+        match &self.training {
+            Training::Rl(_, grpo) => to_js(&grpo.groups),
+            _ => to_js(&Vec::<()>::new()),
+        }
+    }
+
+    /// Greedy exact-match accuracy of model `key` on `n` held-out problems of `task` (the
+    /// report card).
+    #[wasm_bindgen(js_name = evaluateTask)]
+    pub async fn evaluate_task(&self, key: String, task: String, n: usize) -> Result<JsValue, JsError> {
+        let task: Task = task.parse().map_err(js_err)?;
+        let (model, tokenizer) = self.model_for(&key)?;
+        let report = crate::tasks::evaluate(&model, &tokenizer, task, n, 0, |_| {}).await.map_err(js_err)?;
+        to_js(&report)
+    }
+}

@@ -1,0 +1,117 @@
+//! Sharing and keeping runs: the model as a bundle file (download, load), and the checkpoint the
+//! page autosaves and restores after a reload.
+
+use wasm_bindgen::prelude::*;
+
+use super::{js_err, Engine, Training};
+use crate::bundle::{Bundle, Metadata};
+use crate::recipe::{RlSettings, RunState};
+use crate::stage::Stage;
+use crate::train::{Clock, TrainConfig, Trainer};
+
+#[wasm_bindgen]
+impl Engine {
+    /// The model as one bundle file (safetensors with config.json, tokenizer.json and
+    /// llmplay.json in its metadata): what "Download" saves.
+    #[wasm_bindgen(js_name = exportBundle)]
+    pub async fn export_bundle(&self) -> Result<Vec<u8>, JsError> {
+        self.bundle().await?.to_single_file().map_err(js_err)
+    }
+
+    async fn bundle(&self) -> Result<Bundle, JsError> {
+        let (config, trainer, tokenizer) = self.parts()?;
+        let meta = Metadata {
+            steps: trainer.step,
+            train_loss: self.last_train_loss.or(self.meta.train_loss),
+            val_loss: self.last_val_loss.or(self.meta.val_loss),
+            train_config: serde_json::to_value(&trainer.config).ok(),
+            llmplay_version: crate::version().into(),
+            ..self.meta.clone()
+        };
+        Bundle::from_model(&trainer.inference_model(), config, tokenizer, meta).await.map_err(js_err)
+    }
+
+    /// Loads a bundle file (ours, or a transformers GPT-2 exported to one file). Everything is
+    /// checked before the current model is replaced, so a bad file changes nothing.
+    #[wasm_bindgen(js_name = loadBundle)]
+    pub fn load_bundle(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
+        let bundle = Bundle::from_single_file(bytes).map_err(js_err)?;
+        let model = bundle.model(&self.device).map_err(js_err)?;
+        self.reset_model();
+        // The bundle's own settings are someone else's: kept only when they make sense.
+        let train = bundle
+            .meta
+            .train_config
+            .clone()
+            .and_then(|v| serde_json::from_value::<TrainConfig>(v).ok())
+            .filter(|t| t.validate().is_ok())
+            .unwrap_or_default();
+        let mut trainer = Trainer::new(model, train, &self.device);
+        // A loaded model continues from its step count with fresh optimizer moments.
+        trainer.step = bundle.meta.steps;
+        self.trainer = Some(trainer);
+        self.tokenizer = Some(bundle.tokenizer);
+        self.config = Some(bundle.config);
+        self.meta = bundle.meta;
+        self.model_info()
+    }
+
+    /// Everything needed to resume this run after a reload: `{bundle, optimizer, state}` (two
+    /// byte arrays and a JSON string). The page stores them with the corpus and metric history.
+    pub async fn checkpoint(&self) -> Result<JsValue, JsError> {
+        let bundle = self.bundle().await?.to_single_file().map_err(js_err)?;
+        let (_, trainer, _) = self.parts()?;
+        let optimizer = trainer.optimizer_state().await.map_err(js_err)?;
+        let state = RunState {
+            sft: match &self.training {
+                Training::Sft(settings) => Some(settings.clone()),
+                _ => None,
+            },
+            rl: match &self.training {
+                Training::Rl(settings, _) => Some(settings.clone()),
+                _ => None,
+            },
+            ..RunState::new(self.training.stage(), trainer.step, self.clock.elapsed_s(), trainer.config.clone())
+        };
+        let out = js_sys::Object::new();
+        let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&out, &k.into(), v).map(|_| ());
+        set("bundle", &js_sys::Uint8Array::from(bundle.as_slice()).into()).map_err(|_| js_err("checkpoint"))?;
+        set("optimizer", &js_sys::Uint8Array::from(optimizer.as_slice()).into()).map_err(|_| js_err("checkpoint"))?;
+        set("state", &serde_json::to_string(&state).map_err(js_err)?.into()).map_err(|_| js_err("checkpoint"))?;
+        Ok(out.into())
+    }
+
+    /// Restores a checkpoint made by `checkpoint` (the corpus must be set first to continue
+    /// training). Checked whole before anything changes.
+    pub fn restore(&mut self, bundle: &[u8], optimizer: &[u8], state: &str) -> Result<JsValue, JsError> {
+        let state = RunState::from_json(state).map_err(js_err)?;
+        let bundle = Bundle::from_single_file(bundle).map_err(js_err)?;
+        state.check_complete(&bundle).map_err(js_err)?;
+        let model = bundle.model(&self.device).map_err(js_err)?;
+        let mut trainer = Trainer::new(model, state.train.clone(), &self.device);
+        trainer.load_optimizer_state(optimizer, state.step).map_err(js_err)?;
+        let training = match state.stage().map_err(js_err)? {
+            Stage::Rl => {
+                let settings = state.rl.clone().ok_or_else(|| js_err("the saved RL run has no RL settings"))?;
+                // Saves from before the settings kept their seed: the schedule's is the run's.
+                let settings = RlSettings { seed: state.train.seed, ..settings };
+                // The reference model and the reward model come back with their slots (`loadSlot`).
+                let grpo = settings.objective(&bundle.tokenizer, None, None, &self.judged_prompts()).map_err(js_err)?;
+                Training::Rl(settings, Box::new(grpo))
+            }
+            Stage::Sft => Training::Sft(state.sft.clone().unwrap_or_default()),
+            Stage::Pretrain | Stage::RewardModel => Training::Pretrain,
+        };
+        self.reset_model();
+        self.trainer = Some(trainer);
+        self.tokenizer = Some(bundle.tokenizer);
+        self.config = Some(bundle.config);
+        self.last_train_loss = bundle.meta.train_loss;
+        self.last_val_loss = bundle.meta.val_loss;
+        self.meta = bundle.meta;
+        self.training = training;
+        self.clock = Clock::new(state.elapsed_s);
+        self.clock.pause();
+        self.model_info()
+    }
+}

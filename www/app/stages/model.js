@@ -1,0 +1,85 @@
+// 3. Model: its shape (a preset or custom), its size and memory, and a fresh model to train.
+import { fill, b } from "../../dom.js";
+import { $, app } from "../state.js";
+import { call, started } from "../rpc.js";
+import { showError, enable, human, bytes, num } from "../ui.js";
+import { setRunState, panel, onRunState } from "../run_panel.js";
+import { newRun } from "../saved.js";
+import { clearPane, modelChanged } from "./chat.js";
+
+export const shapeFields = ["n-layer", "n-head", "n-embd", "block"];
+export function currentShape() {
+  return { n_layer: num("n-layer"), n_head: num("n-head"), n_embd: num("n-embd"), block_size: num("block"), dropout: num("dropout") };
+}
+$("preset").onchange = () => {
+  const opt = $("preset").selectedOptions[0];
+  if (opt.dataset.shape) {
+    opt.dataset.shape.split(",").forEach((v, i) => { $(shapeFields[i]).value = v; });
+  }
+  updateSize();
+};
+for (const id of [...shapeFields, "dropout", "batch"]) {
+  $(id).addEventListener("input", () => {
+    if (id !== "batch" && id !== "dropout") $("preset").value = "custom";
+    updateSize();
+  });
+}
+
+/** Checks the shape fits this device's memory; a shape that does not cannot be created. */
+export async function updateSize() {
+  if (!started() || !app.limits) return;
+  try {
+    const s = await call("check_size", { shape: currentShape(), batch: num("batch"), limits: app.limits, vocab_size: app.vocabSize || 512 });
+    app.sizeProblem = s.problem;
+    fill($("model-size"), b(human(s.params)), " parameters · about ", b(bytes(s.memory.total_bytes)), ` to train with batch ${num("batch")}`);
+    showError("model-error", s.problem);
+  } catch (e) {
+    app.sizeProblem = e.message;
+    $("model-size").textContent = "";
+    showError("model-error", e);
+  }
+  $("model-create").disabled = !!app.sizeProblem;
+  setRunState(app.state);
+}
+
+$("model-create").onclick = async () => {
+  showError("model-error", null);
+  try {
+    app.model = await call("init_model", { shape: currentShape(), seed: num("seed") });
+    await newRun();
+    modelReplaced();
+  } catch (e) {
+    showError("model-error", e);
+  }
+};
+
+/** A new model (created or loaded): every stage starts over from it. */
+export function modelReplaced() {
+  setRunState("idle", "pretrain");
+  for (const stage of ["pretrain", "sft", "rl"]) panel(stage).reset();
+  clearPane("a");
+  clearPane("b");
+  renderModelInfo();
+  enableModelStages();
+}
+
+export function renderModelInfo() {
+  const m = app.model;
+  fill($("model-info"), m
+    ? ["Model ready: ", b(human(m.params)), ` parameters, ${m.n_layer} layers × ${m.n_head} heads × ${m.n_embd} wide, context ${m.block_size}, ${m.step} steps trained${m.val_loss ? `, val loss ${m.val_loss.toFixed(3)}` : ""}`]
+    : []);
+}
+
+export function enableModelStages() {
+  const on = !!app.model;
+  for (const section of ["train", "generate", "sft", "chat", "rl"]) enable(section, on);
+  $("download").disabled = !on;
+  setRunState(app.state);
+  if (on) modelChanged();
+}
+
+onRunState((state) => {
+  const running = state === "running";
+  $("model-create").disabled = running || !!app.sizeProblem;
+  $("tok-train").disabled = running;
+});

@@ -1,0 +1,175 @@
+// 8. Reinforcement learning: GRPO on practice problems — the model tries each problem a few
+// times, and what scored above its group's mean is made likelier. The reward is the task's
+// checker, rules of your own, a JavaScript function, or the reward model. Then the report card.
+import { h, fill, b } from "../../dom.js";
+import { $, app } from "../state.js";
+import { call } from "../rpc.js";
+import { show, showError, num } from "../ui.js";
+import { charts } from "../charts.js";
+import { runPanel, onRunState } from "../run_panel.js";
+import { readForm, uiState } from "../forms.js";
+import { askPersistence } from "../saved.js";
+import { refreshModels, modelLabel } from "./chat.js";
+
+const RULE_KINDS = {
+  correct: { label: "is exactly right", field: null },
+  ends_turn: { label: "ends its turn", field: null },
+  contains: { label: "contains", field: "text" },
+  not_contains: { label: "does not contain", field: "text" },
+  matches: { label: "matches the regex", field: "pattern" },
+  length: { label: "is about this many characters", field: "target" },
+};
+export function renderRules() {
+  const list = $("rl-rule-list");
+  list.textContent = "";
+  app.rl.rules.forEach((rule, i) => {
+    const row = document.createElement("div");
+    row.className = "rule";
+    const kind = document.createElement("select");
+    kind.setAttribute("aria-label", `rule ${i + 1}`);
+    for (const [k, v] of Object.entries(RULE_KINDS)) kind.append(new Option(`the answer ${v.label}`, k));
+    kind.value = rule.kind;
+    kind.onchange = () => {
+      const field = RULE_KINDS[kind.value].field;
+      app.rl.rules[i] = { kind: kind.value, weight: rule.weight, ...(field ? { [field]: field === "target" ? 10 : "" } : {}) };
+      renderRules();
+    };
+    row.append(kind);
+    const field = RULE_KINDS[rule.kind].field;
+    if (field) {
+      const input = document.createElement("input");
+      input.type = field === "target" ? "number" : "text";
+      input.value = rule[field];
+      input.placeholder = field === "pattern" ? "^\\d+$" : "text";
+      input.setAttribute("aria-label", `rule ${i + 1} ${field}`);
+      input.oninput = () => { rule[field] = field === "target" ? Number(input.value) : input.value; };
+      row.append(input);
+    }
+    const weight = document.createElement("input");
+    weight.type = "number";
+    weight.step = "0.1";
+    weight.value = rule.weight;
+    weight.setAttribute("aria-label", `rule ${i + 1} weight`);
+    weight.oninput = () => { rule.weight = Number(weight.value); };
+    const remove = document.createElement("button");
+    remove.textContent = "Remove";
+    remove.onclick = () => { app.rl.rules.splice(i, 1); renderRules(); };
+    const w = document.createElement("label");
+    w.append("weight ", weight);
+    row.append(w, remove);
+    list.append(row);
+  });
+}
+$("rl-rule-add").onclick = () => { app.rl.rules.push({ kind: "contains", text: "", weight: 1 }); renderRules(); };
+$("rl-reward").onchange = () => {
+  show($("rl-rules"), $("rl-reward").value === "rules");
+  show($("rl-js-box"), $("rl-reward").value === "js");
+};
+renderRules();
+
+function rlSettings() {
+  return {
+    ...readForm("rl"),
+    seed: num("seed"),
+    rules: $("rl-reward").value === "rules" ? app.rl.rules : null,
+    reward_model: $("rl-reward").value === "model",
+    judged_prompts: $("rl-prompts-from").value === "judged",
+  };
+}
+
+export const rl = runPanel({
+  stage: "rl",
+  state: app.rl,
+  ids: { start: "rl-start", pause: "rl-pause", resume: "rl-resume", stop: "rl-stop", restart: "rl-restart", progress: "rl-progress", status: "rl-status", error: "rl-error", steps: "rl-steps" },
+  async start(restart) {
+    const js = $("rl-reward").value === "js" ? $("rl-js").value : null;
+    askPersistence();
+    const r = await call("rl", { settings: rlSettings(), js, restart, ui: uiState() });
+    if (r.started) rl.reset();
+    $("rl-status").textContent = "sampling the first answers…";
+    refreshModels();
+  },
+  status(ev, hist) {
+    const held = [...hist].reverse().find((e) => e.metrics?.heldout_accuracy != null);
+    const mm = ev.metrics || {};
+    // The judged prompts have no right answer to count.
+    const right = $("rl-prompts-from").value === "judged" ? [] : [" · right ", b(`${Math.round((mm.sample_accuracy ?? 0) * 100)}%`), " of tries"];
+    return [" · mean reward ", b((mm.mean_reward ?? 0).toFixed(3)), right,
+      held ? [" · held-out ", b(`${Math.round(held.metrics.heldout_accuracy * 100)}%`)] : [], ` · KL ${(mm.kl ?? 0).toFixed(3)}`];
+  },
+  draw(hist) {
+    const m = (k) => hist.map((e) => e.metrics?.[k] ?? null);
+    const steps = hist.map((e) => e.step);
+    charts.rlReward.setData([steps, m("mean_reward"), m("sample_accuracy"), m("heldout_accuracy")]);
+    charts.rlKl.setData([steps, m("kl")]);
+    charts.rlLen.setData([steps, m("completion_tokens")]);
+  },
+  reset() {
+    $("rl-groups").tBodies[0].textContent = "";
+    $("rl-groups-step").textContent = "";
+  },
+  onEvent(ev, groups) {
+    if (groups) renderGroups(groups, ev.step);
+  },
+});
+
+function renderGroups(groups, step) {
+  const body = $("rl-groups").tBodies[0];
+  body.textContent = "";
+  for (const g of groups) {
+    const sorted = [...g.completions].sort((a, b) => b.reward - a.reward);
+    const tr = document.createElement("tr");
+    const cell = (text, cls) => { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.append(td); return td; };
+    cell(g.problem.prompt);
+    cell(g.problem.answer);
+    const differ = sorted[0].reward > sorted.at(-1).reward;
+    for (const [c, cls] of [[sorted[0], "good"], [sorted.at(-1), "bad"]]) {
+      const td = cell(c.text === "" ? "(empty)" : c.text, differ ? `try ${cls}` : "try");
+      const small = document.createElement("small");
+      small.textContent = ` ${c.reward.toFixed(2)}, ${c.advantage >= 0 ? "+" : ""}${c.advantage.toFixed(2)}${c.ended_turn ? "" : ", no <|end|>"}`;
+      td.append(small);
+    }
+    body.append(tr);
+  }
+  $("rl-groups-step").textContent = `(step ${step}: the best and worst of each group of ${groups[0]?.completions.length ?? 0})`;
+}
+
+// The report card: the same held-out problems answered by each model, per task.
+$("rl-card").onclick = async () => {
+  const n = num("rl-card-n");
+  const table = $("rl-card-table");
+  await refreshModels();
+  const order = ["base", "start", "current", "loaded"];
+  const models = app.chat.models.filter((m) => order.includes(m.key)).sort((a, b) => order.indexOf(a.key) - order.indexOf(b.key));
+  const tasks = app.tasks;
+  fill(table.tHead, h("tr", {}, h("th", {}, `task (${n} held-out problems)`), models.map((m) =>
+    h("th", {}, modelLabel(m).split(" — ")[0], h("br"), h("small", {}, `${{ pretrain: "pretrained", sft: "SFT", rl: "RL" }[m.stage] || m.stage}, ${m.steps} steps`)))));
+  table.tBodies[0].textContent = "";
+  show(table);
+  $("rl-card").disabled = true;
+  try {
+    for (const task of tasks) {
+      const tr = document.createElement("tr");
+      tr.append(h("td", {}, task));
+      table.tBodies[0].append(tr);
+      for (const m of models) {
+        $("rl-card-status").textContent = `grading ${task} with ${modelLabel(m).split(" — ")[0].toLowerCase()}…`;
+        const r = await call("evaluate", { key: m.key, task, n });
+        const td = document.createElement("td");
+        td.className = "pct";
+        td.dataset.accuracy = r.accuracy;
+        fill(td, b(`${Math.round(r.accuracy * 100)}%`), " ", h("small", {}, `ends turn ${Math.round(r.end_of_turn_rate * 100)}%`));
+        td.title = r.examples.map((e) => `${e.prompt} → ${e.reply} ${e.correct ? "✓" : `✗ (${e.answer})`}`).join("\n");
+        tr.append(td);
+      }
+    }
+    $("rl-card-status").textContent = "exact answers, greedy; hover a cell for examples";
+  } catch (e) {
+    $("rl-card-status").textContent = "";
+    showError("rl-error", e);
+  } finally {
+    $("rl-card").disabled = app.state === "running";
+  }
+};
+
+onRunState((state) => { $("rl-card").disabled = state === "running" || !app.model; });

@@ -1,0 +1,121 @@
+// 6. Supervised fine-tuning: conversations in the chat template, the loss on the assistant's
+// tokens only (shown token by token), and answers to one question as it learns.
+import { fill, b } from "../../dom.js";
+import { $, app } from "../state.js";
+import { call } from "../rpc.js";
+import { show, showError, fmt, num, onFilePicked } from "../ui.js";
+import { charts } from "../charts.js";
+import { runPanel, setRunState, onRunState } from "../run_panel.js";
+import { readForm, uiState } from "../forms.js";
+import { askPersistence } from "../saved.js";
+import { refreshModels } from "./chat.js";
+
+const sftKind = () => document.querySelector("input[name=sft-source]:checked").value;
+$("sft-mix").oninput = () => { $("sft-mix-out").value = `${Math.round(num("sft-mix") * 100)}%`; };
+
+/** Sends the chosen conversations to the engine (again after a new tokenizer or model). */
+export async function loadChatData() {
+  showError("sft-data-error", null);
+  const kind = sftKind();
+  if (kind === "jsonl" && app.sft.fileText == null) {
+    app.sft.ready = false;
+    setRunState(app.state);
+    return showError("sft-data-error", "choose a .jsonl file of conversations");
+  }
+  try {
+    const info = await call("chat_data", { kind, text: kind === "jsonl" ? app.sft.fileText : "", skip_bad: $("sft-skip-bad").checked });
+    renderChatData(info);
+  } catch (e) {
+    app.sft.ready = false;
+    show($("sft-data-info"), false);
+    showError("sft-data-error", kind === "jsonl" ? `${app.sft.fileName}: ${e.message}` : e);
+  }
+  setRunState(app.state);
+}
+export function renderChatData(info) {
+  app.sft.ready = true;
+  const bad = info.bad_lines;
+  const skipped = bad.length
+    ? ` · skipped ${bad.length} malformed line${bad.length > 1 ? "s" : ""} (${bad.slice(0, 3).map(([l, r]) => `line ${l}: ${r}`).join("; ")}${bad.length > 3 ? "; …" : ""})`
+    : "";
+  fill($("sft-data-stats"), b(fmt.format(info.train)), " conversations to learn from, ", b(fmt.format(info.val)), " held out for validation · the loss sees ",
+    b(`${Math.round(info.learned_fraction * 100)}%`), ` of their tokens${skipped}`);
+  show($("sft-data-info"));
+  showExample(0);
+}
+async function showExample(index) {
+  try {
+    const tokens = await call("chat_example", { index });
+    app.sft.example = index;
+    const box = $("sft-example");
+    box.textContent = "";
+    for (const t of tokens) {
+      const span = document.createElement("span");
+      span.textContent = t.text;
+      const special = /^<\|\w+\|>$/.test(t.text);
+      span.className = `${t.learned ? "learned" : ""}${special ? " special" : ""}`.trim();
+      span.title = `id ${t.id}${t.learned ? " · learned" : " · context"}`;
+      box.append(span);
+      if (t.text === "<|end|>") box.append(document.createTextNode("\n"));
+    }
+  } catch (e) {
+    showError("sft-data-error", e);
+  }
+}
+$("sft-next-example").onclick = () => showExample(app.sft.example + 1 + Math.floor(Math.random() * 50));
+for (const r of document.querySelectorAll("input[name=sft-source]")) r.onchange = loadChatData;
+$("sft-skip-bad").onchange = () => { if (sftKind() === "jsonl") loadChatData(); };
+onFilePicked("sft-file", async (name, buffer) => {
+  app.sft.fileName = name;
+  app.sft.fileText = new TextDecoder().decode(buffer);
+  $("sft-file-name").textContent = name;
+  document.querySelector("input[name=sft-source][value=jsonl]").checked = true;
+  await loadChatData();
+});
+
+/** A saved fine-tuning run's conversation source comes back with it. */
+export function restoreChatSource(source) {
+  if (source?.kind !== "jsonl") return;
+  app.sft.fileText = source.text;
+  app.sft.fileName = "your conversations";
+  document.querySelector("input[name=sft-source][value=jsonl]").checked = true;
+  $("sft-skip-bad").checked = !!(source.skip_bad ?? source.skipBad);
+}
+
+const lastVal = (h) => [...h].reverse().find((e) => e.val_loss != null);
+
+export const sft = runPanel({
+  stage: "sft",
+  state: app.sft,
+  ids: { start: "sft-start", pause: "sft-pause", resume: "sft-resume", stop: "sft-stop", restart: "sft-restart", progress: "sft-progress", status: "sft-status", error: "sft-error", steps: "sft-steps" },
+  canStart: () => app.sft.ready,
+  async start(restart) {
+    askPersistence();
+    const r = await call("sft", { settings: { ...readForm("sft"), seed: num("seed") }, restart, ui: uiState() });
+    if (r.started) sft.reset();
+    $("sft-status").textContent = `fine-tuning on ${fmt.format(r.train_conversations)} conversations`;
+    refreshModels();
+  },
+  status(ev, h) {
+    const val = lastVal(h);
+    return [" · loss ", b(ev.train_loss.toFixed(3)), val ? [" · val ", b(val.val_loss.toFixed(3))] : [], ` · ${fmt.format(Math.round(ev.tokens_per_s))} learned tokens/s`];
+  },
+  draw(h) {
+    charts.sft.setData([h.map((e) => e.step), h.map((e) => e.train_loss), h.map((e) => e.val_loss ?? null)]);
+  },
+  reset() {
+    $("sft-sample").textContent = "Answers appear here as it fine-tunes.";
+    $("sft-sample-step").textContent = "";
+  },
+  onEvent(ev) {
+    if (ev.sample == null) return;
+    // The sample is generated without stopping: cut it at the end of the assistant's turn.
+    const end = ev.sample.indexOf("<|end|>");
+    $("sft-sample").textContent = end >= 0 ? ev.sample.slice(0, end) + "  ⏎ <|end|>" : `${ev.sample}  (no <|end|> yet)`;
+    $("sft-sample-step").textContent = `(after step ${ev.step})`;
+  },
+});
+
+onRunState((state) => {
+  for (const el of document.querySelectorAll("input[name=sft-source], #sft-skip-bad")) el.disabled = state === "running";
+});

@@ -1,0 +1,50 @@
+// Small helpers every part of the page uses: showing, errors, toasts, numbers and sizes.
+import { $, GiB } from "./state.js";
+
+export function show(el, on = true) { el.hidden = !on; }
+export function showError(id, e) {
+  const el = $(id);
+  el.textContent = e ? (e.message || String(e)) : "";
+  show(el, !!e);
+}
+export function toast(text, ms = 6000) {
+  const el = $("toast");
+  el.textContent = text;
+  show(el);
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => show(el, false), ms);
+}
+/** Greys a section out (aria-disabled) until what it needs exists. */
+export function enable(section, on) { $(section).setAttribute("aria-disabled", on ? "false" : "true"); }
+export const fmt = new Intl.NumberFormat("en");
+export function human(n) { return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n); }
+export function bytes(n) { return n >= GiB ? `${(n / GiB).toFixed(2)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`; }
+export function duration(s) {
+  if (!isFinite(s)) return "…";
+  if (s < 60) return `${Math.round(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
+export const num = (id) => Number($(id).value);
+/** One way to show when something was saved, everywhere. */
+export const when = (t) => new Date(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+/** Calls `use(name, bytes)` with a file chosen in the picker `id`, then clears the picker. */
+export function onFilePicked(id, use) {
+  $(id).onchange = async (e) => {
+    const file = e.target.files[0];
+    if (file) await use(file.name, await file.arrayBuffer());
+    e.target.value = "";
+  };
+}
+
+/** Saves `blob` as a download named `name`. */
+export function download(blob, name) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}

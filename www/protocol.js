@@ -1,0 +1,129 @@
+// The protocol between the page (app/rpc.js) and the engine's worker (worker/index.js): every
+// command and event, with its types. One casing on the wire: snake_case, as the Rust core
+// serialises; the core's types keep their Rust names (`PretrainSettings` is
+// `llmplay::recipe::PretrainSettings`). Nothing here runs: it is the contract both sides keep.
+//
+// page → worker   {id, cmd, args} — the worker answers {id, ok: true, result} or {id, ok: false, error}
+// worker → page   {event, ...}    — see WorkerEvent
+
+/** @typedef {"pretrain" | "sft" | "rl" | "reward_model"} Stage  A stage (`Stage` in stage.rs). */
+/** @typedef {"current" | "base" | "start" | "loaded" | "reward"} Slot  A model the engine holds (`Slot`). */
+/** @typedef {"idle" | "running" | "paused" | "stopped" | "done" | "error"} RunState */
+
+/**
+ * Each stage's settings and defaults (`Recipes`, from the engine's `recipes()`), so the page
+ * repeats none of them.
+ * @typedef {{presets: {name: string, layers: number, heads: number, width: number, context: number, about: string}[],
+ *   tasks: {name: string, example: string}[], pretrain: PretrainSettings, sft: SftSettings, rl: RlSettings,
+ *   reward_model: RewardModelSettings, sft_sample_question: string,
+ *   generate: {temperature: number, max_tokens: number}, chat: {temperature: number, max_tokens: number}}} Recipes
+ */
+/**
+ * @typedef {{tokenizer: "char" | "bpe", vocab_size: number, preset: string, steps: number, batch: number, lr: number,
+ *   min_lr: number, warmup: number, weight_decay: number, dropout: number, eval_every: number, eval_batches: number,
+ *   sample_every: number, sample_tokens: number, checkpoint_every: number, seed: number}} PretrainSettings
+ * @typedef {{steps: number, batch: number, lr: number, min_lr: number | null, warmup: number, weight_decay: number,
+ *   eval_every: number, eval_batches: number, sample_every: number, sample_tokens: number, checkpoint_every: number,
+ *   mix: number, seed: number}} SftSettings
+ * @typedef {{task: string, steps: number, lr: number, warmup: number, checkpoint_every: number, seed: number,
+ *   grpo: {group_size: number, prompts_per_step: number, temperature: number, max_new_tokens: number, kl_beta: number,
+ *     clip_eps: number, updates_per_rollout: number, scale_by_std: boolean, format_reward: number, eval_every: number,
+ *     eval_problems: number},
+ *   rules: object[] | null, reward_model: boolean, judged_prompts: boolean}} RlSettings
+ * @typedef {{steps: number, batch: number, lr: number, eval_every: number, checkpoint_every: number, examples: number,
+ *   seed: number}} RewardModelSettings
+ */
+/**
+ * One training step (`TrainEvent` in train.rs); `metrics` holds a stage's own figures
+ * (RL: mean_reward, sample_accuracy, heldout_accuracy, kl, completion_tokens; the reward model:
+ * val_accuracy).
+ * @typedef {{step: number, train_loss: number, val_loss?: number, lr: number, tokens_per_s: number,
+ *   elapsed_s: number, sample?: string, metrics?: Object<string, number>}} TrainEvent
+ */
+/**
+ * The model card (`ModelInfo` in web/mod.rs).
+ * @typedef {{n_layer: number, n_head: number, n_embd: number, block_size: number, vocab_size: number, params: number,
+ *   step: number, stage: string, tokenizer: string, corpus_name: string | null, train_loss: number | null,
+ *   val_loss: number | null}} ModelInfo
+ */
+/** @typedef {{n_layer: number, n_head: number, n_embd: number, block_size: number, dropout: number}} ModelShape */
+/** @typedef {{role: "system" | "user" | "assistant", content: string}} Message */
+/**
+ * @typedef {{temperature: number, top_k: number | null, top_p: number | null, max_new_tokens: number, seed: number,
+ *   stop_tokens: number[]}} SampleOptions
+ */
+/**
+ * A saved run, as "Saved in this browser" lists it.
+ * @typedef {{id: string, saved_at: number, step: number, stage: Stage, corpus_name: string | null,
+ *   reason: string, pending: boolean, bytes: number}} SavedRun
+ */
+
+/**
+ * Every command: its arguments → its result.
+ * @typedef {{
+ *   init: [{backend: "auto" | "cpu", run_id: string}, {version: string, recipes: Recipes, backend: "wgpu" | "cpu",
+ *     reason: string, limits?: {max_buffer_bytes: number}, adapter_info?: string, runs: SavedRun[],
+ *     storage_error: string | null}],
+ *   corpus: [{name: string, bytes: ArrayBuffer}, {name: string, bytes: number, chars: number, lines: number,
+ *     preview: string, encoding: string | null}],
+ *   tokenizer: [{kind: "char" | "bpe", vocab_size: number}, {kind: string, vocab_size: number, chars_per_token: number | null}],
+ *   tokenizer_info: [{}, {kind: string, vocab_size: number, chars_per_token: number | null}],
+ *   tokenize: [{text: string}, [number, string][]],
+ *   check_size: [{shape: ModelShape, batch: number, limits: {max_buffer_bytes: number, max_total_bytes: number},
+ *     vocab_size: number}, {params: number, memory: {total_bytes: number, largest_buffer_bytes: number}, problem: string | null}],
+ *   init_model: [{shape: ModelShape, seed: number}, ModelInfo],
+ *   model_info: [{}, ModelInfo],
+ *   train: [{settings: PretrainSettings, ui: object}, {train_tokens: number, val_tokens: number}],
+ *   pause: [{}, void], stop: [{}, void],
+ *   generate: [{prompt: string, options: SampleOptions}, string],
+ *   stop_generation: [{}, void],
+ *   probs: [{text: string, top?: number}, {id: number, text: string, p: number}[]],
+ *   export_bundle: [{}, Uint8Array],
+ *   load_bundle: [{bytes: ArrayBuffer}, ModelInfo],
+ *   chat_data: [{kind: "builtin" | "jsonl", text?: string, skip_bad?: boolean}, {train: number, val: number,
+ *     learned_fraction: number, bad_lines: [number, string][]}],
+ *   chat_example: [{index: number}, {id: number, text: string, learned: boolean}[]],
+ *   sft: [{settings: SftSettings, restart: boolean, ui: object}, {train_conversations: number, val_conversations: number, started: boolean}],
+ *   rl: [{settings: RlSettings, js?: string | null, restart: boolean, ui: object}, {started: boolean}],
+ *   prefs: [{jsonl: string}, {pairs: number, up: number, down: number, prompts: number, bad_lines: [number, string][]}],
+ *   saved_prefs: [{}, string],
+ *   check_prefs: [{jsonl: string}, [number, string][]],
+ *   example_prefs: [{n: number, seed: number}, string],
+ *   reward_model: [{settings: RewardModelSettings}, {train: number, val: number, val_is_train: boolean}],
+ *   reward_score: [{messages: Message[], answer: string}, number],
+ *   evaluate: [{key: Slot, task: string, n: number}, {task: string, n: number, accuracy: number, end_of_turn_rate: number,
+ *     examples: {prompt: string, answer: string, reply: string, correct: boolean}[]}],
+ *   models: [{}, {key: Slot, stage: string, steps: number, params: number, name: string | null}[]],
+ *   load_slot: [{key: Slot, bytes: ArrayBuffer}, {key: Slot, stage: string, steps: number, params: number, name: string | null}[]],
+ *   chat: [{key: Slot, messages: Message[], options: SampleOptions}, {text: string, ended: "end" | "budget" | "stopped" | string}],
+ *   list_runs: [{}, SavedRun[]],
+ *   resume_saved: [{run_id: string}, {corpus: object, model: ModelInfo, tokenizer: object, history: TrainEvent[], ui: object,
+ *     settings: object, stage: Stage, chat: object | null, chat_source: object | null, finished: boolean}],
+ *   discard_saved: [{run_id: string}, void],
+ *   set_run: [{run_id: string}, void],
+ *   state: [{}, {state: RunState, last_saved_step: number}],
+ *   simulate_crash: [{}, void], simulate_device_loss: [{}, boolean],
+ * }} Commands
+ * `rl`'s `js` is the page's own reward function `(prompt, completion) => number`, run in a
+ * sandboxed worker of its own (worker/reward_sandbox.js). `train`, `sft` and `rl` start the run and
+ * answer at once; its steps arrive as "train" events. `chat` streams "chat_piece" events and
+ * `generate` "piece" events before answering with the whole text.
+ */
+
+/**
+ * Every event the worker sends.
+ * @typedef {{event: "train", stage: Stage, data: TrainEvent, groups?: object[]}
+ *   | {event: "state", state: RunState, stage: Stage, message?: string}
+ *   | {event: "rm_train", data: TrainEvent}
+ *   | {event: "rm_state", state: RunState, message?: string}
+ *   | {event: "piece", text: string}
+ *   | {event: "chat_piece", key: Slot, text: string}
+ *   | {event: "autosaved", step: number, reason: string}
+ *   | {event: "save_failed", step: number, reason: string, message: string}
+ *   | {event: "warning", message: string}
+ *   | {event: "crashed", message: string}} WorkerEvent
+ * "crashed": the engine is finished (a lost GPU device, a panic); the page starts a new worker
+ * and offers the last autosave.
+ */
+
+export {};
