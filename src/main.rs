@@ -7,7 +7,7 @@ mod cli;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use cli::bench::BenchArgs;
 use cli::chat::{ChatArgs, SampleArgs};
@@ -66,8 +66,14 @@ enum Command {
     },
 }
 
+/// Parses the command line, the training commands' defaults being their recipes'.
+fn parse(argv: impl IntoIterator<Item = String>) -> Cli {
+    let matches = cli::with_recipe_defaults(Cli::command()).get_matches_from(argv);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    let result = match parse(std::env::args()).command {
         Command::Pretrain(args) => cli::pretrain::pretrain(args),
         Command::Sample(args) => cli::chat::sample(args),
         Command::Eval(args) => cli::eval::eval(args),
@@ -77,7 +83,7 @@ fn main() -> ExitCode {
         Command::Rl(args) => cli::rl::rl(args, None),
         Command::Rm(args) => cli::reward_model::rm(args, None),
         Command::Resume(args) => cli::resume::resume(args, |argv| {
-            match Cli::parse_from(std::iter::once("llmplay".to_string()).chain(argv)).command {
+            match parse(std::iter::once("llmplay".to_string()).chain(argv)).command {
                 Command::Pretrain(a) => a,
                 _ => unreachable!("parsed a pretrain command"),
             }

@@ -33,19 +33,11 @@ pub struct PretrainSettings {
     pub vocab_size: usize,
     /// A model size from [`PRESETS`].
     pub preset: String,
-    pub steps: usize,
-    pub batch: usize,
-    pub lr: f64,
-    pub min_lr: f64,
-    pub warmup: usize,
-    pub weight_decay: f32,
     pub dropout: f64,
-    pub eval_every: usize,
-    pub eval_batches: usize,
-    pub sample_every: usize,
-    pub sample_tokens: usize,
-    pub checkpoint_every: usize,
-    pub seed: u64,
+    /// The schedule: cosine decay from `lr` to `min_lr` after a linear warmup, how often it is
+    /// checked, sampled and saved.
+    #[serde(flatten)]
+    pub train: TrainConfig,
 }
 
 impl Default for PretrainSettings {
@@ -54,40 +46,21 @@ impl Default for PretrainSettings {
             tokenizer: "char".into(),
             vocab_size: 512,
             preset: "nano".into(),
-            steps: 500,
-            batch: 12,
-            lr: 1e-3,
-            min_lr: 1e-4,
-            warmup: 50,
-            weight_decay: 0.1,
             dropout: 0.0,
-            eval_every: 50,
-            eval_batches: 10,
-            sample_every: 50,
-            sample_tokens: 200,
-            checkpoint_every: 50,
-            seed: SEED,
-        }
-    }
-}
-
-impl PretrainSettings {
-    /// The schedule: cosine decay from `lr` to `min_lr` after a linear warmup.
-    pub fn train_config(&self) -> TrainConfig {
-        TrainConfig {
-            steps: self.steps,
-            batch_size: self.batch,
-            lr: self.lr,
-            min_lr: self.min_lr,
-            warmup_steps: self.warmup,
-            weight_decay: self.weight_decay,
-            eval_every: self.eval_every,
-            eval_batches: self.eval_batches,
-            sample_every: self.sample_every,
-            sample_tokens: self.sample_tokens,
-            checkpoint_every: self.checkpoint_every,
-            seed: self.seed,
-            ..TrainConfig::default()
+            train: TrainConfig {
+                steps: 500,
+                batch_size: 12,
+                lr: 1e-3,
+                min_lr: 1e-4,
+                warmup_steps: 50,
+                eval_every: 50,
+                eval_batches: 10,
+                sample_every: 50,
+                sample_tokens: 200,
+                checkpoint_every: 50,
+                seed: SEED,
+                ..TrainConfig::default()
+            },
         }
     }
 }
@@ -101,41 +74,32 @@ pub fn pretrain_objective<'a>(data: &'a TokenData, train: &TrainConfig, block_si
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SftSettings {
-    pub steps: usize,
-    /// Rows (of the model's context length, packed with conversations) per batch.
-    pub batch: usize,
-    /// Lower than pretraining's: the model already knows its text.
-    pub lr: f64,
-    /// The cosine decay's end (None: a tenth of `lr`).
-    pub min_lr: Option<f64>,
-    pub warmup: usize,
-    pub weight_decay: f32,
-    pub eval_every: usize,
-    pub eval_batches: usize,
-    pub sample_every: usize,
-    pub sample_tokens: usize,
-    pub checkpoint_every: usize,
     /// Share of each batch's rows taken from pretraining text (limits forgetting; 0 = none).
     pub mix: f64,
-    pub seed: u64,
+    /// The schedule, as pretraining's: a lower rate (the model already knows its text), rows of
+    /// the model's context length packed with conversations, a sample reply now and then.
+    #[serde(flatten)]
+    pub train: TrainConfig,
 }
 
 impl Default for SftSettings {
     fn default() -> Self {
         Self {
-            steps: 300,
-            batch: 8,
-            lr: 5e-4,
-            min_lr: None,
-            warmup: 20,
-            weight_decay: 0.1,
-            eval_every: 25,
-            eval_batches: 10,
-            sample_every: 25,
-            sample_tokens: 48,
-            checkpoint_every: 50,
             mix: 0.0,
-            seed: SEED,
+            train: TrainConfig {
+                steps: 300,
+                batch_size: 8,
+                lr: 5e-4,
+                min_lr: 5e-5,
+                warmup_steps: 20,
+                eval_every: 25,
+                eval_batches: 10,
+                sample_every: 25,
+                sample_tokens: 48,
+                checkpoint_every: 50,
+                seed: SEED,
+                ..TrainConfig::default()
+            },
         }
     }
 }
@@ -144,29 +108,11 @@ impl Default for SftSettings {
 pub const SFT_SAMPLE_QUESTION: &str = "What is 12 + 34?";
 
 impl SftSettings {
-    pub fn train_config(&self) -> TrainConfig {
-        TrainConfig {
-            steps: self.steps,
-            batch_size: self.batch,
-            lr: self.lr,
-            min_lr: self.min_lr.unwrap_or(self.lr / 10.0),
-            warmup_steps: self.warmup,
-            weight_decay: self.weight_decay,
-            eval_every: self.eval_every,
-            eval_batches: self.eval_batches,
-            sample_every: self.sample_every,
-            sample_tokens: self.sample_tokens,
-            checkpoint_every: self.checkpoint_every,
-            seed: self.seed,
-            ..TrainConfig::default()
-        }
-    }
-
     pub fn validate(&self) -> Result<(), String> {
         if !(0.0..=0.9).contains(&self.mix) {
             return Err("the share of pretraining text must be between 0 and 0.9".into());
         }
-        self.train_config().validate()
+        self.train.validate()
     }
 
     /// SFT's objective for a run's schedule: the masked loss on conversations, with `corpus`

@@ -348,13 +348,14 @@ fn a_latin1_corpus_is_read_with_a_notice_or_refused_when_utf8_is_asked_for() {
 #[test]
 fn every_training_command_defaults_to_its_stage_recipe() {
     use llmplay::recipe::{PretrainSettings, RewardModelSettings, RlSettings, RunState, SftSettings};
+    use llmplay::train::TrainConfig;
     let dir = tempdir("recipes");
     let corpus = corpus(&dir);
     let state = |out: &Path| -> RunState { RunState::from_json(&std::fs::read_to_string(out.join("trainer.json")).unwrap()).unwrap() };
 
     let base = dir.join("base");
     events(&llmplay(&["pretrain", "--corpus", corpus.to_str().unwrap(), "--out", base.to_str().unwrap(), "--steps", "1"]));
-    assert_eq!(state(&base).train, PretrainSettings { steps: 1, ..Default::default() }.train_config());
+    assert_eq!(state(&base).train, TrainConfig { steps: 1, ..PretrainSettings::default().train });
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(base.join("config.json")).unwrap()).unwrap();
     let nano = llmplay::model::GptConfig::preset(&PretrainSettings::default().preset, 1).unwrap();
     assert_eq!((config["n_layer"].as_u64(), config["n_embd"].as_u64()), (Some(nano.n_layer as u64), Some(nano.n_embd as u64)));
@@ -362,7 +363,7 @@ fn every_training_command_defaults_to_its_stage_recipe() {
 
     let sft = dir.join("sft");
     events(&llmplay(&["sft", "--model", b, "--data", "builtin", "--out", sft.to_str().unwrap(), "--steps", "1"]));
-    assert_eq!(state(&sft).train, SftSettings { steps: 1, ..Default::default() }.train_config());
+    assert_eq!(state(&sft).train, TrainConfig { steps: 1, ..SftSettings::default().train });
 
     let rl = dir.join("rl");
     events(&llmplay(&["rl", "--model", b, "--out", rl.to_str().unwrap(), "--steps", "1"]));

@@ -8,9 +8,13 @@ use llmplay::tasks::Task;
 
 #[test]
 fn each_stage_schedule_follows_from_its_settings() {
-    let sft = SftSettings { lr: 1e-3, ..Default::default() }.train_config();
-    assert_eq!((sft.lr, sft.min_lr), (1e-3, 1e-4), "SFT decays to a tenth of its rate unless told");
-    assert_eq!(SftSettings { min_lr: Some(0.0), ..Default::default() }.train_config().min_lr, 0.0);
+    // Pretraining and SFT are next-token stages: their settings hold the schedule itself.
+    let (pre, sft) = (PretrainSettings::default(), SftSettings::default());
+    assert!(sft.train.lr < pre.train.lr, "fine-tuning nudges a model that already knows its text");
+    let json = serde_json::to_value(&sft).unwrap();
+    assert_eq!((json["mix"].as_f64(), json["batch_size"].as_u64()), (Some(0.0), Some(sft.train.batch_size as u64)), "one flat object on the wire");
+    let back: SftSettings = serde_json::from_value(json).unwrap();
+    assert_eq!(back, sft);
 
     let rl = RlSettings::default();
     let t = rl.train_config();
@@ -21,7 +25,7 @@ fn each_stage_schedule_follows_from_its_settings() {
     let warmup = |steps| RewardModelSettings { steps, ..Default::default() }.train_config().warmup_steps;
     assert_eq!((warmup(100), warmup(10), warmup(5000)), (5, 0, 50), "a twentieth of the run, at most 50");
 
-    for t in [PretrainSettings::default().train_config(), SftSettings::default().train_config(), rl.train_config(), RewardModelSettings::default().train_config()] {
+    for t in [pre.train, sft.train, rl.train_config(), RewardModelSettings::default().train_config()] {
         t.validate().unwrap();
     }
     assert!(SftSettings { mix: 0.95, ..Default::default() }.validate().is_err());
@@ -45,9 +49,9 @@ fn recipes_list_every_preset_and_task_the_core_has() {
 
 #[test]
 fn a_run_state_of_any_version_reads_back_with_its_stage() {
-    let train = serde_json::to_value(PretrainSettings::default().train_config()).unwrap();
+    let train = serde_json::to_value(PretrainSettings::default().train).unwrap();
     // Today's: the stage is written down.
-    let now = RunState { sft: Some(SftSettings { mix: 0.2, ..Default::default() }), ..RunState::new(Stage::Sft, 7, 3.5, PretrainSettings::default().train_config()) };
+    let now = RunState { sft: Some(SftSettings { mix: 0.2, ..Default::default() }), ..RunState::new(Stage::Sft, 7, 3.5, SftSettings::default().train) };
     let back = RunState::from_json(&serde_json::to_string(&now).unwrap()).unwrap();
     assert_eq!((back.stage().unwrap(), back.step, back.elapsed_s, back.sft.unwrap().mix), (Stage::Sft, 7, 3.5, 0.2));
     // The page's before: camelCase time, the stage worked out from its settings.

@@ -48,6 +48,94 @@ pub struct RunFlags {
     pub backend: Backend,
 }
 
+/// The schedule flags `pretrain` and `sft` share. Each defaults to its command's recipe: the
+/// values are filled in, and shown in `--help`, by [`with_recipe_defaults`].
+#[derive(Args, Serialize, Deserialize, Default)]
+pub struct ScheduleArgs {
+    /// Sequences (rows of the context length) per batch.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Final learning rate of the cosine decay.
+    #[arg(long)]
+    pub min_lr: Option<f64>,
+    /// Linear warmup steps.
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// AdamW weight decay (2-D weights only).
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Validation loss every N steps (0 = never).
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// Validation batches per evaluation.
+    #[arg(long)]
+    pub eval_batches: Option<usize>,
+    /// A sample every N steps (0 = never).
+    #[arg(long)]
+    pub sample_every: Option<usize>,
+    /// Tokens per sample.
+    #[arg(long)]
+    pub sample_tokens: Option<usize>,
+    /// Save a checkpoint every N steps (and always at the end).
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Random seed (initialisation, batches, dropout, generated data).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl ScheduleArgs {
+    /// The recipe's schedule `train` with the flags given.
+    pub fn apply(&self, train: &TrainConfig) -> TrainConfig {
+        fn set<T>(slot: &mut T, flag: Option<T>) {
+            if let Some(v) = flag {
+                *slot = v;
+            }
+        }
+        let mut t = train.clone();
+        set(&mut t.batch_size, self.batch);
+        set(&mut t.lr, self.lr);
+        set(&mut t.min_lr, self.min_lr);
+        set(&mut t.warmup_steps, self.warmup);
+        set(&mut t.weight_decay, self.weight_decay);
+        set(&mut t.eval_every, self.eval_every);
+        set(&mut t.eval_batches, self.eval_batches);
+        set(&mut t.sample_every, self.sample_every);
+        set(&mut t.sample_tokens, self.sample_tokens);
+        set(&mut t.checkpoint_every, self.checkpoint_every);
+        set(&mut t.seed, self.seed);
+        t
+    }
+}
+
+/// Sets each schedule flag's default, for `--help` and for parsing, to `train`'s (a recipe's).
+fn schedule_defaults(cmd: clap::Command, train: &TrainConfig) -> clap::Command {
+    let values = [
+        ("batch", train.batch_size.to_string()),
+        ("lr", train.lr.to_string()),
+        ("min_lr", train.min_lr.to_string()),
+        ("warmup", train.warmup_steps.to_string()),
+        ("weight_decay", train.weight_decay.to_string()),
+        ("eval_every", train.eval_every.to_string()),
+        ("eval_batches", train.eval_batches.to_string()),
+        ("sample_every", train.sample_every.to_string()),
+        ("sample_tokens", train.sample_tokens.to_string()),
+        ("checkpoint_every", train.checkpoint_every.to_string()),
+        ("seed", train.seed.to_string()),
+    ];
+    values.into_iter().fold(cmd, |cmd, (id, value)| cmd.mut_arg(id, |a| a.default_value(value)))
+}
+
+/// The CLI with `pretrain`'s and `sft`'s schedule flags defaulting to their recipes.
+pub fn with_recipe_defaults(cli: clap::Command) -> clap::Command {
+    use llmplay::recipe::{PretrainSettings, SftSettings};
+    cli.mut_subcommand("pretrain", |c| schedule_defaults(c, &PretrainSettings::default().train))
+        .mut_subcommand("sft", |c| schedule_defaults(c, &SftSettings::default().train))
+}
+
 /// A checkpoint being continued: its saved state, weights and optimizer state.
 pub struct Resumed {
     pub state: RunState,
@@ -157,6 +245,15 @@ pub struct Saving {
     /// The arguments of the command that made the run (see [`resume_args`]; pretraining's
     /// checkpoint is described by its schedule and corpus instead).
     pub args: Option<serde_json::Value>,
+}
+
+impl Saving {
+    /// What a stage that starts from a model (SFT, RL, the reward model) saves: its checkpoints
+    /// keep the command's arguments for `llmplay resume`.
+    pub fn from_model<T: Serialize>(stage: Stage, config: GptConfig, tokenizer: Tokenizer, corpus: impl Into<PathBuf>, out: &Path, args: &T) -> Self {
+        let args = Some(resume_args(args));
+        Saving { stage, out: out.to_path_buf(), config, tokenizer, corpus: corpus.into(), corpus_bytes: None, encoding: None, args }
+    }
 }
 
 /// Trains to the end of the schedule (or `--stop-after`) the CLI's way: JSON lines on stdout,

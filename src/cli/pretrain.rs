@@ -12,7 +12,7 @@ use llmplay::stage::Stage;
 use llmplay::tokenizer::{chunks, Tokenizer, TokenizerKind};
 use llmplay::train::{SampleSpec, TrainConfig, Trainer};
 
-use super::{auto_encoding, read_checkpoint, read_corpus, train_cli, RunFlags, Saving, ENCODINGS};
+use super::{auto_encoding, read_checkpoint, read_corpus, train_cli, RunFlags, Saving, ScheduleArgs, ENCODINGS};
 
 fn recipe() -> PretrainSettings {
     PretrainSettings::default()
@@ -52,57 +52,26 @@ pub struct PretrainArgs {
     /// Context length in tokens.
     #[arg(long)]
     pub context: Option<usize>,
-    /// Sequences per batch.
-    #[arg(long, default_value_t = recipe().batch)]
-    pub batch: usize,
     /// Micro-batches accumulated into one optimizer step.
     #[arg(long, default_value_t = TrainConfig::default().grad_accum)]
     pub grad_accum: usize,
     /// Optimizer steps in total [default: the recipe's 500; when resuming, the checkpoint's].
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = recipe().lr)]
-    pub lr: f64,
-    /// Final learning rate of the cosine decay.
-    #[arg(long, default_value_t = recipe().min_lr)]
-    pub min_lr: f64,
-    /// Linear warmup steps.
-    #[arg(long, default_value_t = recipe().warmup)]
-    pub warmup: usize,
     /// AdamW beta1.
     #[arg(long, default_value_t = TrainConfig::default().beta1)]
     pub beta1: f32,
     /// AdamW beta2.
     #[arg(long, default_value_t = TrainConfig::default().beta2)]
     pub beta2: f32,
-    /// AdamW weight decay (2-D weights only).
-    #[arg(long, default_value_t = recipe().weight_decay)]
-    pub weight_decay: f32,
     /// Clip the gradients' global norm to this (0 = off).
     #[arg(long, default_value_t = TrainConfig::default().grad_clip)]
     pub grad_clip: f32,
     /// Dropout probability.
     #[arg(long, default_value_t = recipe().dropout)]
     pub dropout: f64,
-    /// Validation loss every N steps (0 = never).
-    #[arg(long, default_value_t = recipe().eval_every)]
-    pub eval_every: usize,
-    /// Validation batches per evaluation.
-    #[arg(long, default_value_t = recipe().eval_batches)]
-    pub eval_batches: usize,
-    /// A text sample every N steps (0 = never).
-    #[arg(long, default_value_t = recipe().sample_every)]
-    pub sample_every: usize,
-    /// Tokens per sample.
-    #[arg(long, default_value_t = recipe().sample_tokens)]
-    pub sample_tokens: usize,
-    /// Save a checkpoint every N steps (and always at the end).
-    #[arg(long, default_value_t = recipe().checkpoint_every)]
-    pub checkpoint_every: usize,
-    /// Random seed (initialisation, batches, dropout).
-    #[arg(long, default_value_t = recipe().seed)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
     #[command(flatten)]
     pub run: RunFlags,
     /// Continue the run checkpointed in this folder, with its settings (only --steps,
@@ -113,30 +82,17 @@ pub struct PretrainArgs {
 }
 
 impl PretrainArgs {
-    fn settings(&self) -> PretrainSettings {
-        PretrainSettings {
-            tokenizer: self.tokenizer.clone(),
-            vocab_size: self.vocab_size,
-            preset: self.preset.clone(),
-            steps: self.steps.unwrap_or(recipe().steps),
-            batch: self.batch,
-            lr: self.lr,
-            min_lr: self.min_lr,
-            warmup: self.warmup,
-            weight_decay: self.weight_decay,
-            dropout: self.dropout,
-            eval_every: self.eval_every,
-            eval_batches: self.eval_batches,
-            sample_every: self.sample_every,
-            sample_tokens: self.sample_tokens,
-            checkpoint_every: self.checkpoint_every,
-            seed: self.seed,
-        }
-    }
-
-    /// The recipe's schedule with the optimizer flags only the command line sets.
+    /// The recipe's schedule with this command's flags.
     fn train_config(&self) -> TrainConfig {
-        TrainConfig { grad_accum: self.grad_accum, beta1: self.beta1, beta2: self.beta2, grad_clip: self.grad_clip, ..self.settings().train_config() }
+        let train = TrainConfig {
+            steps: self.steps.unwrap_or(recipe().train.steps),
+            grad_accum: self.grad_accum,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            grad_clip: self.grad_clip,
+            ..recipe().train
+        };
+        self.schedule.apply(&train)
     }
 }
 
@@ -176,7 +132,7 @@ pub fn pretrain(args: PretrainArgs) -> Result<(), String> {
         config.block_size = args.context.unwrap_or(config.block_size);
         config.dropout = args.dropout;
         config.validate()?;
-        let model = config.init(args.seed, &device);
+        let model = config.init(train_config.seed, &device);
         (corpus, text, tokenizer, config, model, None)
     };
 

@@ -11,7 +11,7 @@ use llmplay::recipe::RewardModelSettings;
 use llmplay::reward_model::{example_preferences, parse_preferences, RewardData};
 use llmplay::stage::Stage;
 
-use super::{check_bad_lines, resume_args, train_cli, trainer_for, Resumed, RunFlags, Saving};
+use super::{check_bad_lines, train_cli, trainer_for, Resumed, RunFlags, Saving};
 
 fn recipe() -> RewardModelSettings {
     RewardModelSettings::default()
@@ -107,15 +107,6 @@ pub fn rm(args: RmArgs, resumed: Option<Resumed>) -> Result<(), String> {
     );
     let mut trainer = trainer_for(model, &train_config, resumed.as_ref(), &device)?;
     let mut objective = RewardModelSettings::objective(&data, &train_config);
-    let saving = Saving {
-        stage: Stage::RewardModel,
-        out: args.out.clone(),
-        config,
-        tokenizer: bundle.tokenizer.clone(),
-        corpus: PathBuf::from(&args.prefs),
-        corpus_bytes: None,
-        encoding: None,
-        args: Some(resume_args(&args)),
-    };
+    let saving = Saving::from_model(Stage::RewardModel, config, bundle.tokenizer.clone(), &args.prefs, &args.out, &args);
     train_cli(&mut trainer, &mut objective, saving, &args.run, None)
 }

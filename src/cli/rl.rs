@@ -14,7 +14,7 @@ use llmplay::rl::GrpoConfig;
 use llmplay::stage::Stage;
 use llmplay::tasks::Task;
 
-use super::{resume_args, train_cli, trainer_for, Resumed, RunFlags, Saving};
+use super::{train_cli, trainer_for, Resumed, RunFlags, Saving};
 
 fn recipe() -> RlSettings {
     RlSettings::default()
@@ -162,16 +162,7 @@ pub fn rl(args: RlArgs, resumed: Option<Resumed>) -> Result<(), String> {
     };
     let mut trainer = trainer_for(model, &train_config, resumed.as_ref(), &device)?;
     let mut objective = settings.objective(&bundle.tokenizer, Some(reference), reward_model.as_ref(), &prompts)?;
-    let saving = Saving {
-        stage: Stage::Rl,
-        out: args.out.clone(),
-        config: bundle.config.clone(),
-        tokenizer: bundle.tokenizer.clone(),
-        corpus: PathBuf::from(&settings.task),
-        corpus_bytes: None,
-        encoding: None,
-        args: Some(resume_args(&args)),
-    };
+    let saving = Saving::from_model(Stage::Rl, bundle.config.clone(), bundle.tokenizer.clone(), &settings.task, &args.out, &args);
     train_cli(&mut trainer, &mut objective, saving, &args.run, None)
 }
 

@@ -12,9 +12,9 @@ use llmplay::recipe::{sft_sample_prompt, SftSettings};
 use llmplay::sft::ChatData;
 use llmplay::stage::Stage;
 use llmplay::tokenizer::Tokenizer;
-use llmplay::train::SampleSpec;
+use llmplay::train::{SampleSpec, TrainConfig};
 
-use super::{auto_encoding, check_bad_lines, read_corpus, resume_args, train_cli, trainer_for, Resumed, RunFlags, Saving, ENCODINGS};
+use super::{auto_encoding, check_bad_lines, read_corpus, train_cli, trainer_for, Resumed, RunFlags, Saving, ScheduleArgs, ENCODINGS};
 
 fn recipe() -> SftSettings {
     SftSettings::default()
@@ -46,67 +46,21 @@ pub struct SftArgs {
     #[serde(default = "auto_encoding")]
     pub encoding: String,
     /// Optimizer steps.
-    #[arg(long, default_value_t = recipe().steps)]
+    #[arg(long, default_value_t = recipe().train.steps)]
     pub steps: usize,
-    /// Rows (of the model's context length, packed with conversations) per batch.
-    #[arg(long, default_value_t = recipe().batch)]
-    pub batch: usize,
-    /// Peak learning rate (lower than pretraining's: the model already knows its text).
-    #[arg(long, default_value_t = recipe().lr)]
-    pub lr: f64,
-    /// Final learning rate of the cosine decay [default: a tenth of --lr].
-    #[arg(long)]
-    pub min_lr: Option<f64>,
-    /// Linear warmup steps.
-    #[arg(long, default_value_t = recipe().warmup)]
-    pub warmup: usize,
-    /// AdamW weight decay (2-D weights only).
-    #[arg(long, default_value_t = recipe().weight_decay)]
-    pub weight_decay: f32,
-    /// Validation loss (assistant tokens of held-out conversations) every N steps.
-    #[arg(long, default_value_t = recipe().eval_every)]
-    pub eval_every: usize,
-    /// Validation batches per evaluation.
-    #[arg(long, default_value_t = recipe().eval_batches)]
-    pub eval_batches: usize,
-    /// A sample reply every N steps (0 = never).
-    #[arg(long, default_value_t = recipe().sample_every)]
-    pub sample_every: usize,
-    /// Tokens per sample reply.
-    #[arg(long, default_value_t = recipe().sample_tokens)]
-    #[serde(default = "sample_tokens")]
-    pub sample_tokens: usize,
-    /// Save a checkpoint every N steps (and always at the end).
-    #[arg(long, default_value_t = recipe().checkpoint_every)]
-    pub checkpoint_every: usize,
-    /// Random seed (batches, dropout, generated data).
-    #[arg(long, default_value_t = recipe().seed)]
-    pub seed: u64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub schedule: ScheduleArgs,
     #[command(flatten)]
     #[serde(flatten)]
     pub run: RunFlags,
 }
 
-fn sample_tokens() -> usize {
-    recipe().sample_tokens
-}
-
 impl SftArgs {
     fn settings(&self) -> SftSettings {
         SftSettings {
-            steps: self.steps,
-            batch: self.batch,
-            lr: self.lr,
-            min_lr: self.min_lr,
-            warmup: self.warmup,
-            weight_decay: self.weight_decay,
-            eval_every: self.eval_every,
-            eval_batches: self.eval_batches,
-            sample_every: self.sample_every,
-            sample_tokens: self.sample_tokens,
-            checkpoint_every: self.checkpoint_every,
             mix: if self.mix_corpus.is_some() { self.mix } else { 0.0 },
-            seed: self.seed,
+            train: self.schedule.apply(&TrainConfig { steps: self.steps, ..recipe().train }),
         }
     }
 }
@@ -130,7 +84,7 @@ pub fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
     if args.mix_corpus.is_some() && args.mix == 0.0 {
         return Err("--mix-corpus mixes its text in at --mix's share of rows, which is 0: pass --mix 0.1, say".into());
     }
-    let train_config = settings.train_config();
+    let train_config = settings.train.clone();
     if let Some(r) = &resumed {
         r.state.check_resumable(Stage::Sft, train_config.steps)?;
     }
@@ -138,7 +92,7 @@ pub fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
         Some(r) => r.bundle.clone(),
         None => Bundle::load(&args.model)?,
     };
-    let data = chat_data(&args.data, &bundle.tokenizer, &args.bad_lines, args.seed)?;
+    let data = chat_data(&args.data, &bundle.tokenizer, &args.bad_lines, train_config.seed)?;
     let block_size = bundle.config.block_size;
     let mix = match &args.mix_corpus {
         Some(path) => Some(TokenData::from_text(&bundle.tokenizer, &read_corpus(path, &args.encoding)?, block_size)?),
@@ -154,18 +108,13 @@ pub fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
     );
     let mut trainer = trainer_for(bundle.model(&device)?, &train_config, resumed.as_ref(), &device)?;
     let mut objective = settings.objective(&data, mix.as_ref(), &train_config, block_size);
+    let corpus_bytes = match args.data.as_str() {
+        "builtin" => None,
+        file => std::fs::metadata(file).ok().map(|m| m.len() as usize),
+    };
     let saving = Saving {
-        stage: Stage::Sft,
-        out: args.out.clone(),
-        config: bundle.config.clone(),
-        tokenizer: bundle.tokenizer.clone(),
-        corpus: PathBuf::from(&args.data),
-        corpus_bytes: match args.data.as_str() {
-            "builtin" => None,
-            file => std::fs::metadata(file).ok().map(|m| m.len() as usize),
-        },
-        encoding: None,
-        args: Some(resume_args(&args)),
+        corpus_bytes,
+        ..Saving::from_model(Stage::Sft, bundle.config.clone(), bundle.tokenizer.clone(), &args.data, &args.out, &args)
     };
     let spec = SampleSpec { tokenizer: &bundle.tokenizer, prompt: sft_sample_prompt() };
     train_cli(&mut trainer, &mut objective, saving, &args.run, Some(&spec))

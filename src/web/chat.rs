@@ -5,7 +5,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use super::{from_js, js_err, to_js, Engine, SlotModel, Training};
-use crate::bundle::{Bundle, Metadata};
+use crate::bundle::Bundle;
 use crate::chat::Conversation;
 use crate::recipe::check_reward_model;
 use crate::sample::SampleOptions;

@@ -11,7 +11,7 @@ use crate::model::GptConfig;
 use crate::recipe::PretrainSettings;
 use crate::stage::Stage;
 use crate::tokenizer::{chunks, Tokenizer, TokenizerKind};
-use crate::train::Trainer;
+use crate::train::{TrainConfig, Trainer};
 
 /// The model shape the page chooses (the vocabulary comes from the tokenizer).
 #[derive(Deserialize)]
@@ -167,7 +167,7 @@ impl Engine {
         let config = from_js::<ModelShape>(shape)?.config(tokenizer.vocab_size()).map_err(js_err)?;
         let model = config.init(seed, &self.device);
         self.reset_model();
-        let train = PretrainSettings { seed, ..PretrainSettings::default() }.train_config();
+        let train = TrainConfig { seed, ..PretrainSettings::default().train };
         self.trainer = Some(Trainer::new(model, train, &self.device));
         self.config = Some(config);
         self.meta = Metadata { stage: Stage::Pretrain.name().into(), llmplay_version: crate::version().into(), ..Metadata::default() };
@@ -179,7 +179,7 @@ impl Engine {
     /// Continuing a run (or training a loaded model further) keeps the optimizer state and step.
     #[wasm_bindgen(js_name = configureTraining)]
     pub fn configure_training(&mut self, settings: JsValue) -> Result<JsValue, JsError> {
-        let settings = from_js::<PretrainSettings>(settings)?.train_config();
+        let settings = from_js::<PretrainSettings>(settings)?.train;
         settings.validate().map_err(js_err)?;
         let block_size = self.parts()?.0.block_size;
         if self.data.is_none() {

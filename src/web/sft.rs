@@ -98,7 +98,7 @@ impl Engine {
     pub fn configure_sft(&mut self, sft: JsValue, restart: bool) -> Result<JsValue, JsError> {
         let sft: SftSettings = from_js(sft)?;
         sft.validate().map_err(js_err)?;
-        let settings = sft.train_config();
+        let settings = sft.train.clone();
         if self.chat_data.is_none() {
             return Err(js_err("choose conversations to fine-tune on first"));
         }

@@ -10,11 +10,12 @@ useBrowser();
 const newContext = () => shared.browser.newContext({ viewport: { width: 1280, height: 900 } });
 const done = (page) => page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 300_000 });
 const runs = (page) => page.evaluate(() => window.llmplay.call("list_runs"));
-async function train(page, steps, every) {
+/** Trains to `steps`, with Start (or Resume, for a run brought back paused). */
+async function train(page, steps, every, button = "#train-start") {
   await setTraining(page, { steps, every });
   // A run that finished before says "done" until the new one's first event: forget it first.
   await page.evaluate(() => { document.body.dataset.trainState = "starting"; });
-  await page.click("#train-start");
+  await page.click(button);
   await done(page);
 }
 
@@ -50,7 +51,7 @@ test("a full disk: autosaves fail with a warning, training goes on, the last goo
 
   // Still full: the resumed run trains on and warns; with space again the next save works and
   // the warning goes.
-  await train(page, 6, 2);
+  await train(page, 6, 2, "#train-resume");
   assert.match(await page.textContent("#save-status"), /autosave at step 6 failed/);
   await cdp.send("Storage.overrideQuotaForOrigin", { origin });
   await train(page, 8, 2);

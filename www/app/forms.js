@@ -7,12 +7,12 @@ import { currentShape, shapeFields } from "./stages/model.js";
 
 export const FORMS = {
   pretrain: {
-    "vocab": "vocab_size", "steps": "steps", "batch": "batch", "lr": "lr", "min-lr": "min_lr", "warmup": "warmup",
+    "vocab": "vocab_size", "steps": "steps", "batch": "batch_size", "lr": "lr", "min-lr": "min_lr", "warmup": "warmup_steps",
     "eval-every": "eval_every", "sample-every": "sample_every", "sample-tokens": "sample_tokens",
     "autosave-every": "checkpoint_every", "dropout": "dropout", "seed": "seed",
   },
   sft: {
-    "sft-batch": "batch", "sft-steps": "steps", "sft-lr": "lr", "sft-warmup": "warmup", "sft-eval-every": "eval_every",
+    "sft-batch": "batch_size", "sft-steps": "steps", "sft-lr": "lr", "sft-min-lr": "min_lr", "sft-warmup": "warmup_steps", "sft-eval-every": "eval_every",
     "sft-sample-every": "sample_every", "sft-autosave-every": "checkpoint_every", "sft-mix": "mix",
   },
   rl: {
@@ -100,8 +100,8 @@ export function restoreUi(ui) {
   // Saved by this version in snake_case, by earlier ones in camelCase.
   [s.n_layer ?? s.nLayer, s.n_head ?? s.nHead, s.n_embd ?? s.nEmbd, s.block_size ?? s.blockSize].forEach((v, i) => { $(shapeFields[i]).value = v; });
   $("dropout").value = s.dropout;
-  // The recipe's names; earlier versions saved the schedule's.
-  const old = { batch_size: "batch", warmup_steps: "warmup", autosave_every: "checkpoint_every" };
+  // Earlier versions saved the autosave interval under the page's own name.
+  const old = { autosave_every: "checkpoint_every" };
   fillForm("pretrain", Object.fromEntries(Object.entries(ui.settings).map(([k, v]) => [old[k] || k, v])));
   if (ui.prompt != null) $("prompt").value = ui.prompt;
 }
