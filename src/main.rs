@@ -111,14 +111,15 @@ fn main() -> ExitCode {
 }
 
 fn presets() {
+    let bpe = llmplay::recipe::PretrainSettings::default().vocab_size;
     println!("{:<6} {:>6} {:>5} {:>5} {:>7} {:>12} {:>12}  about", "name", "layers", "heads", "width", "context", "params(char)", "params(bpe)");
     for &(name, layers, heads, embd, ctx, about) in PRESETS {
         let count = |vocab| GptConfig::preset(name, vocab).unwrap().num_params();
         println!(
             "{name:<6} {layers:>6} {heads:>5} {embd:>5} {ctx:>7} {:>12} {:>12}  {about}",
             cli::human(count(102)),
-            cli::human(count(512))
+            cli::human(count(bpe))
         );
     }
-    println!("(char: 102 tokens, printable ASCII and Tiny Shakespeare's characters plus 5 special tokens; bpe: a 512-token vocabulary)");
+    println!("(char: 102 tokens, printable ASCII and Tiny Shakespeare's characters plus 5 special tokens; bpe: the recipe's {bpe}-token vocabulary)");
 }

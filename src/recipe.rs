@@ -65,6 +65,9 @@ impl Default for PretrainSettings {
     }
 }
 
+/// What pretraining's samples continue: nothing, so each starts a new document.
+pub const PRETRAIN_SAMPLE_PROMPT: &str = "";
+
 /// Pretraining's objective for a run's schedule: next-token prediction on the corpus.
 pub fn pretrain_objective<'a>(data: &'a TokenData, train: &TrainConfig, block_size: usize) -> NextToken<'a> {
     NextToken { data, batch_size: train.batch_size, block_size, seed: train.seed, eval_batches: train.eval_batches }
@@ -258,14 +261,12 @@ pub struct RewardModelSettings {
     /// Held-out loss and agreement every N steps.
     pub eval_every: usize,
     pub checkpoint_every: usize,
-    /// How many example judgements "examples" generates.
-    pub examples: usize,
     pub seed: u64,
 }
 
 impl Default for RewardModelSettings {
     fn default() -> Self {
-        Self { steps: 100, batch: 16, lr: 3e-4, eval_every: 10, checkpoint_every: 50, examples: 2000, seed: SEED }
+        Self { steps: 100, batch: 16, lr: 3e-4, eval_every: 10, checkpoint_every: 50, seed: SEED }
     }
 }
 

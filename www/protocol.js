@@ -8,7 +8,7 @@
 
 /** @typedef {"pretrain" | "sft" | "rl" | "reward_model"} Stage  A stage (`Stage` in stage.rs). */
 /** @typedef {"current" | "base" | "start" | "loaded" | "reward"} Slot  A model the engine holds (`Slot`). */
-/** @typedef {"idle" | "running" | "paused" | "stopped" | "done" | "error"} RunState */
+/** @typedef {"idle" | "running" | "paused" | "stopped" | "done" | "error"} RunStatus  A run's state on the page. */
 
 /**
  * Each stage's settings and defaults (`Recipes`, from the engine's `recipes()`), so the page
@@ -19,25 +19,25 @@
  *   generate: {temperature: number, max_tokens: number}, chat: {temperature: number, max_tokens: number}}} Recipes
  */
 /**
- * @typedef {{tokenizer: "char" | "bpe", vocab_size: number, preset: string, steps: number, batch: number, lr: number,
- *   min_lr: number, warmup: number, weight_decay: number, dropout: number, eval_every: number, eval_batches: number,
- *   sample_every: number, sample_tokens: number, checkpoint_every: number, seed: number}} PretrainSettings
- * @typedef {{steps: number, batch: number, lr: number, min_lr: number | null, warmup: number, weight_decay: number,
- *   eval_every: number, eval_batches: number, sample_every: number, sample_tokens: number, checkpoint_every: number,
- *   mix: number, seed: number}} SftSettings
+ * A schedule (`TrainConfig` in train.rs): pretraining's and SFT's settings hold one, flattened.
+ * @typedef {{steps: number, batch_size: number, grad_accum: number, lr: number, min_lr: number, warmup_steps: number,
+ *   beta1: number, beta2: number, weight_decay: number, grad_clip: number, eval_every: number, eval_batches: number,
+ *   sample_every: number, sample_tokens: number, checkpoint_every: number, seed: number}} TrainConfig
+ * @typedef {TrainConfig & {tokenizer: "char" | "bpe", vocab_size: number, preset: string, dropout: number}} PretrainSettings
+ * @typedef {TrainConfig & {mix: number}} SftSettings
  * @typedef {{task: string, steps: number, lr: number, warmup: number, checkpoint_every: number, seed: number,
  *   grpo: {group_size: number, prompts_per_step: number, temperature: number, max_new_tokens: number, kl_beta: number,
  *     clip_eps: number, updates_per_rollout: number, scale_by_std: boolean, format_reward: number, eval_every: number,
  *     eval_problems: number},
  *   rules: object[] | null, reward_model: boolean, judged_prompts: boolean}} RlSettings
- * @typedef {{steps: number, batch: number, lr: number, eval_every: number, checkpoint_every: number, examples: number,
- *   seed: number}} RewardModelSettings
+ *   (its schedule is made from these: a batch is every answer of a step's groups, see recipe.rs)
+ * @typedef {{steps: number, batch: number, lr: number, eval_every: number, checkpoint_every: number, seed: number}} RewardModelSettings
  */
 /**
  * One training step (`TrainEvent` in train.rs); `metrics` holds a stage's own figures
  * (RL: mean_reward, sample_accuracy, heldout_accuracy, kl, completion_tokens; the reward model:
  * val_accuracy).
- * @typedef {{step: number, train_loss: number, val_loss?: number, lr: number, tokens_per_s: number,
+ * @typedef {{step: number, train_loss: number, val_loss?: number, lr: number, grad_norm: number, tokens_per_s: number,
  *   elapsed_s: number, sample?: string, metrics?: Object<string, number>}} TrainEvent
  */
 /**
@@ -61,7 +61,7 @@
 /**
  * Every command: its arguments → its result.
  * @typedef {{
- *   init: [{backend: "auto" | "cpu", run_id: string}, {version: string, recipes: Recipes, backend: "wgpu" | "cpu",
+ *   init: [{backend: "auto" | "cpu", run_id: string | null}, {version: string, recipes: Recipes, backend: "wgpu" | "cpu",
  *     reason: string, limits?: {max_buffer_bytes: number}, adapter_info?: string, runs: SavedRun[],
  *     storage_error: string | null}],
  *   corpus: [{name: string, bytes: ArrayBuffer}, {name: string, bytes: number, chars: number, lines: number,
@@ -80,7 +80,7 @@
  *   probs: [{text: string, top?: number}, {id: number, text: string, p: number}[]],
  *   export_bundle: [{}, Uint8Array],
  *   load_bundle: [{bytes: ArrayBuffer}, ModelInfo],
- *   chat_data: [{kind: "builtin" | "jsonl", text?: string, skip_bad?: boolean}, {train: number, val: number,
+ *   chat_data: [{kind: "builtin" | "jsonl", text?: string, skip_bad?: boolean, seed?: number}, {train: number, val: number,
  *     learned_fraction: number, bad_lines: [number, string][]}],
  *   chat_example: [{index: number}, {id: number, text: string, learned: boolean}[]],
  *   sft: [{settings: SftSettings, restart: boolean, ui: object}, {train_conversations: number, val_conversations: number, started: boolean}],
@@ -98,10 +98,10 @@
  *   chat: [{key: Slot, messages: Message[], options: SampleOptions}, {text: string, ended: "end" | "budget" | "stopped" | string}],
  *   list_runs: [{}, SavedRun[]],
  *   resume_saved: [{run_id: string}, {corpus: object, model: ModelInfo, tokenizer: object, history: TrainEvent[], ui: object,
- *     settings: object, stage: Stage, chat: object | null, chat_source: object | null, finished: boolean}],
+ *     settings: TrainConfig, stage: Stage, chat: object | null, chat_source: object | null, finished: boolean}],
  *   discard_saved: [{run_id: string}, void],
  *   set_run: [{run_id: string}, void],
- *   state: [{}, {state: RunState, last_saved_step: number}],
+ *   state: [{}, {state: RunStatus, last_saved_step: number}],
  *   simulate_crash: [{}, void], simulate_device_loss: [{}, boolean],
  * }} Commands
  * `rl`'s `js` is the page's own reward function `(prompt, completion) => number`, run in a
@@ -113,15 +113,15 @@
 /**
  * Every event the worker sends.
  * @typedef {{event: "train", stage: Stage, data: TrainEvent, groups?: object[]}
- *   | {event: "state", state: RunState, stage: Stage, message?: string}
- *   | {event: "rm_train", data: TrainEvent}
- *   | {event: "rm_state", state: RunState, message?: string}
+ *   | {event: "state", state: RunStatus, stage: Stage, message?: string}
  *   | {event: "piece", text: string}
  *   | {event: "chat_piece", key: Slot, text: string}
  *   | {event: "autosaved", step: number, reason: string}
  *   | {event: "save_failed", step: number, reason: string, message: string}
  *   | {event: "warning", message: string}
  *   | {event: "crashed", message: string}} WorkerEvent
+ * The reward model trains beside the main run: its "train" and "state" events say
+ * stage "reward_model" and leave the main run's state as it is.
  * "crashed": the engine is finished (a lost GPU device, a panic); the page starts a new worker
  * and offers the last autosave.
  */

@@ -18,11 +18,11 @@ use super::human;
 /// How `sample` and `chat` choose tokens.
 #[derive(Args)]
 pub struct SamplingArgs {
-    /// Most tokens to generate (per reply in chat) [default: 200 for sample, 120 a chat reply].
+    /// Most tokens to generate (per reply in chat).
     #[arg(long)]
     pub max_tokens: Option<usize>,
     /// Divides the logits: lower is more predictable, higher more varied; 0 = always the likeliest
-    /// token [default: 0.8 for sample, 0.7 in chat].
+    /// token.
     #[arg(long)]
     pub temperature: Option<f32>,
     /// Sample only among the k likeliest tokens.

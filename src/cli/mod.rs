@@ -129,11 +129,20 @@ fn schedule_defaults(cmd: clap::Command, train: &TrainConfig) -> clap::Command {
     values.into_iter().fold(cmd, |cmd, (id, value)| cmd.mut_arg(id, |a| a.default_value(value)))
 }
 
-/// The CLI with `pretrain`'s and `sft`'s schedule flags defaulting to their recipes.
+/// Sets `sample`'s or `chat`'s sampling defaults, for `--help` and for parsing.
+fn sampling_defaults(cmd: clap::Command, defaults: &llmplay::recipe::SamplingDefaults) -> clap::Command {
+    cmd.mut_arg("temperature", |a| a.default_value(defaults.temperature.to_string()))
+        .mut_arg("max_tokens", |a| a.default_value(defaults.max_tokens.to_string()))
+}
+
+/// The CLI with each command's defaults from the recipes: `pretrain`'s and `sft`'s schedules,
+/// `sample`'s and `chat`'s sampling.
 pub fn with_recipe_defaults(cli: clap::Command) -> clap::Command {
-    use llmplay::recipe::{PretrainSettings, SftSettings};
+    use llmplay::recipe::{PretrainSettings, SftSettings, CHAT_SAMPLING, GENERATE_SAMPLING};
     cli.mut_subcommand("pretrain", |c| schedule_defaults(c, &PretrainSettings::default().train))
         .mut_subcommand("sft", |c| schedule_defaults(c, &SftSettings::default().train))
+        .mut_subcommand("sample", |c| sampling_defaults(c, &GENERATE_SAMPLING))
+        .mut_subcommand("chat", |c| sampling_defaults(c, &CHAT_SAMPLING))
 }
 
 /// A checkpoint being continued: its saved state, weights and optimizer state.

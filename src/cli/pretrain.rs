@@ -7,7 +7,8 @@ use clap::Args;
 
 use llmplay::data::{Split, TokenData};
 use llmplay::model::GptConfig;
-use llmplay::recipe::{pretrain_objective, PretrainSettings};
+use llmplay::model::PRESETS;
+use llmplay::recipe::{pretrain_objective, PretrainSettings, PRETRAIN_SAMPLE_PROMPT};
 use llmplay::stage::Stage;
 use llmplay::tokenizer::{chunks, Tokenizer, TokenizerKind};
 use llmplay::train::{SampleSpec, TrainConfig, Trainer};
@@ -37,7 +38,7 @@ pub struct PretrainArgs {
     /// BPE vocabulary size, special tokens included (bpe only).
     #[arg(long, default_value_t = recipe().vocab_size)]
     pub vocab_size: usize,
-    /// Model size preset: nano, micro or tiny (see `llmplay presets`); the flags below override it.
+    /// Model size preset (see `llmplay presets`); the flags below override it.
     #[arg(long, default_value_t = recipe().preset)]
     pub preset: String,
     /// Transformer blocks.
@@ -55,7 +56,8 @@ pub struct PretrainArgs {
     /// Micro-batches accumulated into one optimizer step.
     #[arg(long, default_value_t = TrainConfig::default().grad_accum)]
     pub grad_accum: usize,
-    /// Optimizer steps in total [default: the recipe's 500; when resuming, the checkpoint's].
+    /// Optimizer steps in total [default: the recipe's (see `llmplay recipes`); when resuming,
+    /// the checkpoint's].
     #[arg(long)]
     pub steps: Option<usize>,
     /// AdamW beta1.
@@ -125,7 +127,10 @@ pub fn pretrain(args: PretrainArgs) -> Result<(), String> {
         let kind: TokenizerKind = args.tokenizer.parse()?;
         let tokenizer = Tokenizer::train(kind, chunks(&text, 1 << 20), args.vocab_size)?;
         let vocab = tokenizer.vocab_size();
-        let mut config = GptConfig::preset(&args.preset, vocab).ok_or_else(|| format!("unknown preset '{}': use nano, micro or tiny", args.preset))?;
+        let mut config = GptConfig::preset(&args.preset, vocab).ok_or_else(|| {
+            let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
+            format!("unknown preset '{}': use {}", args.preset, names.join(", "))
+        })?;
         config.n_layer = args.layers.unwrap_or(config.n_layer);
         config.n_head = args.heads.unwrap_or(config.n_head);
         config.n_embd = args.embd.unwrap_or(config.n_embd);
@@ -166,6 +171,6 @@ pub fn pretrain(args: PretrainArgs) -> Result<(), String> {
         encoding: (encoding != "auto").then_some(encoding),
         args: None,
     };
-    let spec = SampleSpec { tokenizer: &tokenizer, prompt: String::new() };
+    let spec = SampleSpec { tokenizer: &tokenizer, prompt: PRETRAIN_SAMPLE_PROMPT.into() };
     train_cli(&mut trainer, &mut objective, saving, &args.run, Some(&spec))
 }

@@ -34,7 +34,7 @@ pub struct RmArgs {
     #[arg(long, default_value = "refuse", value_parser = ["refuse", "skip"])]
     pub bad_lines: String,
     /// How many example judgements `--prefs examples` generates.
-    #[arg(long, default_value_t = recipe().examples)]
+    #[arg(long, default_value_t = 2000)]
     pub examples: usize,
     /// Optimizer steps.
     #[arg(long, default_value_t = recipe().steps)]
@@ -67,7 +67,6 @@ impl RmArgs {
             lr: self.lr,
             eval_every: self.eval_every,
             checkpoint_every: self.checkpoint_every,
-            examples: self.examples,
             seed: self.seed,
         }
     }
@@ -83,7 +82,7 @@ pub fn rm(args: RmArgs, resumed: Option<Resumed>) -> Result<(), String> {
     }
     let bundle = Bundle::load(&args.model)?;
     let preferences = if args.prefs == "examples" {
-        example_preferences(settings.examples, settings.seed)
+        example_preferences(args.examples, settings.seed)
     } else {
         let text = std::fs::read_to_string(&args.prefs).map_err(|e| format!("reading {}: {e}", args.prefs))?;
         let (good, bad) = parse_preferences(&text);

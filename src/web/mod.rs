@@ -24,7 +24,7 @@ use crate::bundle::Metadata;
 use crate::chat::Conversation;
 use crate::data::TokenData;
 use crate::model::{Gpt, GptConfig};
-use crate::recipe::{pretrain_objective, sft_sample_prompt, RlSettings, SftSettings};
+use crate::recipe::{pretrain_objective, sft_sample_prompt, RlSettings, SftSettings, PRETRAIN_SAMPLE_PROMPT};
 use crate::reward_model::Preference;
 use crate::rl::Grpo;
 use crate::sample::TextStream;
@@ -228,7 +228,7 @@ impl Engine {
             Training::Pretrain => {
                 let data = self.data.as_ref().ok_or_else(|| js_err("configure training first"))?;
                 let mut objective = pretrain_objective(data, &trainer.config, block_size);
-                let spec = SampleSpec { tokenizer, prompt: String::new() };
+                let spec = SampleSpec { tokenizer, prompt: PRETRAIN_SAMPLE_PROMPT.into() };
                 train_step(trainer, &mut objective, Some(&spec), &mut self.clock).await
             }
         }

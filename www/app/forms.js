@@ -7,7 +7,7 @@ import { currentShape, shapeFields } from "./stages/model.js";
 
 export const FORMS = {
   pretrain: {
-    "vocab": "vocab_size", "steps": "steps", "batch": "batch_size", "lr": "lr", "min-lr": "min_lr", "warmup": "warmup_steps",
+    "preset": "preset", "vocab": "vocab_size", "steps": "steps", "batch": "batch_size", "lr": "lr", "min-lr": "min_lr", "warmup": "warmup_steps",
     "eval-every": "eval_every", "sample-every": "sample_every", "sample-tokens": "sample_tokens",
     "autosave-every": "checkpoint_every", "dropout": "dropout", "seed": "seed",
   },
@@ -38,6 +38,7 @@ export function readForm(stage) {
     const el = $(id);
     setPath(out, path, el.type === "number" || el.type === "range" ? Number(el.value) : el.value);
   }
+  if (stage === "pretrain") out.tokenizer = tokKind();
   return out;
 }
 
@@ -66,6 +67,7 @@ export function applyRecipes(r) {
   document.querySelector(`input[name=tok-kind][value=${r.pretrain.tokenizer}]`).checked = true;
   $("vocab").disabled = r.pretrain.tokenizer !== "bpe";
   fill($("rl-task"), r.tasks.map((t) => h("option", { value: t.name }, `${t.name} — “${t.example}”`)));
+  $("rl-reward").querySelector("option[value=task]").textContent = `exactly right (+1), ends its turn (+${+r.rl.grpo.format_reward.toPrecision(2)})`;
   for (const stage of Object.keys(FORMS)) fillForm(stage, r[stage]);
   $("sft-question").textContent = r.sft_sample_question;
   for (const [prefix, d] of [["", r.generate], ["chat-", r.chat]]) {
@@ -109,4 +111,6 @@ export function restoreUi(ui) {
 /** Puts saved form values back by input id (SFT's and RL's parts of a saved form). */
 export function restoreFields(values) {
   for (const [id, v] of Object.entries(values || {})) if ($(id)) $(id).value = v;
+  // Earlier versions had no SFT min lr: it was a tenth of the rate.
+  if (values && values["sft-lr"] != null && values["sft-min-lr"] == null) $("sft-min-lr").value = Number(values["sft-lr"]) / 10;
 }

@@ -23,15 +23,15 @@ import { setPrefs, setRewardModelState } from "./stages/reward_model.js";
 import "./stages/rl.js";
 import { loadBundleUrl } from "./stages/share.js";
 
-const ERROR_IDS = { pretrain: "train-error", sft: "sft-error", rl: "rl-error" };
-
 /** The worker's events (see ../protocol.js), each to the part of the page it is about. */
 function onEvent(msg) {
   switch (msg.event) {
     case "train": return panel(msg.stage).push(msg.data, msg.groups);
     case "state":
+      // The reward model trains beside the main run, with a state of its own.
+      if (msg.stage === "reward_model") return setRewardModelState(msg.state, msg.message);
       setRunState(msg.state, msg.stage);
-      if (msg.state === "error") showError(ERROR_IDS[msg.stage] || "train-error", msg.message);
+      if (msg.state === "error") showError(panel(msg.stage).spec.ids.error, msg.message);
       if (msg.state === "done" || msg.state === "stopped" || msg.state === "paused") {
         renderModelInfo();
         refreshModels();
@@ -39,8 +39,6 @@ function onEvent(msg) {
       refreshSavedRuns();
       return;
     case "chat_piece": return appendChatPiece(msg.text);
-    case "rm_train": return panel("reward_model").push(msg.data);
-    case "rm_state": return setRewardModelState(msg.state, msg.message);
     case "autosaved":
       $("train-status").dataset.saved = msg.step;
       if (app.saveFailed) {

@@ -95,7 +95,7 @@ const commands = {
   chat_data(source) {
     if (run.state === "running" && run.stage === "sft") throw new Error("pause or stop fine-tuning first");
     return locked(() => {
-      const info = ctx.engine.setChatData({ ...source, seed: BigInt(0) });
+      const info = ctx.engine.setChatData({ ...source, seed: BigInt(source.seed ?? 0) });
       run.chat = source;
       return info;
     });
@@ -233,7 +233,7 @@ const commands = {
       return info;
     });
   },
-  /** This tab's run becomes `runId` (a new model starts a new saved run). */
+  /** This tab's run becomes `run_id` (a new model starts a new saved run). */
   set_run({ run_id: id }) {
     saving.runId = id;
     saving.savedCorpus = null;
@@ -253,7 +253,8 @@ const commands = {
     run.chat = saved.chat || null;
     let chat = null;
     if (run.stage === "sft" && run.chat) {
-      chat = await locked(() => ctx.engine.setChatData({ ...run.chat, seed: BigInt(0) }));
+      // Saves from before the seed was kept generated the built-in mix with seed 0.
+      chat = await locked(() => ctx.engine.setChatData({ ...run.chat, seed: BigInt(run.chat.seed ?? 0) }));
     }
     // The models before fine-tuning and before RL come back for the picker (and RL's KL).
     for (const key of run.stage === "rl" ? [BASE, START, REWARD] : run.stage === "sft" ? [BASE, REWARD] : [REWARD]) {
@@ -280,7 +281,7 @@ const commands = {
     saving.runId = id;
     return { corpus, model, tokenizer, history: run.history, ui: saved.ui, settings: run.settings, stage: run.stage, chat, chat_source: run.chat, finished: saved.reason === "done" };
   },
-  /** The saved runs, newest first: [{id, savedAt, step, stage, corpusName, bytes}]. */
+  /** The saved runs, newest first (SavedRun in ../protocol.js). */
   list_runs() {
     return storage.listRuns().catch((e) => { throw new Error(storage.storageProblem(e)); });
   },

@@ -6,8 +6,7 @@ import { jsRewards } from "./reward_sandbox.js";
 
 async function trainLoop() {
   post({ event: "state", state: "running", stage: run.stage });
-  // Autosaves at the stage's checkpoint interval (`autosave_every` in saves of earlier versions).
-  const every = run.settings.checkpoint_every ?? run.settings.autosave_every ?? 0;
+  const every = run.settings.checkpoint_every;
   const engine = ctx.engine;
   try {
     while (run.state === "running") {
@@ -56,11 +55,11 @@ export function startRun(stage, settings, ui) {
 export const rm = { state: "idle" };
 export async function rewardModelLoop(settings) {
   rm.state = "running";
-  post({ event: "rm_state", state: "running" });
+  post({ event: "state", stage: "reward_model", state: "running" });
   try {
     while (rm.state === "running") {
       const ev = await locked(() => ctx.engine.rewardModelStep());
-      post({ event: "rm_train", data: ev });
+      post({ event: "train", stage: "reward_model", data: ev });
       if (ev.step >= settings.steps) rm.state = "done";
       else if (settings.checkpoint_every > 0 && ev.step % settings.checkpoint_every === 0) await saveSlot(REWARD, "the reward model");
       await yieldToMessages();
@@ -69,8 +68,8 @@ export async function rewardModelLoop(settings) {
     rm.state = "error";
     const why = fatal(e);
     if (why) return crash(why);
-    return post({ event: "rm_state", state: "error", message: message(e) });
+    return post({ event: "state", stage: "reward_model", state: "error", message: message(e) });
   }
   await saveSlot(REWARD, "the reward model");
-  post({ event: "rm_state", state: rm.state });
+  post({ event: "state", stage: "reward_model", state: rm.state });
 }

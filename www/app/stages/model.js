@@ -29,7 +29,7 @@ for (const id of [...shapeFields, "dropout", "batch"]) {
 export async function updateSize() {
   if (!started() || !app.limits) return;
   try {
-    const s = await call("check_size", { shape: currentShape(), batch: num("batch"), limits: app.limits, vocab_size: app.vocabSize || 512 });
+    const s = await call("check_size", { shape: currentShape(), batch: num("batch"), limits: app.limits, vocab_size: app.vocabSize || app.recipes.pretrain.vocab_size });
     app.sizeProblem = s.problem;
     fill($("model-size"), b(human(s.params)), " parameters · about ", b(bytes(s.memory.total_bytes)), ` to train with batch ${num("batch")}`);
     showError("model-error", s.problem);

@@ -33,6 +33,7 @@ export const pretrain = runPanel({
   },
   reset() {
     $("train-sample").textContent = "Samples appear here as the model trains.";
+    $("sample-step").textContent = "";
   },
   onEvent(ev) {
     if (ev.sample != null) {

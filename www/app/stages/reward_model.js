@@ -32,7 +32,7 @@ function renderPrefs() {
   $("chat-prefs-count").textContent = text;
   $("prefs-download").disabled = n === 0;
   $("prefs-clear").disabled = n === 0;
-  setRewardModelState(app.rm.state);
+  rewardModelButtons();
 }
 $("prefs-examples").onclick = async () => {
   const jsonl = await call("example_prefs", { n: 200, seed: app.prefs.list.length });
@@ -71,13 +71,17 @@ onFilePicked("prefs-file", async (name, buffer) => {
 /** The reward model trains beside the main run, with a state of its own. */
 export function setRewardModelState(state, message) {
   app.rm.state = state;
-  const running = state === "running";
-  $("rm-train").disabled = running || !app.model || app.prefs.list.length === 0 || app.state === "running";
-  $("rm-stop").disabled = !running;
+  rewardModelButtons();
   if (state === "error") showError("rm-error", message);
   if (state === "done" || state === "stopped") refreshModels();
 }
-onRunState(() => setRewardModelState(app.rm.state));
+/** It trains on judgements, and not while the main run trains. */
+function rewardModelButtons() {
+  const running = app.rm.state === "running";
+  $("rm-train").disabled = running || !app.model || app.prefs.list.length === 0 || app.state === "running";
+  $("rm-stop").disabled = !running;
+}
+onRunState(rewardModelButtons);
 
 export const rewardModel = runPanel({
   stage: "reward_model",

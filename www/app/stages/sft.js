@@ -23,7 +23,8 @@ export async function loadChatData() {
     return showError("sft-data-error", "choose a .jsonl file of conversations");
   }
   try {
-    const info = await call("chat_data", { kind, text: kind === "jsonl" ? app.sft.fileText : "", skip_bad: $("sft-skip-bad").checked });
+    // The built-in mix is generated with the run's seed, as the CLI's is.
+    const info = await call("chat_data", { kind, text: kind === "jsonl" ? app.sft.fileText : "", skip_bad: $("sft-skip-bad").checked, seed: num("seed") });
     renderChatData(info);
   } catch (e) {
     app.sft.ready = false;
