@@ -17,8 +17,8 @@ use crate::rl::{Grpo, GrpoConfig};
 use crate::sft::{ChatData, Sft};
 use crate::stage::Stage;
 use crate::tasks::Task;
-use crate::tokenizer::{Tokenizer, ASSISTANT, ENDOFTEXT, END_OF_TURN, USER};
-use crate::train::TrainConfig;
+use crate::tokenizer::{Tokenizer, ASSISTANT, ENDOFTEXT, END_OF_TURN, SPECIAL_TOKENS, USER};
+use crate::train::{SampleSpec, TrainConfig};
 
 /// The seed every stage starts from unless told otherwise.
 pub const SEED: u64 = 1337;
@@ -65,8 +65,20 @@ impl Default for PretrainSettings {
     }
 }
 
-/// What pretraining's samples continue: nothing, so each starts a new document.
-pub const PRETRAIN_SAMPLE_PROMPT: &str = "";
+/// Pretraining's samples: each starts a new document, and never draws the chat template's tokens
+/// (the corpus has none, so the model has not learnt them: they would be noise).
+pub fn pretrain_samples(tokenizer: &Tokenizer) -> SampleSpec<'_> {
+    SampleSpec { tokenizer, prompt: String::new(), banned: untrained_tokens(Stage::Pretrain.name(), tokenizer) }
+}
+
+/// The tokens a model of `stage` never trained on, which sampling leaves out: a pretrained
+/// model has seen no chat template.
+pub fn untrained_tokens(stage: &str, tokenizer: &Tokenizer) -> Vec<u32> {
+    if stage != Stage::Pretrain.name() {
+        return Vec::new();
+    }
+    SPECIAL_TOKENS.iter().filter_map(|t| tokenizer.token_id(t)).collect()
+}
 
 /// Pretraining's objective for a run's schedule: next-token prediction on the corpus.
 pub fn pretrain_objective<'a>(data: &'a TokenData, train: &TrainConfig, block_size: usize) -> NextToken<'a> {
@@ -132,10 +144,10 @@ impl SftSettings {
     }
 }
 
-/// The SFT samples' prompt: the sample question in the chat template (text that spells a special
-/// token encodes to it).
-pub fn sft_sample_prompt() -> String {
-    format!("{ENDOFTEXT}{USER}{SFT_SAMPLE_QUESTION}{END_OF_TURN}{ASSISTANT}")
+/// SFT's samples: the model's reply to the sample question, in the chat template (text that
+/// spells a special token encodes to it).
+pub fn sft_samples(tokenizer: &Tokenizer) -> SampleSpec<'_> {
+    SampleSpec { tokenizer, prompt: format!("{ENDOFTEXT}{USER}{SFT_SAMPLE_QUESTION}{END_OF_TURN}{ASSISTANT}"), banned: Vec::new() }
 }
 
 /// Reinforcement learning with GRPO on a practice task (the page's step 8).

@@ -21,18 +21,32 @@ pub struct SampleOptions {
     pub max_new_tokens: usize,
     /// Generation ends after any of these ids (it is included in the output ids).
     pub stop_tokens: Vec<u32>,
+    /// Ids never drawn (a pretrained model's chat tokens: it never trained on them).
+    pub banned_tokens: Vec<u32>,
     pub seed: u64,
 }
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        Self { temperature: 1.0, top_k: None, top_p: None, max_new_tokens: 200, stop_tokens: vec![], seed: 1337 }
+        Self { temperature: 1.0, top_k: None, top_p: None, max_new_tokens: 200, stop_tokens: vec![], banned_tokens: vec![], seed: 1337 }
     }
 }
 
 /// Softmax of `logits / temperature`, restricted to the top-k and top-p sets and renormalised.
-/// Temperature 0 puts all the mass on the likeliest token.
+/// Temperature 0 puts all the mass on the likeliest token. Banned tokens get none.
 pub fn distribution(logits: &[f32], options: &SampleOptions) -> Vec<f32> {
+    let mut masked;
+    let logits = if options.banned_tokens.is_empty() {
+        logits
+    } else {
+        masked = logits.to_vec();
+        for &id in &options.banned_tokens {
+            if let Some(l) = masked.get_mut(id as usize) {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+        &masked[..]
+    };
     let n = logits.len();
     let mut probs = vec![0.0f32; n];
     if n == 0 {

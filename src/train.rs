@@ -340,6 +340,8 @@ pub trait RunHooks {
 pub struct SampleSpec<'a> {
     pub tokenizer: &'a Tokenizer,
     pub prompt: String,
+    /// Ids the samples never draw (see `SampleOptions::banned_tokens`).
+    pub banned: Vec<u32>,
 }
 
 /// A run's clock: time spent training (paused time excluded) and the throughput window.
@@ -412,7 +414,7 @@ pub async fn train_step(
         event.metrics.extend(measured.into_iter().map(|(k, v)| (k.to_string(), v)));
     }
     if let Some(spec) = samples.filter(|_| due(sample_every, step) || (is_last && sample_every > 0)) {
-        let options = SampleOptions { max_new_tokens: sample_tokens, seed, ..SampleOptions::default() };
+        let options = SampleOptions { max_new_tokens: sample_tokens, seed, banned_tokens: spec.banned.clone(), ..SampleOptions::default() };
         event.sample = Some(generate(&trainer.inference_model(), spec.tokenizer, &spec.prompt, &options, |_| true).await?);
     }
     // Evaluation, sampling and whatever the host does next are not training throughput.

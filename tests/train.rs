@@ -167,6 +167,12 @@ fn sampling_is_seeded_streams_and_respects_top_k_and_top_p() {
     // top-p 0.6: the likeliest token has ~0.61 of the mass alone.
     let nucleus = distribution(&logits, &SampleOptions { top_p: Some(0.6), ..Default::default() });
     assert_eq!(nucleus.iter().filter(|&&p| p > 0.0).count(), 1);
+    // A banned token gets no mass, greedy or not (the likeliest, 4, is banned here).
+    let banned = SampleOptions { banned_tokens: vec![4, 0], ..Default::default() };
+    let without = distribution(&logits, &banned);
+    assert_eq!((without[4], without[0]), (0.0, 0.0));
+    assert!((without.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    assert_eq!(distribution(&logits, &SampleOptions { temperature: 0.0, ..banned }), vec![0.0, 1.0, 0.0, 0.0, 0.0]);
 
     let (tokenizer, _) = setup();
     let device = Device::flex();
@@ -257,4 +263,31 @@ fn adamw_matches_the_formula_and_its_state_round_trips() {
     let other = small_config(12).with_n_embd(16).init(3, &inner);
     let err = AdamW::new(b1, b2, wd, other.decayed_param_ids()).load_state(&bytes, &other, &inner).unwrap_err();
     assert!(err.contains("shape"), "{err}");
+}
+
+/// Pretraining's samples never show the chat template's tokens, which its corpus never has; a
+/// fine-tuning run's samples may (they end the turn with `<|end|>`).
+#[test]
+fn pretraining_samples_leave_out_the_chat_tokens_it_never_trained_on() {
+    use llmplay::recipe::{pretrain_samples, sft_samples, untrained_tokens};
+    use llmplay::tokenizer::SPECIAL_TOKENS;
+    let (tokenizer, data) = setup();
+    let device = Device::flex();
+    // An untrained model draws every token about as often: the chat tokens too, unless left out.
+    let model = small_config(tokenizer.vocab_size()).init(3, &device);
+    let cfg = TrainConfig { steps: 1, sample_every: 1, sample_tokens: 300, eval_every: 0, ..config(1) };
+    let sample = |spec| {
+        let mut trainer = Trainer::new(model.clone(), cfg.clone(), &device);
+        let mut objective = NextToken { data: &data, batch_size: 2, block_size: 16, seed: 0, eval_batches: 1 };
+        let mut clock = llmplay::train::Clock::new(0.0);
+        block_on(llmplay::train::train_step(&mut trainer, &mut objective, Some(&spec), &mut clock)).unwrap().sample.unwrap()
+    };
+    let chat_tokens = |text: &str| SPECIAL_TOKENS.iter().filter(|t| text.contains(*t)).count();
+    let pretraining = sample(pretrain_samples(&tokenizer));
+    assert_eq!(chat_tokens(&pretraining), 0, "{pretraining}");
+    let unbanned = sample(llmplay::train::SampleSpec { banned: vec![], ..pretrain_samples(&tokenizer) });
+    assert!(chat_tokens(&unbanned) > 0, "the same model draws them when they are not left out: {unbanned}");
+    assert!(sft_samples(&tokenizer).banned.is_empty());
+    assert_eq!(untrained_tokens("pretrain", &tokenizer).len(), SPECIAL_TOKENS.len());
+    assert!(untrained_tokens("sft", &tokenizer).is_empty());
 }

@@ -10,7 +10,7 @@ use futures_lite::future::block_on;
 use llmplay::backend::Backend;
 use llmplay::bundle::Bundle;
 use llmplay::chat::{ended_turn, reply, Conversation, Message, Role};
-use llmplay::recipe::{SamplingDefaults, CHAT_SAMPLING, GENERATE_SAMPLING, SEED};
+use llmplay::recipe::{untrained_tokens, SamplingDefaults, CHAT_SAMPLING, GENERATE_SAMPLING, SEED};
 use llmplay::sample::{generate, SampleOptions};
 
 use super::human;
@@ -44,6 +44,7 @@ impl SamplingArgs {
             top_p: self.top_p,
             max_new_tokens: self.max_tokens.unwrap_or(defaults.max_tokens),
             stop_tokens: vec![],
+            banned_tokens: vec![],
             seed: self.seed.wrapping_add(seed_offset),
         }
     }
@@ -83,7 +84,7 @@ pub fn sample(args: SampleArgs) -> Result<(), String> {
     let device = args.backend.device()?;
     let bundle = Bundle::load(&args.model)?;
     let model = bundle.model(&device)?;
-    let options = args.sampling.options(&GENERATE_SAMPLING, 0);
+    let options = SampleOptions { banned_tokens: untrained_tokens(&bundle.meta.stage, &bundle.tokenizer), ..args.sampling.options(&GENERATE_SAMPLING, 0) };
     let mut stdout = std::io::stdout();
     print!("{}", args.prompt);
     block_on(generate(&model, &bundle.tokenizer, &args.prompt, &options, |piece| {

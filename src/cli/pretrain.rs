@@ -8,10 +8,10 @@ use clap::Args;
 use llmplay::data::{Split, TokenData};
 use llmplay::model::GptConfig;
 use llmplay::model::PRESETS;
-use llmplay::recipe::{pretrain_objective, PretrainSettings, PRETRAIN_SAMPLE_PROMPT};
+use llmplay::recipe::{pretrain_objective, pretrain_samples, PretrainSettings};
 use llmplay::stage::Stage;
 use llmplay::tokenizer::{chunks, Tokenizer, TokenizerKind};
-use llmplay::train::{SampleSpec, TrainConfig, Trainer};
+use llmplay::train::{TrainConfig, Trainer};
 
 use super::{auto_encoding, read_checkpoint, read_corpus, train_cli, RunFlags, Saving, ScheduleArgs, ENCODINGS};
 
@@ -171,6 +171,6 @@ pub fn pretrain(args: PretrainArgs) -> Result<(), String> {
         encoding: (encoding != "auto").then_some(encoding),
         args: None,
     };
-    let spec = SampleSpec { tokenizer: &tokenizer, prompt: PRETRAIN_SAMPLE_PROMPT.into() };
+    let spec = pretrain_samples(&tokenizer);
     train_cli(&mut trainer, &mut objective, saving, &args.run, Some(&spec))
 }

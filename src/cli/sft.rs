@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use llmplay::bundle::Bundle;
 use llmplay::chat::{parse_jsonl, CONVERSATION_LINE};
 use llmplay::data::TokenData;
-use llmplay::recipe::{sft_sample_prompt, SftSettings};
+use llmplay::recipe::{sft_samples, SftSettings};
 use llmplay::sft::ChatData;
 use llmplay::stage::Stage;
 use llmplay::tokenizer::Tokenizer;
-use llmplay::train::{SampleSpec, TrainConfig};
+use llmplay::train::TrainConfig;
 
 use super::{auto_encoding, check_bad_lines, read_corpus, train_cli, trainer_for, Resumed, RunFlags, Saving, ScheduleArgs, ENCODINGS};
 
@@ -116,6 +116,6 @@ pub fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
         corpus_bytes,
         ..Saving::from_model(Stage::Sft, bundle.config.clone(), bundle.tokenizer.clone(), &args.data, &args.out, &args)
     };
-    let spec = SampleSpec { tokenizer: &bundle.tokenizer, prompt: sft_sample_prompt() };
+    let spec = sft_samples(&bundle.tokenizer);
     train_cli(&mut trainer, &mut objective, saving, &args.run, Some(&spec))
 }

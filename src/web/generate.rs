@@ -13,8 +13,9 @@ impl Engine {
     /// Starts streaming a generation; call `nextPiece` until it returns undefined.
     #[wasm_bindgen(js_name = startGeneration)]
     pub fn start_generation(&mut self, prompt: String, options: JsValue) -> Result<(), JsError> {
-        let options: SampleOptions = from_js(options)?;
+        let mut options: SampleOptions = from_js(options)?;
         let (_, trainer, tokenizer) = self.parts()?;
+        options.banned_tokens.extend(crate::recipe::untrained_tokens(&self.meta.stage, tokenizer));
         self.stream = Some(TextStream::new(trainer.inference_model(), tokenizer.clone(), &prompt, options).map_err(js_err)?);
         self.stream_tokenizer = None;
         Ok(())

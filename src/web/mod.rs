@@ -24,14 +24,14 @@ use crate::bundle::Metadata;
 use crate::chat::Conversation;
 use crate::data::TokenData;
 use crate::model::{Gpt, GptConfig};
-use crate::recipe::{pretrain_objective, sft_sample_prompt, RlSettings, SftSettings, PRETRAIN_SAMPLE_PROMPT};
+use crate::recipe::{pretrain_objective, pretrain_samples, sft_samples, RlSettings, SftSettings};
 use crate::reward_model::Preference;
 use crate::rl::Grpo;
 use crate::sample::TextStream;
 use crate::sft::ChatData;
 use crate::stage::{Slot, Stage};
 use crate::tokenizer::Tokenizer;
-use crate::train::{train_step, Clock, SampleSpec, Trainer};
+use crate::train::{train_step, Clock, Trainer};
 
 use reward_model::RewardRun;
 
@@ -222,13 +222,13 @@ impl Engine {
             Training::Sft(sft) => {
                 let chat = self.chat_data.as_ref().ok_or_else(|| js_err("choose conversations to fine-tune on first"))?;
                 let mut objective = sft.objective(chat, self.data.as_ref(), &trainer.config, block_size);
-                let spec = SampleSpec { tokenizer, prompt: sft_sample_prompt() };
+                let spec = sft_samples(tokenizer);
                 train_step(trainer, &mut objective, Some(&spec), &mut self.clock).await
             }
             Training::Pretrain => {
                 let data = self.data.as_ref().ok_or_else(|| js_err("configure training first"))?;
                 let mut objective = pretrain_objective(data, &trainer.config, block_size);
-                let spec = SampleSpec { tokenizer, prompt: PRETRAIN_SAMPLE_PROMPT.into() };
+                let spec = pretrain_samples(tokenizer);
                 train_step(trainer, &mut objective, Some(&spec), &mut self.clock).await
             }
         }
