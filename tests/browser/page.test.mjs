@@ -41,6 +41,29 @@ test("every form starts from its stage's recipe, the same defaults as the comman
   await page.context().close();
 });
 
+test("a stage's charts appear with its first step; Stop says at once that the run stops after the step", async () => {
+  const page = await openPage("?backend=cpu");
+  assert.ok(await page.isHidden("#train-charts") && await page.isHidden("#rm-charts"), "no empty plots before training");
+  await prepare(page);
+  await setTraining(page, { steps: 400, every: 400 });
+  await page.click("#train-start");
+  await page.waitForFunction(() => window.llmplay.app.history.length >= 3);
+  assert.ok(await page.isVisible("#train-charts"));
+  // What the page says the moment Stop is pressed (in the same task as the click).
+  const said = await page.evaluate(() => {
+    document.querySelector("#train-stop").click();
+    const q = (s) => document.querySelector(s);
+    return { status: q("#train-status").textContent, stop: q("#train-stop").disabled, pause: q("#train-pause").disabled };
+  });
+  assert.match(said.status, /stopping after this step…$/);
+  assert.ok(said.stop && said.pause, "pressed once is enough");
+  await page.waitForFunction(() => document.body.dataset.trainState === "stopped");
+  assert.doesNotMatch(await page.textContent("#train-status"), /stopping/);
+  assert.ok((await history(page)).length < 400);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test("a binary file or empty text is refused with a clear message", async () => {
   const page = await openPage();
   const binary = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37) % 256));

@@ -4,13 +4,13 @@
 import { fill, b } from "../dom.js";
 import { $, app } from "./state.js";
 import { call } from "./rpc.js";
-import { duration, num, showError } from "./ui.js";
+import { duration, num, show, showError } from "./ui.js";
 
 const panels = {};
 
 /**
  * A stage's panel. `spec`: {stage, state: the object in `app` whose `history` holds its events, ids: {start, pause?, resume?, stop, restart?, progress, status,
- * error, steps}, start(restart), status(ev, history) → parts of the status line, draw(history)
+ * error, steps, charts}, start(restart), status(ev, history) → parts of the status line, draw(history)
  * → redraws its charts, reset() → clears what else it shows, canStart() → whether its inputs are
  * ready, onEvent(ev, extra) → the rest (samples, tables)}.
  */
@@ -22,16 +22,22 @@ export function runPanel(spec) {
     reset() {
       spec.state.history = [];
       spec.draw(panel.history);
+      // No empty plots: a stage's charts appear with its first step.
+      show($(ids.charts), false);
       $(ids.progress).value = 0;
       $(ids.status).textContent = "";
       if (spec.reset) spec.reset();
     },
     push(ev, extra) {
       panel.history.push(ev);
+      if ($(ids.charts).hidden) {
+        show($(ids.charts));
+        window.dispatchEvent(new Event("resize")); // sized while hidden: size them now
+      }
       scheduleDraw(panel);
       const total = num(ids.steps);
       $(ids.progress).value = ev.step / total;
-      fill($(ids.status), "step ", b(ev.step), ` / ${total}`, spec.status(ev, panel.history), ` · ${eta(panel.history, total)}`);
+      fill($(ids.status), "step ", b(ev.step), ` / ${total}`, spec.status(ev, panel.history), ` · ${eta(panel.history, total)}`, panel.note || []);
       if (spec.onEvent) spec.onEvent(ev, extra);
       if (app.model && spec.stage === app.stage) app.model.step = ev.step;
     },
@@ -47,8 +53,15 @@ export function runPanel(spec) {
   $(ids.start).onclick = () => panel.start(false);
   if (ids.resume) $(ids.resume).onclick = () => panel.start(false);
   if (ids.restart) $(ids.restart).onclick = () => panel.start(true);
-  if (ids.pause) $(ids.pause).onclick = () => call("pause");
-  $(ids.stop).onclick = () => call("stop");
+  // A step runs to its end before the run pauses or stops: say so at once.
+  const after = (cmd, what) => () => {
+    call(cmd);
+    for (const id of [ids.pause, ids.stop]) if (id) $(id).disabled = true;
+    panel.note = document.createTextNode(` · ${what} after this step…`);
+    $(ids.status).append(panel.note);
+  };
+  if (ids.pause) $(ids.pause).onclick = after("pause", "pausing");
+  $(ids.stop).onclick = after("stop", "stopping");
   panels[spec.stage] = panel;
   return panel;
 }
@@ -89,6 +102,10 @@ export function setRunState(state, stage = app.stage) {
     const { ids, stage: s, canStart } = p.spec;
     if (s === "reward_model") continue;
     const mine = app.stage === s;
+    if (mine && !running && p.note) {
+      p.note.remove();
+      p.note = null;
+    }
     const ready = !!app.model && (!canStart || canStart());
     $(ids.start).disabled = running || (mine && state === "paused") || !ready;
     if (ids.pause) $(ids.pause).disabled = !(running && mine);

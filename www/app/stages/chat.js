@@ -1,5 +1,5 @@
 // 7. Chat: talk with any model held (yours, the ones before SFT and RL, a loaded bundle), two side
-// by side, and judge the replies (👍/👎, which is better): the reward model learns from those.
+// by side, and judge the replies (good or bad, which is better): the reward model learns from those.
 import { $, app } from "../state.js";
 import { call } from "../rpc.js";
 import { show, showError, human, num, onFilePicked } from "../ui.js";
@@ -162,7 +162,7 @@ const assistantTurn = (text) => [{ role: "assistant", content: text }];
 function addRating(el, prompt, text) {
   const box = document.createElement("span");
   box.className = "rate";
-  for (const [label, good, title] of [["👍 good", true, "A good answer"], ["👎 bad", false, "A bad answer"]]) {
+  for (const [label, good, title] of [["Good", true, "A good answer"], ["Bad", false, "A bad answer"]]) {
     const b = document.createElement("button");
     b.textContent = label;
     b.title = title;

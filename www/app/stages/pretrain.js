@@ -14,7 +14,7 @@ const lastVal = (h) => [...h].reverse().find((e) => e.val_loss != null);
 export const pretrain = runPanel({
   stage: "pretrain",
   state: app,
-  ids: { start: "train-start", pause: "train-pause", resume: "train-resume", stop: "train-stop", progress: "train-progress", status: "train-status", error: "train-error", steps: "steps" },
+  ids: { start: "train-start", pause: "train-pause", resume: "train-resume", stop: "train-stop", progress: "train-progress", status: "train-status", error: "train-error", steps: "steps", charts: "train-charts" },
   canStart: () => !app.sizeProblem,
   async start() {
     askPersistence();

@@ -71,6 +71,10 @@ onFilePicked("prefs-file", async (name, buffer) => {
 /** The reward model trains beside the main run, with a state of its own. */
 export function setRewardModelState(state, message) {
   app.rm.state = state;
+  if (state !== "running" && rewardModel.note) {
+    rewardModel.note.remove();
+    rewardModel.note = null;
+  }
   rewardModelButtons();
   if (state === "error") showError("rm-error", message);
   if (state === "done" || state === "stopped") refreshModels();
@@ -86,7 +90,7 @@ onRunState(rewardModelButtons);
 export const rewardModel = runPanel({
   stage: "reward_model",
   state: app.rm,
-  ids: { start: "rm-train", stop: "rm-stop", progress: "rm-progress", status: "rm-status", error: "rm-error", steps: "rm-steps" },
+  ids: { start: "rm-train", stop: "rm-stop", progress: "rm-progress", status: "rm-status", error: "rm-error", steps: "rm-steps", charts: "rm-charts" },
   async start() {
     askPersistence();
     const counts = await call("reward_model", { settings: { ...readForm("reward_model"), seed: num("seed") } });

@@ -80,7 +80,7 @@ function rlSettings() {
 export const rl = runPanel({
   stage: "rl",
   state: app.rl,
-  ids: { start: "rl-start", pause: "rl-pause", resume: "rl-resume", stop: "rl-stop", restart: "rl-restart", progress: "rl-progress", status: "rl-status", error: "rl-error", steps: "rl-steps" },
+  ids: { start: "rl-start", pause: "rl-pause", resume: "rl-resume", stop: "rl-stop", restart: "rl-restart", progress: "rl-progress", status: "rl-status", error: "rl-error", steps: "rl-steps", charts: "rl-charts" },
   async start(restart) {
     const js = $("rl-reward").value === "js" ? $("rl-js").value : null;
     askPersistence();

@@ -88,7 +88,7 @@ const lastVal = (h) => [...h].reverse().find((e) => e.val_loss != null);
 export const sft = runPanel({
   stage: "sft",
   state: app.sft,
-  ids: { start: "sft-start", pause: "sft-pause", resume: "sft-resume", stop: "sft-stop", restart: "sft-restart", progress: "sft-progress", status: "sft-status", error: "sft-error", steps: "sft-steps" },
+  ids: { start: "sft-start", pause: "sft-pause", resume: "sft-resume", stop: "sft-stop", restart: "sft-restart", progress: "sft-progress", status: "sft-status", error: "sft-error", steps: "sft-steps", charts: "sft-charts" },
   canStart: () => app.sft.ready,
   async start(restart) {
     askPersistence();
