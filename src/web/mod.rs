@@ -31,7 +31,7 @@ use crate::sample::TextStream;
 use crate::sft::ChatData;
 use crate::stage::{Slot, Stage};
 use crate::tokenizer::Tokenizer;
-use crate::train::{train_step, Clock, Trainer};
+use crate::train::{train_step, Clock, TrainConfig, Trainer};
 
 use reward_model::RewardRun;
 
@@ -264,6 +264,36 @@ impl Engine {
 }
 
 impl Engine {
+    /// The model a fine-tuning stage starts from: the current one, kept in `slot` the first time
+    /// (for comparison, and RL's KL reference), or, starting over, the one kept there.
+    fn stage_start(&mut self, slot: Slot, restart: bool) -> Result<Gpt, JsError> {
+        let (config, trainer, tokenizer) = self.parts()?;
+        let start = match (restart, self.slots.get(&slot)) {
+            (true, Some(kept)) => kept.model.clone(),
+            _ => trainer.inference_model(),
+        };
+        let kept = (!self.slots.contains_key(&slot)).then(|| SlotModel {
+            model: start.clone(),
+            tokenizer: tokenizer.clone(),
+            config: config.clone(),
+            meta: Metadata { steps: trainer.step, ..self.meta.clone() },
+        });
+        if let Some(kept) = kept {
+            self.slots.insert(slot, kept);
+        }
+        Ok(start)
+    }
+
+    /// A stage begins on `model` with its own schedule: a fresh optimizer, step count and clock.
+    fn begin_stage(&mut self, stage: Stage, model: Gpt, schedule: TrainConfig) {
+        self.trainer = Some(Trainer::new(model, schedule, &self.device));
+        self.meta.stage = stage.name().into();
+        self.meta.steps = 0;
+        self.clock = Clock::new(0.0);
+        self.last_train_loss = None;
+        self.last_val_loss = None;
+    }
+
     /// The distinct prompts the user judged, for RL on them.
     fn judged_prompts(&self) -> Vec<Conversation> {
         crate::reward_model::distinct_prompts(self.preferences.iter().map(|p| p.prompt().clone()))

@@ -3,12 +3,10 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::{from_js, js_err, to_js, Engine, SlotModel, Training};
-use crate::bundle::Metadata;
+use super::{from_js, js_err, to_js, Engine, Training};
 use crate::recipe::RlSettings;
 use crate::stage::{Slot, Stage};
 use crate::tasks::Task;
-use crate::train::{Clock, Trainer};
 
 #[wasm_bindgen]
 impl Engine {
@@ -24,29 +22,17 @@ impl Engine {
         let reward_model = self.slots.get(&Slot::Reward).map(|s| s.model.clone());
         let prompts = self.judged_prompts();
         rl.check_inputs(reward_model.as_ref(), &prompts).map_err(js_err)?;
-        let (config, trainer, tokenizer) = self.parts()?;
-        let (config, tokenizer) = (config.clone(), tokenizer.clone());
+        let tokenizer = self.parts()?.2.clone();
         let starting = !matches!(self.training, Training::Rl(..)) || restart;
         if starting {
-            let start = match (restart, self.slots.get(&Slot::Start)) {
-                (true, Some(slot)) => slot.model.clone(),
-                _ => trainer.inference_model(),
-            };
-            if !self.slots.contains_key(&Slot::Start) {
-                let meta = Metadata { steps: trainer.step, ..self.meta.clone() };
-                self.slots.insert(Slot::Start, SlotModel { model: start.clone(), tokenizer: tokenizer.clone(), config, meta });
-            }
+            let start = self.stage_start(Slot::Start, restart)?;
             let grpo = rl.objective(&tokenizer, Some(start.clone()), reward_model.as_ref(), &prompts).map_err(js_err)?;
-            self.trainer = Some(Trainer::new(start, settings.clone(), &self.device));
+            self.begin_stage(Stage::Rl, start, settings.clone());
             self.training = Training::Rl(rl, Box::new(grpo));
-            self.meta.stage = Stage::Rl.name().into();
-            self.meta.steps = 0;
-            self.clock = Clock::new(0.0);
-            self.last_train_loss = None;
-            self.last_val_loss = None;
         } else {
-            if settings.steps <= trainer.step {
-                return Err(js_err(format!("RL has run {} steps: set more total steps to continue", trainer.step)));
+            let step = self.parts()?.1.step;
+            if settings.steps <= step {
+                return Err(js_err(format!("RL has run {step} steps: set more total steps to continue")));
             }
             let reference = self.slots.get(&Slot::Start).map(|s| s.model.clone());
             let grpo = rl.objective(&tokenizer, reference, reward_model.as_ref(), &prompts).map_err(js_err)?;

@@ -4,14 +4,12 @@
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use super::{from_js, js_err, to_js, Engine, SlotModel, Training};
-use crate::bundle::Metadata;
+use super::{from_js, js_err, to_js, Engine, Training};
 use crate::chat::{bad_lines_message, parse_jsonl, CONVERSATION_LINE};
 use crate::data::TokenData;
 use crate::recipe::SftSettings;
 use crate::sft::ChatData;
 use crate::stage::{Slot, Stage};
-use crate::train::{Clock, Trainer};
 
 /// One token of a rendered conversation, for the page's mask view.
 #[derive(Serialize)]
@@ -110,23 +108,9 @@ impl Engine {
         }
         let starting = !matches!(self.training, Training::Sft(_)) || restart;
         if starting {
-            let (config, trainer, tokenizer) = self.parts()?;
-            let (config, tokenizer) = (config.clone(), tokenizer.clone());
-            let base = match (restart, self.slots.get(&Slot::Base)) {
-                // Starting over: fine-tune the pretrained model again, not the fine-tuned one.
-                (true, Some(slot)) => slot.model.clone(),
-                _ => trainer.inference_model(),
-            };
-            if !self.slots.contains_key(&Slot::Base) {
-                let meta = Metadata { steps: trainer.step, ..self.meta.clone() };
-                self.slots.insert(Slot::Base, SlotModel { model: base.clone(), tokenizer, config, meta });
-            }
-            self.trainer = Some(Trainer::new(base, settings.clone(), &self.device));
-            self.meta.stage = Stage::Sft.name().into();
-            self.meta.steps = 0;
-            self.clock = Clock::new(0.0);
-            self.last_train_loss = None;
-            self.last_val_loss = None;
+            // Starting over fine-tunes the pretrained model again, not the fine-tuned one.
+            let base = self.stage_start(Slot::Base, restart)?;
+            self.begin_stage(Stage::Sft, base, settings.clone());
         } else {
             let trainer = self.trainer.as_ref().expect("checked by parts");
             if settings.steps <= trainer.step {
