@@ -61,7 +61,20 @@ pub struct Metadata {
     /// The training settings, as the training loop read them.
     pub train_config: Option<Value>,
     pub llmplay_version: String,
+    /// The stages trained before this one, oldest first: the model's schooling so far.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<StageSteps>,
 }
+
+/// One stage of a model's schooling and how many steps it trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageSteps {
+    pub stage: String,
+    pub steps: usize,
+}
+
+/// The most stages a bundle's history may list (llmplay writes three or four).
+pub const MAX_META_HISTORY: usize = 32;
 
 impl Metadata {
     /// Reads an llmplay.json, which may come from anyone: the stage must be one llmplay writes,
@@ -89,9 +102,40 @@ impl Metadata {
         if meta.steps > MAX_META_STEPS {
             return Err(format!("llmplay.json claims {} training steps; the most llmplay accepts is {MAX_META_STEPS}", meta.steps));
         }
+        if meta.history.len() > MAX_META_HISTORY {
+            return Err(format!("llmplay.json lists {} training stages; the most llmplay accepts is {MAX_META_HISTORY}", meta.history.len()));
+        }
+        // The page shows the history: only stages llmplay writes, with believable step counts.
+        meta.history.retain(|h| Stage::ALL.iter().any(|s| s.name() == h.stage) && h.steps <= MAX_META_STEPS);
         meta.corpus_name = meta.corpus_name.as_deref().map(clean_text);
         meta.llmplay_version = clean_text(&meta.llmplay_version);
         Ok(meta)
+    }
+}
+
+impl Metadata {
+    /// Every stage the model trained, this one last (stages of 0 steps left out).
+    pub fn schooling(&self) -> Vec<StageSteps> {
+        let mut all = self.history.clone();
+        if self.steps > 0 && self.stage != IMPORTED {
+            all.push(StageSteps { stage: self.stage.clone(), steps: self.steps });
+        }
+        all
+    }
+
+    /// How a model that starts `stage` from this one is described before its first step: its
+    /// schooling so far, the corpus it read.
+    pub fn next_stage(&self, stage: Stage) -> Metadata {
+        Metadata {
+            stage: stage.name().into(),
+            steps: 0,
+            train_loss: None,
+            val_loss: None,
+            train_config: None,
+            history: self.schooling(),
+            llmplay_version: crate::version().into(),
+            ..self.clone()
+        }
     }
 }
 
@@ -122,17 +166,19 @@ pub struct Bundle {
     pub tokenizer: Tokenizer,
     pub weights: HashMap<String, TensorData>,
     pub meta: Metadata,
+    /// Written with 16-bit weights (half the size; training reads them back as f32).
+    pub half: bool,
 }
 
 impl Bundle {
     /// Reads a trained model's parameters back from the device into a bundle.
     pub async fn from_model(model: &Gpt, config: &GptConfig, tokenizer: &Tokenizer, meta: Metadata) -> Result<Bundle, String> {
         let weights = crate::model::read_params(model).await?.into_iter().collect();
-        Ok(Bundle { config: config.clone(), tokenizer: tokenizer.clone(), weights, meta })
+        Ok(Bundle { config: config.clone(), tokenizer: tokenizer.clone(), weights, meta, half: false })
     }
 
     pub fn from_weights(config: &GptConfig, tokenizer: &Tokenizer, weights: Vec<(String, TensorData)>, meta: Metadata) -> Bundle {
-        Bundle { config: config.clone(), tokenizer: tokenizer.clone(), weights: weights.into_iter().collect(), meta }
+        Bundle { config: config.clone(), tokenizer: tokenizer.clone(), weights: weights.into_iter().collect(), meta, half: false }
     }
 
     /// Builds the model on `device`.
@@ -144,19 +190,23 @@ impl Bundle {
     pub fn safetensors_bytes(&self, extra: &[(&str, String)]) -> Result<Vec<u8>, String> {
         let mut names: Vec<&String> = self.weights.keys().collect();
         names.sort();
-        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = names
+        let bytes: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = names
             .into_iter()
             .map(|name| {
                 let data = &self.weights[name];
                 let values: Vec<f32> = data.clone().convert::<f32>().try_to_vec().expect("f32 weights");
-                let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-                (name.clone(), data.shape().to_vec(), raw)
+                let (dtype, raw) = if self.half {
+                    (Dtype::F16, values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect())
+                } else {
+                    (Dtype::F32, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+                };
+                (name.clone(), data.shape().to_vec(), dtype, raw)
             })
             .collect();
         let views = bytes
             .iter()
-            .map(|(name, shape, raw)| {
-                let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), raw)
+            .map(|(name, shape, dtype, raw)| {
+                let view = safetensors::tensor::TensorView::new(*dtype, shape.clone(), raw)
                     .expect("shape matches data");
                 (name.clone(), view)
             })
@@ -249,7 +299,7 @@ impl Bundle {
             None => Metadata { stage: IMPORTED.into(), ..Metadata::default() },
         };
         let weights = read_weights(weights, &config)?;
-        Ok(Bundle { config, tokenizer, weights, meta })
+        Ok(Bundle { config, tokenizer, weights, meta, half: false })
     }
 }
 

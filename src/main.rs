@@ -63,6 +63,9 @@ enum Command {
         /// Output file, e.g. shakespeare.llmplay.safetensors.
         #[arg(long)]
         out: PathBuf,
+        /// Store the weights as 16-bit floats: half the size (the page's ready-made models).
+        #[arg(long)]
+        f16: bool,
     },
 }
 
@@ -97,8 +100,8 @@ fn main() -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&llmplay::recipe::recipes()).expect("json"));
             Ok(())
         }
-        Command::Export { model, out } => Bundle::load(&model)
-            .and_then(|b| b.to_single_file())
+        Command::Export { model, out, f16 } => Bundle::load(&model)
+            .and_then(|b| Bundle { half: f16, ..b }.to_single_file())
             .and_then(|bytes| std::fs::write(&out, bytes).map_err(|e| format!("writing {}: {e}", out.display()))),
     };
     match result {

@@ -70,6 +70,7 @@ pub const MAX_PARAMS: u64 = 1 << 31;
 /// Named model sizes. Parameter counts depend on the vocabulary; `llmplay presets` prints them.
 pub const PRESETS: &[(&str, usize, usize, usize, usize, &str)] = &[
     // name, layers, heads, width, context, what it is for
+    ("pico", 2, 4, 64, 64, "the lesson's model: writes Shakespeare's words within five minutes on a browser's CPU"),
     ("nano", 4, 4, 64, 64, "a few seconds a step even on a CPU in the browser"),
     ("micro", 5, 4, 128, 128, "the size for lessons: learns Shakespeare's shape in minutes"),
     ("tiny", 6, 6, 384, 256, "nanoGPT's shakespeare-char GPU model"),

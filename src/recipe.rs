@@ -45,19 +45,22 @@ impl Default for PretrainSettings {
         Self {
             tokenizer: "char".into(),
             vocab_size: 512,
-            preset: "nano".into(),
+            preset: "pico".into(),
             dropout: 0.0,
+            // Five minutes on the page; the CLI's default steps are what those minutes came to in
+            // the page's wasm CPU engine on a 2-core machine (README: "The lesson, measured").
             train: TrainConfig {
-                steps: 500,
+                minutes: 5.0,
+                steps: 1150,
                 batch_size: 12,
-                lr: 1e-3,
-                min_lr: 1e-4,
+                lr: 6e-3,
+                min_lr: 6e-4,
                 warmup_steps: 50,
-                eval_every: 50,
+                eval_every: 100,
                 eval_batches: 10,
-                sample_every: 50,
+                sample_every: 100,
                 sample_tokens: 200,
-                checkpoint_every: 50,
+                checkpoint_every: 100,
                 seed: SEED,
                 ..TrainConfig::default()
             },
@@ -91,6 +94,12 @@ pub fn pretrain_objective<'a>(data: &'a TokenData, train: &TrainConfig, block_si
 pub struct SftSettings {
     /// Share of each batch's rows taken from pretraining text (limits forgetting; 0 = none).
     pub mix: f64,
+    /// The practice tasks the built-in mix teaches (besides small talk): few, so that each is
+    /// learnt in minutes.
+    pub tasks: Vec<String>,
+    /// Held-out problems per practice task answered at each validation (built-in mix only; 0 =
+    /// none): the page charts each task's accuracy as the model learns it.
+    pub eval_problems: usize,
     /// The schedule, as pretraining's: a lower rate (the model already knows its text), rows of
     /// the model's context length packed with conversations, a sample reply now and then.
     #[serde(flatten)]
@@ -101,17 +110,22 @@ impl Default for SftSettings {
     fn default() -> Self {
         Self {
             mix: 0.0,
+            // One skill learnt well in minutes rather than four learnt badly.
+            tasks: vec![Task::Compare.name().into()],
+            eval_problems: 50,
+            // Four minutes on the page (the CLI's steps: what they came to, as pretraining's).
             train: TrainConfig {
-                steps: 300,
+                minutes: 4.0,
+                steps: 1400,
                 batch_size: 8,
-                lr: 5e-4,
-                min_lr: 5e-5,
+                lr: 3e-3,
+                min_lr: 3e-4,
                 warmup_steps: 20,
-                eval_every: 25,
+                eval_every: 100,
                 eval_batches: 10,
-                sample_every: 25,
+                sample_every: 100,
                 sample_tokens: 48,
-                checkpoint_every: 50,
+                checkpoint_every: 100,
                 seed: SEED,
                 ..TrainConfig::default()
             },
@@ -120,19 +134,25 @@ impl Default for SftSettings {
 }
 
 /// The question SFT's samples answer, so a run shows its replies improving.
-pub const SFT_SAMPLE_QUESTION: &str = "What is 12 + 34?";
+pub const SFT_SAMPLE_QUESTION: &str = "Which is bigger, 9.11 or 9.9?";
 
 impl SftSettings {
     pub fn validate(&self) -> Result<(), String> {
         if !(0.0..=0.9).contains(&self.mix) {
             return Err("the share of pretraining text must be between 0 and 0.9".into());
         }
+        self.builtin_tasks()?;
         self.train.validate()
+    }
+
+    /// The tasks of the built-in mix (all of them when none are named).
+    pub fn builtin_tasks(&self) -> Result<Vec<Task>, String> {
+        self.tasks.iter().map(|t| t.parse()).collect()
     }
 
     /// SFT's objective for a run's schedule: the masked loss on conversations, with `corpus`
     /// mixed in at `mix` when there is one.
-    pub fn objective<'a>(&self, data: &'a ChatData, corpus: Option<&'a TokenData>, train: &TrainConfig, block_size: usize) -> Sft<'a> {
+    pub fn objective<'a>(&self, data: &'a ChatData, corpus: Option<&'a TokenData>, tokenizer: &'a Tokenizer, train: &TrainConfig, block_size: usize) -> Sft<'a> {
         Sft {
             data,
             corpus: corpus.filter(|_| self.mix > 0.0).map(|c| (c, self.mix)),
@@ -140,6 +160,8 @@ impl SftSettings {
             block_size,
             seed: train.seed,
             eval_batches: train.eval_batches,
+            eval_problems: self.eval_problems,
+            tokenizer: Some(tokenizer),
         }
     }
 }
@@ -157,6 +179,8 @@ pub struct RlSettings {
     /// The practice task: its prompts, and its checker's reward unless `rules` or `reward_model`.
     pub task: String,
     pub steps: usize,
+    /// A time budget instead of `steps` (see [`TrainConfig::minutes`]); 0 = exactly `steps`.
+    pub minutes: f64,
     /// Constant after warmup: RL nudges a model that already answers.
     pub lr: f64,
     pub warmup: usize,
@@ -177,13 +201,16 @@ pub struct RlSettings {
 impl Default for RlSettings {
     fn default() -> Self {
         Self {
-            task: Task::Addition.name().into(),
-            steps: 60,
+            // Compare: a half-taught model copies one of the two numbers, right half the time, so
+            // its groups differ and GRPO has something to learn from.
+            task: Task::Compare.name().into(),
+            steps: 170,
+            minutes: 5.0,
             lr: 1e-4,
             warmup: 5,
             checkpoint_every: 20,
             seed: SEED,
-            grpo: GrpoConfig { group_size: 4, prompts_per_step: 4, max_new_tokens: 10, eval_every: 10, eval_problems: 20, ..GrpoConfig::default() },
+            grpo: GrpoConfig { group_size: 8, prompts_per_step: 8, max_new_tokens: 10, eval_every: 20, eval_problems: 50, ..GrpoConfig::default() },
             rules: None,
             reward_model: false,
             judged_prompts: false,
@@ -196,13 +223,16 @@ impl RlSettings {
     /// the samples), held-out accuracy instead of a validation loss.
     pub fn train_config(&self) -> TrainConfig {
         TrainConfig {
-            steps: self.steps,
+            steps: if self.minutes > 0.0 { 0 } else { self.steps },
+            minutes: self.minutes,
             batch_size: self.grpo.prompts_per_step * self.grpo.group_size,
             lr: self.lr,
             min_lr: self.lr,
             warmup_steps: self.warmup,
             weight_decay: 0.0,
-            eval_every: 0,
+            // No validation loss: held-out accuracy (measured as it samples) takes its place.
+            // Named here so a time budget measures a stretch that includes one.
+            eval_every: self.grpo.eval_every,
             sample_every: 0,
             checkpoint_every: self.checkpoint_every,
             seed: self.seed,
@@ -435,15 +465,21 @@ impl RunState {
         Ok(())
     }
 
-    /// Checks the run can go on: it is of `stage` and has steps left.
-    pub fn check_resumable(&self, stage: Stage, steps: usize) -> Result<(), String> {
+    /// Checks the run can go on: it is of `stage` and has steps left in `train`.
+    pub fn check_resumable(&self, stage: Stage, train: &TrainConfig) -> Result<(), String> {
         let saved = self.stage()?;
         if saved != stage {
             return Err(format!("the checkpoint holds a {saved} run, not a {stage} run"));
         }
-        if self.step >= steps {
-            return Err(format!("the run has already trained {} of its {steps} steps: pass --steps with more", self.step));
+        if train.is_finished(self.step) {
+            return Err(format!("the run has already trained {} of its {} steps: pass --steps with more", self.step, train.steps));
         }
         Ok(())
+    }
+
+    /// The schedule a resumed run goes on with: `train` (its command's settings), keeping the
+    /// length a time-budgeted run already fixed.
+    pub fn resumed_schedule(&self, train: TrainConfig) -> TrainConfig {
+        train.continuing(&self.train)
     }
 }

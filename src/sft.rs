@@ -12,15 +12,18 @@ use crate::chat::{render, Conversation, Rendered};
 use crate::data::{step_rng, TokenData};
 use crate::model::Gpt;
 use crate::pretrain::token_nll;
-use crate::tasks::{builtin_conversations, Split};
+use crate::tasks::{builtin_conversations, Split, Task};
 use crate::tokenizer::Tokenizer;
-use crate::train::Objective;
+use crate::train::{Measurements, Objective};
 
 /// Rendered conversations, split into training and validation sets.
 #[derive(Debug, Clone)]
 pub struct ChatData {
     pub train: Vec<Rendered>,
     pub val: Vec<Rendered>,
+    /// The practice tasks the conversations teach (the built-in mix's), which a run measures as
+    /// it learns; none for conversations of one's own.
+    pub tasks: Vec<Task>,
 }
 
 /// Conversations generated for the built-in mix (training), and held out for validation.
@@ -46,16 +49,17 @@ impl ChatData {
             // Too few to split: validate on the training set rather than not at all.
             val = train.clone();
         }
-        Ok(Self { train, val })
+        Ok(Self { train, val, tasks: Vec::new() })
     }
 
-    /// The built-in mix: training conversations from the tasks' training problems, validation
-    /// from their held-out problems.
-    pub fn builtin(tokenizer: &Tokenizer, seed: u64) -> Result<Self, String> {
+    /// The built-in mix of `tasks` (none: all): training conversations from the tasks' training
+    /// problems, validation from their held-out problems.
+    pub fn builtin(tokenizer: &Tokenizer, seed: u64, tasks: &[Task]) -> Result<Self, String> {
         let render_all = |convs: Vec<Conversation>| convs.iter().map(|c| render(tokenizer, c)).collect::<Result<Vec<_>, _>>();
         Ok(Self {
-            train: render_all(builtin_conversations(Split::Train, BUILTIN_TRAIN, seed))?,
-            val: render_all(builtin_conversations(Split::Val, BUILTIN_VAL, seed ^ 0x5A17))?,
+            train: render_all(builtin_conversations(Split::Train, BUILTIN_TRAIN, seed, tasks))?,
+            val: render_all(builtin_conversations(Split::Val, BUILTIN_VAL, seed ^ 0x5A17, tasks))?,
+            tasks: if tasks.is_empty() { Task::ALL.to_vec() } else { tasks.to_vec() },
         })
     }
 
@@ -109,6 +113,10 @@ pub struct Sft<'a> {
     pub block_size: usize,
     pub seed: u64,
     pub eval_batches: usize,
+    /// With each validation loss, the held-out accuracy on each practice task the data teaches,
+    /// this many problems each (when a tokenizer is given; 0 = not measured).
+    pub eval_problems: usize,
+    pub tokenizer: Option<&'a Tokenizer>,
 }
 
 const EVAL_STREAM: u64 = 0x5F7_E7A1;
@@ -156,5 +164,20 @@ impl Objective for Sft<'_> {
             });
         }
         Some(total?.div_scalar(count.max(1) as f64))
+    }
+
+    /// What SFT teaches, measured as a learner sees it: exact answers to held-out problems
+    /// (greedy; the same problems `eval-task` and RL's held-out check use).
+    fn evaluate<'b>(&'b mut self, model: &'b Gpt) -> Measurements<'b> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            if let (Some(tokenizer), true) = (self.tokenizer, self.eval_problems > 0) {
+                for &task in &self.data.tasks {
+                    let report = crate::tasks::evaluate(model, tokenizer, task, self.eval_problems, 0, |_| {}).await?;
+                    out.push((task.accuracy_metric(), report.accuracy));
+                }
+            }
+            Ok(out)
+        })
     }
 }

@@ -110,6 +110,16 @@ impl Task {
         }
     }
 
+    /// The name of its held-out accuracy in a run's metrics (SFT measures every task).
+    pub fn accuracy_metric(self) -> &'static str {
+        match self {
+            Task::Addition => "addition_accuracy",
+            Task::Compare => "compare_accuracy",
+            Task::Count => "count_accuracy",
+            Task::Reverse => "reverse_accuracy",
+        }
+    }
+
     /// A question of the task, to show what it asks.
     pub fn example(self) -> &'static str {
         match self {
@@ -208,6 +218,21 @@ impl Task {
         out
     }
 
+    /// What a score on `problems` should be compared with: always giving their most common answer,
+    /// and guessing where the question offers choices (compare: either number, one in two).
+    pub fn baseline(self, problems: &[Problem]) -> Baseline {
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        for p in problems {
+            *counts.entry(p.answer.as_str()).or_default() += 1;
+        }
+        let (answer, n) = counts.iter().max_by_key(|(a, n)| (**n, std::cmp::Reverse(**a))).map(|(a, n)| (a.to_string(), *n)).unwrap_or_default();
+        Baseline {
+            most_common_answer: answer,
+            most_common_accuracy: n as f64 / problems.len().max(1) as f64,
+            chance: (self == Task::Compare).then_some(0.5),
+        }
+    }
+
     /// Whether a completion (the assistant's text, end-of-turn token removed) is exactly right.
     pub fn check(self, problem: &Problem, completion: &str) -> bool {
         completion.trim() == problem.answer
@@ -238,19 +263,31 @@ fn small_talk(rng: &mut StdRng) -> Conversation {
     conversation(asks.choose(rng).expect("asks"), answers.choose(rng).expect("answers"))
 }
 
-/// `n` conversations of the built-in mix (one in ten small talk, the rest the four tasks in
-/// equal parts), from `split`, the same for the same seed.
-pub fn builtin_conversations(split: Split, n: usize, seed: u64) -> Vec<Conversation> {
+/// `n` conversations of the built-in mix (one in ten small talk, the rest `tasks` in equal
+/// parts; none given, all of them), from `split`, the same for the same seed.
+pub fn builtin_conversations(split: Split, n: usize, seed: u64, tasks: &[Task]) -> Vec<Conversation> {
+    let tasks = if tasks.is_empty() { &Task::ALL[..] } else { tasks };
     let mut rng = StdRng::seed_from_u64(seed);
     (0..n)
         .map(|i| match i % 10 {
             0 => small_talk(&mut rng),
             _ => {
-                let task = *Task::ALL.choose(&mut rng).expect("tasks");
+                let task = *tasks.choose(&mut rng).expect("tasks");
                 task.sample(split, &mut rng).conversation()
             }
         })
         .collect()
+}
+
+/// The scores that need no model (see [`Task::baseline`]): a model that learnt nothing but the
+/// answers' shape scores about this.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Baseline {
+    pub most_common_answer: String,
+    /// The share of the problems whose answer is the most common one.
+    pub most_common_accuracy: f64,
+    /// Guessing among the choices a question offers, where it offers some.
+    pub chance: Option<f64>,
 }
 
 /// How a model does on a task's held-out problems.
@@ -258,6 +295,8 @@ pub fn builtin_conversations(split: Split, n: usize, seed: u64) -> Vec<Conversat
 pub struct TaskReport {
     pub task: Task,
     pub n: usize,
+    /// What the accuracy is to be compared with.
+    pub baseline: Baseline,
     /// Share answered exactly right (greedy decoding).
     pub accuracy: f64,
     /// Share of replies that ended with `<|end|>` (not cut off, not running into another turn).
@@ -309,6 +348,7 @@ pub async fn evaluate(
     Ok(TaskReport {
         task,
         n: answers.len(),
+        baseline: task.baseline(&problems),
         accuracy: share(|a| a.correct),
         end_of_turn_rate: share(|a| a.ended_turn),
         examples: answers.iter().take(5).cloned().collect(),

@@ -24,8 +24,13 @@ use crate::tokenizer::Tokenizer;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
-    /// Optimizer steps to run in total.
+    /// Optimizer steps to run in total; 0 with `minutes` set: not known until the run has
+    /// measured its speed (see [`TrainConfig::is_finished`]).
     pub steps: usize,
+    /// A time budget instead of a step count (0 = none): a run with `steps` 0 measures its first
+    /// steps, then fixes `steps` to what fits in this many minutes on this machine, so a faster
+    /// one trains further in the same time.
+    pub minutes: f64,
     /// Sequences per micro-batch.
     pub batch_size: usize,
     /// Micro-batches whose gradients are summed into one optimizer step.
@@ -59,6 +64,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             steps: 2000,
+            minutes: 0.0,
             batch_size: 12,
             grad_accum: 1,
             lr: 1e-3,
@@ -96,14 +102,47 @@ impl TrainConfig {
     }
 
     /// Linear warmup to `lr`, then cosine decay to `min_lr` at the last step (nanoGPT's schedule).
+    /// Until a time-budgeted run knows its length, the rate stays at its peak.
     pub fn lr_at(&self, step: usize) -> f64 {
         if step < self.warmup_steps {
             return self.lr * (step + 1) as f64 / (self.warmup_steps + 1) as f64;
+        }
+        if self.awaits_budget() {
+            return self.lr;
         }
         let decay_steps = self.steps.saturating_sub(self.warmup_steps).max(1);
         let progress = ((step - self.warmup_steps) as f64 / decay_steps as f64).min(1.0);
         let coeff = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
         self.min_lr + coeff * (self.lr - self.min_lr)
+    }
+}
+
+impl TrainConfig {
+    /// A time-budgeted run that has not yet measured its speed (its `steps` are not known).
+    pub fn awaits_budget(&self) -> bool {
+        self.minutes > 0.0 && self.steps == 0
+    }
+
+    /// Whether a run at `step` has trained all it was asked to.
+    pub fn is_finished(&self, step: usize) -> bool {
+        !self.awaits_budget() && step >= self.steps
+    }
+
+    /// The schedule a run goes on with when its settings are given again (a resume, a continue
+    /// with new settings): these, keeping the length `running` already fixed for the same budget.
+    pub fn continuing(self, running: &TrainConfig) -> TrainConfig {
+        if self.awaits_budget() && running.steps > 0 && running.minutes == self.minutes {
+            return TrainConfig { steps: running.steps, ..self };
+        }
+        self
+    }
+
+    /// The step after which a time-budgeted run fixes its length: past warmup (so the schedule
+    /// before it does not depend on the length) and its first evaluation (so their cost is in
+    /// the measured speed), between 10 and 100 steps — or sooner, once a tenth of the budget
+    /// has gone (a short budget still gets its whole decay).
+    pub fn budget_step(&self) -> usize {
+        self.warmup_steps.max(self.eval_every).clamp(10, 100)
     }
 }
 
@@ -142,6 +181,9 @@ pub trait Objective {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainEvent {
     pub step: usize,
+    /// The run's length in steps; 0 while a time-budgeted run is still measuring its speed.
+    #[serde(default)]
+    pub steps: usize,
     pub train_loss: f32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub val_loss: Option<f32>,
@@ -200,6 +242,8 @@ pub struct Trainer {
     pub elapsed_s: f64,
     /// The autodiff device the model trains on.
     pub device: Device,
+    /// A time-budgeted run's first measured step of this session: (step, seconds trained).
+    speed_mark: Option<(usize, f64)>,
 }
 
 impl Trainer {
@@ -209,7 +253,7 @@ impl Trainer {
         let model = model.to_device(&device).train();
         // Biases and LayerNorm gains are not decayed (decaying them only hurts).
         let optim = AdamW::new(config.beta1 as f64, config.beta2 as f64, config.weight_decay as f64, model.decayed_param_ids());
-        Self { model, optim, config, step: 0, elapsed_s: 0.0, device }
+        Self { model, optim, config, step: 0, elapsed_s: 0.0, device, speed_mark: None }
     }
 
     /// Runs one optimizer step: the objective's micro-batches, gradient accumulation, global
@@ -362,6 +406,14 @@ impl Clock {
         self.before + self.running_since.map_or(0.0, |t| t.elapsed().as_secs_f64())
     }
 
+    /// A clock that counts only from the run's first step (`train_step` starts it): the page
+    /// makes a model, then a person reads and sets the form, which is not training time.
+    pub fn idle() -> Self {
+        let mut clock = Self::new(0.0);
+        clock.pause();
+        clock
+    }
+
     /// Stops counting time (a paused run).
     pub fn pause(&mut self) {
         self.before = self.elapsed_s();
@@ -394,10 +446,11 @@ pub async fn train_step(
     clock.resume();
     let report = trainer.step(objective).await.map_err(|e| e.to_string())?;
     let step = report.step;
-    let is_last = step == cfg.steps;
+    let is_last = !cfg.awaits_budget() && step == cfg.steps;
     let secs = clock.window.elapsed().as_secs_f64();
     let mut event = TrainEvent {
         step,
+        steps: cfg.steps,
         train_loss: report.loss,
         val_loss: None,
         lr: report.lr,
@@ -417,9 +470,33 @@ pub async fn train_step(
         let options = SampleOptions { max_new_tokens: sample_tokens, seed, banned_tokens: spec.banned.clone(), ..SampleOptions::default() };
         event.sample = Some(generate(&trainer.inference_model(), spec.tokenizer, &spec.prompt, &options, |_| true).await?);
     }
+    if cfg.awaits_budget() {
+        event.steps = fit_budget(trainer, step, clock.elapsed_s());
+    }
     // Evaluation, sampling and whatever the host does next are not training throughput.
     clock.window = Instant::now();
     Ok(event)
+}
+
+/// A time-budgeted run's length: after its first step it notes the clock; at
+/// [`TrainConfig::budget_step`] (or a tenth into the budget) it fixes `steps` to what the rest
+/// of the budget fits at the speed
+/// measured since (evaluations and samples included; the first step, which may compile GPU
+/// kernels, left out). Returns the length, 0 while still measuring.
+fn fit_budget(trainer: &mut Trainer, step: usize, elapsed_s: f64) -> usize {
+    let budget_s = trainer.config.minutes * 60.0;
+    let Some((first, t0)) = trainer.speed_mark else {
+        trainer.speed_mark = Some((step, elapsed_s));
+        return 0;
+    };
+    if step < trainer.config.budget_step() && elapsed_s < budget_s / 10.0 {
+        return 0;
+    }
+    let per_step = (elapsed_s - t0) / step.saturating_sub(first).max(1) as f64;
+    let more = if per_step > 0.0 { ((budget_s - elapsed_s) / per_step).max(0.0) as usize } else { 0 };
+    // At least one more step, so the run ends as every run does (a last evaluation and sample).
+    trainer.config.steps = step + more.max(1);
+    trainer.config.steps
 }
 
 /// Trains until `trainer.config.steps` (or until the hooks say stop), reporting an event per
@@ -432,12 +509,12 @@ pub async fn run(
 ) -> Result<(), String> {
     // A resumed run's clock goes on from where it stopped.
     let mut clock = Clock::new(trainer.elapsed_s);
-    while trainer.step < trainer.config.steps {
+    while !trainer.config.is_finished(trainer.step) {
         let event = train_step(trainer, objective, samples, &mut clock).await?;
         trainer.elapsed_s = clock.elapsed_s();
         hooks.event(&event);
         let stop = hooks.should_stop();
-        if due(trainer.config.checkpoint_every, event.step) || event.step == trainer.config.steps || stop {
+        if due(trainer.config.checkpoint_every, event.step) || trainer.config.is_finished(event.step) || stop {
             hooks.checkpoint(trainer.snapshot().await?)?;
         }
         if stop {

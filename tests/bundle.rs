@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use burn::tensor::Device;
 use common::*;
-use llmplay::bundle::{Bundle, Metadata};
+use llmplay::bundle::{Bundle, Metadata, StageSteps};
+use llmplay::stage::Stage;
 use llmplay::tokenizer::Tokenizer;
 
 fn trained_bundle() -> (Bundle, Device) {
@@ -275,4 +276,38 @@ fn stages_and_slots_have_one_name_each() {
         assert_eq!(slot.name().parse::<Slot>().unwrap(), slot);
         assert_eq!(serde_json::to_value(slot).unwrap(), slot.name());
     }
+}
+
+#[test]
+fn an_f16_bundle_is_half_the_size_and_gives_the_same_logits_to_f16_precision() {
+    let (bundle, device) = trained_bundle();
+    let full = bundle.to_single_file().unwrap();
+    let half = Bundle { half: true, ..bundle.clone() }.to_single_file().unwrap();
+    let weights: usize = bundle.weights.values().map(|t| t.num_elements()).sum();
+    // Two bytes saved per weight (the JSON header's offsets are a few digits shorter too).
+    assert!((full.len() - half.len()).abs_diff(weights * 2) < 256, "{} -> {} bytes for {weights} weights", full.len(), half.len());
+    let loaded = Bundle::from_single_file(&half).unwrap();
+    let (a, b) = (to_vec(bundle.model(&device).unwrap().forward(ids(&PROBE, &device))), to_vec(loaded.model(&device).unwrap().forward(ids(&PROBE, &device))));
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 2e-2, "logits differ by up to {worst}");
+}
+
+#[test]
+fn a_models_schooling_is_kept_from_stage_to_stage_and_checked_when_loaded() {
+    let pretrained = Metadata { stage: "pretrain".into(), steps: 1200, val_loss: Some(2.0), corpus_name: Some("t.txt".into()), ..Default::default() };
+    let sft = Metadata { steps: 300, ..pretrained.next_stage(Stage::Sft) };
+    assert_eq!(sft.history, vec![StageSteps { stage: "pretrain".into(), steps: 1200 }]);
+    assert_eq!((sft.val_loss, sft.corpus_name.as_deref()), (None, Some("t.txt")), "a stage's loss is its own");
+    let rl = Metadata { steps: 60, ..sft.next_stage(Stage::Rl) };
+    let all: Vec<(String, usize)> = rl.schooling().into_iter().map(|s| (s.stage, s.steps)).collect();
+    assert_eq!(all, vec![("pretrain".into(), 1200), ("sft".into(), 300), ("rl".into(), 60)]);
+    // A stage started but not yet trained is not part of it.
+    assert_eq!(sft.next_stage(Stage::Rl).schooling().len(), 2);
+    // It survives a bundle; a shared bundle's history holds only real stages and sane counts.
+    let back = Metadata::from_json(&serde_json::to_string(&rl).unwrap()).unwrap();
+    assert_eq!(back.history, rl.history);
+    let odd = r#"{"stage": "rl", "steps": 5, "history": [{"stage": "<img src=x>", "steps": 3}, {"stage": "sft", "steps": 99999999999}, {"stage": "pretrain", "steps": 7}]}"#;
+    assert_eq!(Metadata::from_json(odd).unwrap().history, vec![StageSteps { stage: "pretrain".into(), steps: 7 }]);
+    let long = format!(r#"{{"stage": "rl", "steps": 5, "history": [{}]}}"#, vec![r#"{"stage": "sft", "steps": 1}"#; 40].join(","));
+    assert!(Metadata::from_json(&long).unwrap_err().contains("40 training stages"));
 }

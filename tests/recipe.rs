@@ -5,6 +5,7 @@ use llmplay::chat::{bad_lines_message, parse_jsonl, CONVERSATION_LINE};
 use llmplay::recipe::{recipes, PretrainSettings, RewardModelSettings, RlSettings, RunState, SftSettings};
 use llmplay::stage::Stage;
 use llmplay::tasks::Task;
+use llmplay::train::TrainConfig;
 
 #[test]
 fn each_stage_schedule_follows_from_its_settings() {
@@ -19,7 +20,10 @@ fn each_stage_schedule_follows_from_its_settings() {
     let rl = RlSettings::default();
     let t = rl.train_config();
     assert_eq!(t.batch_size, rl.grpo.prompts_per_step * rl.grpo.group_size, "a batch is every answer of the step's groups");
-    assert_eq!((t.min_lr, t.weight_decay, t.eval_every, t.sample_every), (rl.lr, 0.0, 0, 0));
+    assert_eq!((t.min_lr, t.weight_decay, t.eval_every, t.sample_every), (rl.lr, 0.0, rl.grpo.eval_every, 0));
+    // The page's time budget, or the command line's steps.
+    assert!(t.awaits_budget() && t.minutes == rl.minutes);
+    assert_eq!(RlSettings { minutes: 0.0, ..Default::default() }.train_config().steps, rl.steps);
     assert_eq!(t.warmup_steps, 5);
 
     let warmup = |steps| RewardModelSettings { steps, ..Default::default() }.train_config().warmup_steps;
@@ -80,9 +84,18 @@ fn a_run_state_of_any_version_reads_back_with_its_stage() {
 #[test]
 fn a_resumed_run_must_be_of_its_stage_with_steps_left() {
     let state = RunState::new(Stage::Rl, 6, 1.0, Default::default());
-    assert!(state.check_resumable(Stage::Rl, 10).is_ok());
-    assert!(state.check_resumable(Stage::Rl, 6).unwrap_err().contains("already trained 6 of its 6 steps"));
-    assert!(state.check_resumable(Stage::Sft, 10).unwrap_err().contains("not a sft run"));
+    let steps = |steps| TrainConfig { steps, ..Default::default() };
+    assert!(state.check_resumable(Stage::Rl, &steps(10)).is_ok());
+    assert!(state.check_resumable(Stage::Rl, &steps(6)).unwrap_err().contains("already trained 6 of its 6 steps"));
+    assert!(state.check_resumable(Stage::Sft, &steps(10)).unwrap_err().contains("not a sft run"));
+    // A time-budgeted run that had not yet fixed its length goes on measuring; one that had
+    // keeps its length.
+    let budget = TrainConfig { steps: 0, minutes: 2.0, ..Default::default() };
+    assert!(state.check_resumable(Stage::Rl, &budget).is_ok());
+    let fixed = RunState::new(Stage::Rl, 6, 1.0, TrainConfig { steps: 40, ..budget.clone() });
+    assert_eq!(fixed.resumed_schedule(budget.clone()).steps, 40);
+    let unfixed = RunState::new(Stage::Rl, 6, 1.0, budget.clone());
+    assert!(unfixed.resumed_schedule(budget.clone()).awaits_budget());
 }
 
 #[test]

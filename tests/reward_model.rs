@@ -20,7 +20,7 @@ use llmplay::tokenizer::Tokenizer;
 use llmplay::train::{Objective, TrainConfig, Trainer};
 
 fn task_tokenizer() -> Tokenizer {
-    let text = builtin_conversations(Split::Train, 100, 0).iter().flat_map(|c| c.messages.iter().map(|m| m.content.clone())).collect::<Vec<_>>().join("\n");
+    let text = builtin_conversations(Split::Train, 100, 0, &Task::ALL).iter().flat_map(|c| c.messages.iter().map(|m| m.content.clone())).collect::<Vec<_>>().join("\n");
     Tokenizer::train_chars(std::iter::once(text.as_str())).unwrap()
 }
 

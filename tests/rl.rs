@@ -13,7 +13,7 @@ use llmplay::train::{TrainConfig, Trainer};
 
 /// A character tokenizer for the built-in tasks' text.
 fn task_tokenizer() -> Tokenizer {
-    let text = builtin_conversations(Split::Train, 100, 0).iter().flat_map(|c| c.messages.iter().map(|m| m.content.clone())).collect::<Vec<_>>().join("\n");
+    let text = builtin_conversations(Split::Train, 100, 0, &Task::ALL).iter().flat_map(|c| c.messages.iter().map(|m| m.content.clone())).collect::<Vec<_>>().join("\n");
     Tokenizer::train_chars(std::iter::once(text.as_str())).unwrap()
 }
 
@@ -177,4 +177,18 @@ fn grpo_raises_the_reward_it_is_given() {
     let first: f64 = rewards[..5].iter().sum::<f64>() / 5.0;
     let last: f64 = rewards[steps - 5..].iter().sum::<f64>() / 5.0;
     assert!(last > first + 0.4 && last > 0.6, "mean reward {first:.3} -> {last:.3}: {rewards:?}");
+}
+
+#[test]
+fn each_tasks_baseline_is_its_most_common_answer_and_compares_chance() {
+    let count = Task::Count.held_out(200, 0);
+    let base = Task::Count.baseline(&count);
+    let ones = count.iter().filter(|p| p.answer == "1").count() as f64 / 200.0;
+    assert_eq!((base.most_common_answer.as_str(), base.most_common_accuracy, base.chance), ("1", ones, None));
+    assert!(ones > 0.4, "most letters appear once in a word: {ones}");
+    let compare = Task::Compare.baseline(&Task::Compare.held_out(200, 0));
+    assert_eq!(compare.chance, Some(0.5));
+    assert!(compare.most_common_accuracy < 0.1);
+    let addition = Task::Addition.baseline(&Task::Addition.held_out(200, 0));
+    assert!(addition.most_common_accuracy < 0.1 && addition.chance.is_none());
 }

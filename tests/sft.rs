@@ -11,7 +11,7 @@ use llmplay::sample::SampleOptions;
 use llmplay::sft::{ChatData, Sft};
 use llmplay::tasks::{builtin_conversations, is_held_out, Split, Task};
 use llmplay::tokenizer::{Tokenizer, ASSISTANT, USER};
-use llmplay::train::{TrainConfig, Trainer};
+use llmplay::train::{Objective, TrainConfig, Trainer};
 use rand::SeedableRng;
 
 fn numbers(text: &str) -> Vec<f64> {
@@ -66,7 +66,7 @@ fn built_in_problems_have_right_answers_and_held_out_ones_never_train() {
 }
 
 fn tokenizer() -> Tokenizer {
-    let text = builtin_conversations(Split::Train, 200, 0)
+    let text = builtin_conversations(Split::Train, 200, 0, &Task::ALL)
         .iter()
         .flat_map(|c| c.messages.iter().map(|m| m.content.clone()))
         .collect::<Vec<_>>()
@@ -77,7 +77,7 @@ fn tokenizer() -> Tokenizer {
 #[test]
 fn packed_rows_learn_only_the_assistants_tokens() {
     let tok = tokenizer();
-    let data = ChatData::builtin(&tok, 3).unwrap();
+    let data = ChatData::builtin(&tok, 3, &Task::ALL).unwrap();
     assert!(data.train.len() > 10_000 && !data.val.is_empty());
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let (x, y, m) = data.rows(&data.train, 4, 64, &mut rng);
@@ -102,11 +102,11 @@ fn packed_rows_learn_only_the_assistants_tokens() {
 fn a_few_sft_steps_lower_the_masked_loss_on_held_out_problems() {
     let device = Device::flex();
     let tok = tokenizer();
-    let data = ChatData::builtin(&tok, 1).unwrap();
+    let data = ChatData::builtin(&tok, 1, &Task::ALL).unwrap();
     let config = small_config(tok.vocab_size()).with_block_size(48);
     let train = TrainConfig { steps: 40, batch_size: 8, lr: 3e-3, min_lr: 3e-4, warmup_steps: 4, eval_batches: 4, ..TrainConfig::default() };
     let mut trainer = Trainer::new(config.init(2, &device), train, &device);
-    let mut objective = Sft { data: &data, corpus: None, batch_size: 8, block_size: 48, seed: 1, eval_batches: 4 };
+    let mut objective = Sft { data: &data, corpus: None, batch_size: 8, block_size: 48, seed: 1, eval_batches: 4, eval_problems: 0, tokenizer: None };
     let before = block_on(trainer.val_loss(&mut objective)).unwrap().unwrap();
     for _ in 0..40 {
         block_on(trainer.step(&mut objective)).unwrap();
@@ -144,4 +144,30 @@ fn a_conversation_file_splits_into_train_and_validation() {
     assert!(ChatData::from_conversations(&tok, &[]).is_err());
     let one = ChatData::from_conversations(&tok, &convs[..1]).unwrap();
     assert_eq!(one.val, one.train, "one conversation validates on itself rather than on nothing");
+}
+
+#[test]
+fn sft_measures_the_skills_its_built_in_mix_teaches_and_none_of_a_files() {
+    let device = Device::flex();
+    let tok = tokenizer();
+    let model = small_config(tok.vocab_size()).with_block_size(48).init(2, &device);
+    let measure = |data: &ChatData| {
+        let mut objective = Sft { data, corpus: None, batch_size: 4, block_size: 48, seed: 1, eval_batches: 1, eval_problems: 3, tokenizer: Some(&tok) };
+        block_on(objective.evaluate(&model)).unwrap()
+    };
+    // The mix of one task measures that task, on the held-out problems eval-task scores.
+    let compare = ChatData::builtin(&tok, 1, &[Task::Compare]).unwrap();
+    assert_eq!(compare.tasks, vec![Task::Compare]);
+    let measured = measure(&compare);
+    assert_eq!(measured.iter().map(|m| m.0).collect::<Vec<_>>(), vec!["compare_accuracy"]);
+    let report = block_on(llmplay::tasks::evaluate(&model, &tok, Task::Compare, 3, 0, |_| {})).unwrap();
+    assert_eq!(measured[0].1, report.accuracy);
+    // Only compare problems (and small talk) are in it.
+    let texts: Vec<String> = compare.train.iter().take(200).map(|r| tok.decode(&r.ids)).collect();
+    assert!(texts.iter().all(|t| !t.contains(" + ") && !t.contains("backwards") && !t.contains("How many")), "{:?}", &texts[..3]);
+    assert!(texts.iter().filter(|t| t.contains("bigger") || t.contains("larger") || t.contains("greater")).count() > 150);
+    // No tasks named: all of them. Conversations of one's own: nothing to measure.
+    assert_eq!(ChatData::builtin(&tok, 1, &[]).unwrap().tasks, Task::ALL.to_vec());
+    let own = ChatData::from_conversations(&tok, &builtin_conversations(Split::Train, 20, 0, &Task::ALL)).unwrap();
+    assert!(measure(&own).is_empty());
 }

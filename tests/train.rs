@@ -291,3 +291,39 @@ fn pretraining_samples_leave_out_the_chat_tokens_it_never_trained_on() {
     assert_eq!(untrained_tokens("pretrain", &tokenizer).len(), SPECIAL_TOKENS.len());
     assert!(untrained_tokens("sft", &tokenizer).is_empty());
 }
+
+#[test]
+fn a_time_budget_fixes_the_run_length_from_the_measured_speed() {
+    let (tokenizer, data) = setup();
+    let device = Device::flex();
+    let model = small_config(tokenizer.vocab_size()).init(3, &device);
+    // Steps 0 and minutes: the length is not known until the run has timed itself.
+    let budget = TrainConfig { steps: 0, minutes: 0.05, warmup_steps: 3, eval_every: 5, ..config(0) };
+    assert!(budget.awaits_budget() && !budget.is_finished(1_000_000));
+    assert_eq!(budget.lr_at(3), budget.lr, "the peak rate until the length is known");
+    assert_eq!(budget.budget_step(), 10);
+    let mut trainer = Trainer::new(model, budget, &device);
+    let mut objective = NextToken { data: &data, batch_size: 8, block_size: 16, seed: 1, eval_batches: 2 };
+    let mut hooks = Recorder { events: vec![], snapshots: vec![] };
+    block_on(run(&mut trainer, &mut objective, &mut hooks, None)).unwrap();
+    let ev = &hooks.events;
+    // Measuring until step 10, then one length for the rest of the run, which it trains.
+    assert!(ev[..9].iter().all(|e| e.steps == 0), "{:?}", ev.iter().map(|e| e.steps).collect::<Vec<_>>());
+    let length = ev[9].steps;
+    assert!(length > 10, "3 seconds fit more than 10 tiny steps: {length}");
+    assert!(ev[9..].iter().all(|e| e.steps == length));
+    assert_eq!(ev.len(), length);
+    assert_eq!(trainer.config.steps, length);
+    // It kept to its budget (generously: this machine may be busy), and decayed to min_lr.
+    let elapsed = ev.last().unwrap().elapsed_s;
+    assert!(elapsed < 3.0 * 3.0, "{elapsed} s for a 3-second budget");
+    assert!((ev.last().unwrap().lr - trainer.config.min_lr).abs() < 1e-3 * trainer.config.lr);
+    assert!(ev.last().unwrap().val_loss.is_some(), "a last evaluation, as every run ends");
+    assert_eq!(hooks.snapshots.len(), 1);
+
+    // Given again (a resume, a continue), the settings keep the length already fixed.
+    let again = TrainConfig { steps: 0, minutes: 0.05, ..config(0) }.continuing(&trainer.config);
+    assert_eq!(again.steps, length);
+    let longer = TrainConfig { steps: 0, minutes: 0.5, ..config(0) }.continuing(&trainer.config);
+    assert!(longer.awaits_budget(), "a new budget is measured again");
+}

@@ -20,12 +20,13 @@
  */
 /**
  * A schedule (`TrainConfig` in train.rs): pretraining's and SFT's settings hold one, flattened.
- * @typedef {{steps: number, batch_size: number, grad_accum: number, lr: number, min_lr: number, warmup_steps: number,
+ * `minutes` > 0 with `steps` 0 is a time budget: the run fixes its steps once it has measured its speed.
+ * @typedef {{steps: number, minutes: number, batch_size: number, grad_accum: number, lr: number, min_lr: number, warmup_steps: number,
  *   beta1: number, beta2: number, weight_decay: number, grad_clip: number, eval_every: number, eval_batches: number,
  *   sample_every: number, sample_tokens: number, checkpoint_every: number, seed: number}} TrainConfig
  * @typedef {TrainConfig & {tokenizer: "char" | "bpe", vocab_size: number, preset: string, dropout: number}} PretrainSettings
- * @typedef {TrainConfig & {mix: number}} SftSettings
- * @typedef {{task: string, steps: number, lr: number, warmup: number, checkpoint_every: number, seed: number,
+ * @typedef {TrainConfig & {mix: number, tasks: string[], eval_problems: number}} SftSettings
+ * @typedef {{task: string, steps: number, minutes: number, lr: number, warmup: number, checkpoint_every: number, seed: number,
  *   grpo: {group_size: number, prompts_per_step: number, temperature: number, max_new_tokens: number, kl_beta: number,
  *     clip_eps: number, updates_per_rollout: number, scale_by_std: boolean, format_reward: number, eval_every: number,
  *     eval_problems: number},
@@ -36,14 +37,16 @@
 /**
  * One training step (`TrainEvent` in train.rs); `metrics` holds a stage's own figures
  * (RL: mean_reward, sample_accuracy, heldout_accuracy, kl, completion_tokens; the reward model:
- * val_accuracy).
- * @typedef {{step: number, train_loss: number, val_loss?: number, lr: number, grad_norm: number, tokens_per_s: number,
+ * val_accuracy; SFT on the built-in mix: <task>_accuracy for each task it teaches). `steps` is the
+ * run's length: 0 while a time-budgeted run still measures its speed.
+ * @typedef {{step: number, steps: number, train_loss: number, val_loss?: number, lr: number, grad_norm: number, tokens_per_s: number,
  *   elapsed_s: number, sample?: string, metrics?: Object<string, number>}} TrainEvent
  */
 /**
- * The model card (`ModelInfo` in web/mod.rs).
+ * The model card (`ModelInfo` in web/mod.rs); `history` is the stages trained before this one.
+ * @typedef {{stage: string, steps: number}} StageSteps
  * @typedef {{n_layer: number, n_head: number, n_embd: number, block_size: number, vocab_size: number, params: number,
- *   step: number, stage: string, tokenizer: string, corpus_name: string | null, train_loss: number | null,
+ *   step: number, stage: string, history: StageSteps[], tokenizer: string, corpus_name: string | null, train_loss: number | null,
  *   val_loss: number | null}} ModelInfo
  */
 /** @typedef {{n_layer: number, n_head: number, n_embd: number, block_size: number, dropout: number}} ModelShape */
@@ -80,7 +83,7 @@
  *   probs: [{text: string, top?: number}, {id: number, text: string, p: number}[]],
  *   export_bundle: [{}, Uint8Array],
  *   load_bundle: [{bytes: ArrayBuffer}, ModelInfo],
- *   chat_data: [{kind: "builtin" | "jsonl", text?: string, skip_bad?: boolean, seed?: number}, {train: number, val: number,
+ *   chat_data: [{kind: "builtin" | "jsonl", text?: string, skip_bad?: boolean, seed?: number, tasks?: string[]}, {train: number, val: number,
  *     learned_fraction: number, bad_lines: [number, string][]}],
  *   chat_example: [{index: number}, {id: number, text: string, learned: boolean}[]],
  *   sft: [{settings: SftSettings, restart: boolean, ui: object}, {train_conversations: number, val_conversations: number, started: boolean}],
@@ -91,10 +94,10 @@
  *   example_prefs: [{n: number, seed: number}, string],
  *   reward_model: [{settings: RewardModelSettings}, {train: number, val: number, val_is_train: boolean}],
  *   reward_score: [{messages: Message[], answer: string}, number],
- *   evaluate: [{key: Slot, task: string, n: number}, {task: string, n: number, accuracy: number, end_of_turn_rate: number,
+ *   evaluate: [{key: Slot, task: string, n: number}, {task: string, n: number, baseline: {most_common_answer: string, most_common_accuracy: number, chance: number | null}, accuracy: number, end_of_turn_rate: number,
  *     examples: {prompt: string, answer: string, reply: string, correct: boolean}[]}],
- *   models: [{}, {key: Slot, stage: string, steps: number, params: number, name: string | null}[]],
- *   load_slot: [{key: Slot, bytes: ArrayBuffer}, {key: Slot, stage: string, steps: number, params: number, name: string | null}[]],
+ *   models: [{}, {key: Slot, stage: string, steps: number, history: StageSteps[], params: number, name: string | null}[]],
+ *   load_slot: [{key: Slot, bytes: ArrayBuffer}, {key: Slot, stage: string, steps: number, history: StageSteps[], params: number, name: string | null}[]],
  *   chat: [{key: Slot, messages: Message[], options: SampleOptions}, {text: string, ended: "end" | "budget" | "stopped" | string}],
  *   list_runs: [{}, SavedRun[]],
  *   resume_saved: [{run_id: string}, {corpus: object, model: ModelInfo, tokenizer: object, history: TrainEvent[], ui: object,

@@ -21,7 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use llmplay::backend::Backend;
-use llmplay::bundle::{write_atomic, Bundle, Metadata};
+use llmplay::bundle::{write_atomic, Bundle, Metadata, StageSteps};
 use llmplay::chat::{bad_lines_message, BadLine};
 use llmplay::data::decode_corpus;
 use llmplay::model::{Gpt, GptConfig};
@@ -52,6 +52,11 @@ pub struct RunFlags {
 /// values are filled in, and shown in `--help`, by [`with_recipe_defaults`].
 #[derive(Args, Serialize, Deserialize, Default)]
 pub struct ScheduleArgs {
+    /// Train for this many minutes instead of a number of steps: the run measures its speed over
+    /// its first steps, then fixes its length to fit (as the page does) [default: the recipe's
+    /// steps, what the page's minutes came to on a 2-core machine].
+    #[arg(long, conflicts_with = "steps")]
+    pub minutes: Option<f64>,
     /// Sequences (rows of the context length) per batch.
     #[arg(long)]
     pub batch: Option<usize>,
@@ -107,6 +112,11 @@ impl ScheduleArgs {
         set(&mut t.sample_tokens, self.sample_tokens);
         set(&mut t.checkpoint_every, self.checkpoint_every);
         set(&mut t.seed, self.seed);
+        // The command line trains a number of steps unless given minutes: runs repeat exactly.
+        t.minutes = self.minutes.unwrap_or(0.0);
+        if t.minutes > 0.0 {
+            t.steps = 0;
+        }
         t
     }
 }
@@ -254,14 +264,17 @@ pub struct Saving {
     /// The arguments of the command that made the run (see [`resume_args`]; pretraining's
     /// checkpoint is described by its schedule and corpus instead).
     pub args: Option<serde_json::Value>,
+    /// The stages the model trained before this one.
+    pub history: Vec<StageSteps>,
 }
 
 impl Saving {
     /// What a stage that starts from a model (SFT, RL, the reward model) saves: its checkpoints
     /// keep the command's arguments for `llmplay resume`.
-    pub fn from_model<T: Serialize>(stage: Stage, config: GptConfig, tokenizer: Tokenizer, corpus: impl Into<PathBuf>, out: &Path, args: &T) -> Self {
+    /// `history` is the stages the starting model trained.
+    pub fn from_model<T: Serialize>(stage: Stage, config: GptConfig, tokenizer: Tokenizer, history: Vec<StageSteps>, corpus: impl Into<PathBuf>, out: &Path, args: &T) -> Self {
         let args = Some(resume_args(args));
-        Saving { stage, out: out.to_path_buf(), config, tokenizer, corpus: corpus.into(), corpus_bytes: None, encoding: None, args }
+        Saving { stage, out: out.to_path_buf(), config, tokenizer, corpus: corpus.into(), corpus_bytes: None, encoding: None, args, history }
     }
 }
 
@@ -298,6 +311,11 @@ impl RunHooks for CliHooks {
             println!("{line}");
             let _ = std::io::stdout().flush();
         });
+        // A time-budgeted run learns its length after its first steps.
+        if event.steps > 0 && event.steps != self.train.steps {
+            self.train.steps = event.steps;
+            self.progress.set_length(event.steps as u64);
+        }
         self.progress.set_position(event.step as u64);
         self.progress.set_message(match event.metrics.get("mean_reward") {
             Some(reward) => format!("reward {reward:.3}  loss {:.4}", event.train_loss),
@@ -321,6 +339,7 @@ impl RunHooks for CliHooks {
             corpus_bytes: self.saving.corpus_bytes,
             train_config: serde_json::to_value(&self.train).ok(),
             llmplay_version: llmplay::version().into(),
+            history: self.saving.history.clone(),
         };
         let bundle = Bundle::from_weights(&self.saving.config, &self.saving.tokenizer, snapshot.weights, meta);
         bundle.save_dir(&self.saving.out)?;

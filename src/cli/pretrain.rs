@@ -170,6 +170,7 @@ pub fn pretrain(args: PretrainArgs) -> Result<(), String> {
         corpus_bytes: Some(corpus_bytes),
         encoding: (encoding != "auto").then_some(encoding),
         args: None,
+        history: Vec::new(),
     };
     let spec = pretrain_samples(&tokenizer);
     train_cli(&mut trainer, &mut objective, saving, &args.run, Some(&spec))

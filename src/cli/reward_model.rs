@@ -78,7 +78,7 @@ pub fn rm(args: RmArgs, resumed: Option<Resumed>) -> Result<(), String> {
     let train_config = settings.train_config();
     train_config.validate()?;
     if let Some(r) = &resumed {
-        r.state.check_resumable(Stage::RewardModel, train_config.steps)?;
+        r.state.check_resumable(Stage::RewardModel, &train_config)?;
     }
     let bundle = Bundle::load(&args.model)?;
     let preferences = if args.prefs == "examples" {
@@ -106,6 +106,6 @@ pub fn rm(args: RmArgs, resumed: Option<Resumed>) -> Result<(), String> {
     );
     let mut trainer = trainer_for(model, &train_config, resumed.as_ref(), &device)?;
     let mut objective = RewardModelSettings::objective(&data, &train_config);
-    let saving = Saving::from_model(Stage::RewardModel, config, bundle.tokenizer.clone(), &args.prefs, &args.out, &args);
+    let saving = Saving::from_model(Stage::RewardModel, config, bundle.tokenizer.clone(), bundle.meta.schooling(), &args.prefs, &args.out, &args);
     train_cli(&mut trainer, &mut objective, saving, &args.run, None)
 }

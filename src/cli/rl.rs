@@ -38,6 +38,11 @@ pub struct RlArgs {
     /// Optimizer steps.
     #[arg(long, default_value_t = recipe().steps)]
     pub steps: usize,
+    /// Train for this many minutes instead of --steps (the run measures its speed over its first
+    /// steps, then fixes its length to fit, as the page does).
+    #[arg(long, conflicts_with = "steps")]
+    #[serde(default)]
+    pub minutes: Option<f64>,
     /// Answers sampled per prompt (the group whose mean is the baseline).
     #[arg(long, default_value_t = grpo().group_size)]
     pub group: usize,
@@ -93,6 +98,7 @@ impl RlArgs {
         RlSettings {
             task: self.task.clone(),
             steps: self.steps,
+            minutes: self.minutes.unwrap_or(0.0),
             lr: self.lr,
             checkpoint_every: self.checkpoint_every,
             seed: self.seed,
@@ -121,9 +127,10 @@ pub fn rl(args: RlArgs, resumed: Option<Resumed>) -> Result<(), String> {
     let device = args.run.backend.device()?;
     let settings = args.settings();
     settings.validate()?;
-    let train_config = settings.train_config();
+    let mut train_config = settings.train_config();
     if let Some(r) = &resumed {
-        r.state.check_resumable(Stage::Rl, train_config.steps)?;
+        train_config = r.state.resumed_schedule(train_config);
+        r.state.check_resumable(Stage::Rl, &train_config)?;
     }
     // The model RL started from: the KL penalty's reference, also when resuming.
     let bundle = Bundle::load(&args.model).map_err(|e| format!("the model RL starts from: {e}"))?;
@@ -162,7 +169,7 @@ pub fn rl(args: RlArgs, resumed: Option<Resumed>) -> Result<(), String> {
     };
     let mut trainer = trainer_for(model, &train_config, resumed.as_ref(), &device)?;
     let mut objective = settings.objective(&bundle.tokenizer, Some(reference), reward_model.as_ref(), &prompts)?;
-    let saving = Saving::from_model(Stage::Rl, bundle.config.clone(), bundle.tokenizer.clone(), &settings.task, &args.out, &args);
+    let saving = Saving::from_model(Stage::Rl, bundle.config.clone(), bundle.tokenizer.clone(), bundle.meta.schooling(), &settings.task, &args.out, &args);
     train_cli(&mut trainer, &mut objective, saving, &args.run, None)
 }
 

@@ -10,6 +10,7 @@ use llmplay::chat::{parse_jsonl, CONVERSATION_LINE};
 use llmplay::data::TokenData;
 use llmplay::recipe::{sft_samples, SftSettings};
 use llmplay::sft::ChatData;
+use llmplay::tasks::Task;
 use llmplay::stage::Stage;
 use llmplay::tokenizer::Tokenizer;
 use llmplay::train::TrainConfig;
@@ -26,9 +27,13 @@ pub struct SftArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Conversations: a JSONL file of {"messages": [{"role", "content"}, ...]} lines, or `builtin`
-    /// (identity and small talk plus the four practice tasks, generated).
+    /// (identity and small talk plus practice tasks, generated: see --tasks).
     #[arg(long)]
     pub data: String,
+    /// The practice tasks `builtin` teaches, comma-separated (addition, compare, count, reverse).
+    #[arg(long, value_delimiter = ',', default_values_t = recipe().tasks)]
+    #[serde(default)]
+    pub tasks: Vec<String>,
     /// Folder for checkpoints and the fine-tuned bundle.
     #[arg(long)]
     pub out: PathBuf,
@@ -48,6 +53,10 @@ pub struct SftArgs {
     /// Optimizer steps.
     #[arg(long, default_value_t = recipe().train.steps)]
     pub steps: usize,
+    /// Held-out problems per practice task answered at each validation, their accuracies in
+    /// the log (built-in mix only; 0 = none).
+    #[arg(long, default_value_t = recipe().eval_problems)]
+    pub eval_problems: usize,
     #[command(flatten)]
     #[serde(flatten)]
     pub schedule: ScheduleArgs,
@@ -60,15 +69,17 @@ impl SftArgs {
     fn settings(&self) -> SftSettings {
         SftSettings {
             mix: if self.mix_corpus.is_some() { self.mix } else { 0.0 },
+            eval_problems: self.eval_problems,
+            tasks: self.tasks.clone(),
             train: self.schedule.apply(&TrainConfig { steps: self.steps, ..recipe().train }),
         }
     }
 }
 
 /// Conversations from a JSONL file or the built-in mix, rendered for this tokenizer.
-fn chat_data(source: &str, tokenizer: &Tokenizer, bad_lines: &str, seed: u64) -> Result<ChatData, String> {
+fn chat_data(source: &str, tokenizer: &Tokenizer, bad_lines: &str, seed: u64, tasks: &[Task]) -> Result<ChatData, String> {
     if source == "builtin" {
-        return ChatData::builtin(tokenizer, seed);
+        return ChatData::builtin(tokenizer, seed, tasks);
     }
     let bytes = std::fs::read(source).map_err(|e| format!("reading {source}: {e}"))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| format!("{source} is not UTF-8 text"))?;
@@ -84,15 +95,16 @@ pub fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
     if args.mix_corpus.is_some() && args.mix == 0.0 {
         return Err("--mix-corpus mixes its text in at --mix's share of rows, which is 0: pass --mix 0.1, say".into());
     }
-    let train_config = settings.train.clone();
+    let mut train_config = settings.train.clone();
     if let Some(r) = &resumed {
-        r.state.check_resumable(Stage::Sft, train_config.steps)?;
+        train_config = r.state.resumed_schedule(train_config);
+        r.state.check_resumable(Stage::Sft, &train_config)?;
     }
     let bundle = match &resumed {
         Some(r) => r.bundle.clone(),
         None => Bundle::load(&args.model)?,
     };
-    let data = chat_data(&args.data, &bundle.tokenizer, &args.bad_lines, train_config.seed)?;
+    let data = chat_data(&args.data, &bundle.tokenizer, &args.bad_lines, train_config.seed, &settings.builtin_tasks()?)?;
     let block_size = bundle.config.block_size;
     let mix = match &args.mix_corpus {
         Some(path) => Some(TokenData::from_text(&bundle.tokenizer, &read_corpus(path, &args.encoding)?, block_size)?),
@@ -107,14 +119,16 @@ pub fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
         data.learned_fraction() * 100.0
     );
     let mut trainer = trainer_for(bundle.model(&device)?, &train_config, resumed.as_ref(), &device)?;
-    let mut objective = settings.objective(&data, mix.as_ref(), &train_config, block_size);
+    let mut objective = settings.objective(&data, mix.as_ref(), &bundle.tokenizer, &train_config, block_size);
     let corpus_bytes = match args.data.as_str() {
         "builtin" => None,
         file => std::fs::metadata(file).ok().map(|m| m.len() as usize),
     };
+    // A resumed run's bundle is its own checkpoint: its history is already the stages before.
+    let history = if resumed.is_some() { bundle.meta.history.clone() } else { bundle.meta.schooling() };
     let saving = Saving {
         corpus_bytes,
-        ..Saving::from_model(Stage::Sft, bundle.config.clone(), bundle.tokenizer.clone(), &args.data, &args.out, &args)
+        ..Saving::from_model(Stage::Sft, bundle.config.clone(), bundle.tokenizer.clone(), history, &args.data, &args.out, &args)
     };
     let spec = sft_samples(&bundle.tokenizer);
     train_cli(&mut trainer, &mut objective, saving, &args.run, Some(&spec))

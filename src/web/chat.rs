@@ -5,7 +5,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use super::{from_js, js_err, to_js, Engine, SlotModel, Training};
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, StageSteps};
 use crate::chat::Conversation;
 use crate::recipe::check_reward_model;
 use crate::sample::SampleOptions;
@@ -13,24 +13,25 @@ use crate::stage::Slot;
 
 #[wasm_bindgen]
 impl Engine {
-    /// The models held: `[{key, stage, steps, params, name}]`, `key` a [`Slot`]'s name (the page's
-    /// chat picker lists all but the reward model).
+    /// The models held: `[{key, stage, steps, history, params, name}]`, `key` a [`Slot`]'s name
+    /// (the page's chat picker lists all but the reward model), `history` the stages before.
     pub fn models(&self) -> Result<JsValue, JsError> {
         #[derive(Serialize)]
         struct Entry {
             key: Slot,
             stage: String,
             steps: usize,
+            history: Vec<StageSteps>,
             params: usize,
             name: Option<String>,
         }
         let mut out = Vec::new();
         if let Ok((config, trainer, _)) = self.parts() {
-            out.push(Entry { key: Slot::Current, stage: self.meta.stage.clone(), steps: trainer.step, params: config.num_params(), name: self.meta.corpus_name.clone() });
+            out.push(Entry { key: Slot::Current, stage: self.meta.stage.clone(), steps: trainer.step, history: self.meta.history.clone(), params: config.num_params(), name: self.meta.corpus_name.clone() });
         }
         for key in [Slot::Start, Slot::Base, Slot::Loaded, Slot::Reward] {
             if let Some(slot) = self.slots.get(&key) {
-                out.push(Entry { key, stage: slot.meta.stage.clone(), steps: slot.meta.steps, params: slot.config.num_params(), name: slot.meta.corpus_name.clone() });
+                out.push(Entry { key, stage: slot.meta.stage.clone(), steps: slot.meta.steps, history: slot.meta.history.clone(), params: slot.config.num_params(), name: slot.meta.corpus_name.clone() });
             }
         }
         to_js(&out)

@@ -144,7 +144,7 @@ impl Engine {
             trainer: None,
             meta: Metadata::default(),
             data: None,
-            clock: Clock::new(0.0),
+            clock: Clock::idle(),
             last_train_loss: None,
             last_val_loss: None,
             stream: None,
@@ -175,7 +175,7 @@ impl Engine {
             self.slots.remove(&kept);
         }
         self.reward_run = None;
-        self.clock = Clock::new(0.0);
+        self.clock = Clock::idle();
         self.last_train_loss = None;
         self.last_val_loss = None;
     }
@@ -192,6 +192,7 @@ impl Engine {
             params: config.num_params(),
             step: trainer.step,
             stage: self.meta.stage.clone(),
+            history: self.meta.history.clone(),
             tokenizer: tokenizer.kind().map_or("other".into(), |k| format!("{k:?}").to_lowercase()),
             corpus_name: self.meta.corpus_name.clone(),
             train_loss: self.last_train_loss.or(self.meta.train_loss),
@@ -213,7 +214,7 @@ impl Engine {
         let (Some(trainer), Some(tokenizer)) = (self.trainer.as_mut(), self.tokenizer.as_ref()) else {
             return Err(js_err("configure training first"));
         };
-        if trainer.step >= trainer.config.steps {
+        if trainer.config.is_finished(trainer.step) {
             return Err(js_err("training is complete: set more steps to continue"));
         }
         let block_size = trainer.model.block_size;
@@ -221,7 +222,7 @@ impl Engine {
             Training::Rl(_, grpo) => train_step(trainer, grpo.as_mut(), None, &mut self.clock).await,
             Training::Sft(sft) => {
                 let chat = self.chat_data.as_ref().ok_or_else(|| js_err("choose conversations to fine-tune on first"))?;
-                let mut objective = sft.objective(chat, self.data.as_ref(), &trainer.config, block_size);
+                let mut objective = sft.objective(chat, self.data.as_ref(), tokenizer, &trainer.config, block_size);
                 let spec = sft_samples(tokenizer);
                 train_step(trainer, &mut objective, Some(&spec), &mut self.clock).await
             }
@@ -284,12 +285,13 @@ impl Engine {
         Ok(start)
     }
 
-    /// A stage begins on `model` with its own schedule: a fresh optimizer, step count and clock.
-    fn begin_stage(&mut self, stage: Stage, model: Gpt, schedule: TrainConfig) {
+    /// A stage begins on `model` (kept in `from`) with its own schedule: a fresh optimizer, step
+    /// count and clock; the model's history gains the stages before it.
+    fn begin_stage(&mut self, stage: Stage, from: Slot, model: Gpt, schedule: TrainConfig) {
         self.trainer = Some(Trainer::new(model, schedule, &self.device));
-        self.meta.stage = stage.name().into();
-        self.meta.steps = 0;
-        self.clock = Clock::new(0.0);
+        let before = self.slots.get(&from).map_or(&self.meta, |kept| &kept.meta);
+        self.meta = before.next_stage(stage);
+        self.clock = Clock::idle();
         self.last_train_loss = None;
         self.last_val_loss = None;
     }
@@ -323,6 +325,8 @@ struct ModelInfo {
     params: usize,
     step: usize,
     stage: String,
+    /// The stages trained before this one (the model's schooling).
+    history: Vec<crate::bundle::StageSteps>,
     tokenizer: String,
     corpus_name: Option<String>,
     train_loss: Option<f32>,

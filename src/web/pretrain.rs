@@ -167,7 +167,9 @@ impl Engine {
         let config = from_js::<ModelShape>(shape)?.config(tokenizer.vocab_size()).map_err(js_err)?;
         let model = config.init(seed, &self.device);
         self.reset_model();
-        let train = TrainConfig { seed, ..PretrainSettings::default().train };
+        // The recipe's budget, its length not yet measured (steps 0).
+        let recipe = PretrainSettings::default().train;
+        let train = TrainConfig { seed, steps: if recipe.minutes > 0.0 { 0 } else { recipe.steps }, ..recipe };
         self.trainer = Some(Trainer::new(model, train, &self.device));
         self.config = Some(config);
         self.meta = Metadata { stage: Stage::Pretrain.name().into(), llmplay_version: crate::version().into(), ..Metadata::default() };
@@ -192,9 +194,10 @@ impl Engine {
         // Pretraining's objective from here on, even after fine-tuning.
         self.training = Training::Pretrain;
         let trainer = self.trainer.as_mut().expect("checked above");
-        if settings.steps <= trainer.step {
+        let settings = settings.continuing(&trainer.config);
+        if settings.is_finished(trainer.step) {
             return Err(js_err(format!(
-                "the model has already trained {} steps: set more total steps to continue",
+                "the model has already trained {} steps: set more total steps (or minutes) to continue",
                 trainer.step
             )));
         }

@@ -71,9 +71,9 @@ impl Engine {
         let (config, tokenizer) = (config.clone(), tokenizer.clone());
         let counts = serde_json::json!({ "train": data.train.len(), "val": data.val.len(), "val_is_train": data.val_is_train });
         let model = start.with_new_reward_head(settings.seed);
-        let meta = Metadata { stage: Stage::RewardModel.name().into(), llmplay_version: crate::version().into(), ..self.meta.clone() };
+        let meta = Metadata { steps: self.parts()?.1.step, ..self.meta.clone() }.next_stage(Stage::RewardModel);
         self.slots.insert(Slot::Reward, SlotModel { model: model.clone(), tokenizer, config: config.with_reward_head(true), meta });
-        self.reward_run = Some(RewardRun { trainer: Trainer::new(model, settings, &self.device), data, clock: Clock::new(0.0) });
+        self.reward_run = Some(RewardRun { trainer: Trainer::new(model, settings, &self.device), data, clock: Clock::idle() });
         to_js(&counts)
     }
 

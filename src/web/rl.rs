@@ -18,7 +18,7 @@ impl Engine {
     pub fn configure_rl(&mut self, rl: JsValue, restart: bool) -> Result<JsValue, JsError> {
         let rl: RlSettings = from_js(rl)?;
         rl.validate().map_err(js_err)?;
-        let settings = rl.train_config();
+        let mut settings = rl.train_config();
         let reward_model = self.slots.get(&Slot::Reward).map(|s| s.model.clone());
         let prompts = self.judged_prompts();
         rl.check_inputs(reward_model.as_ref(), &prompts).map_err(js_err)?;
@@ -27,12 +27,14 @@ impl Engine {
         if starting {
             let start = self.stage_start(Slot::Start, restart)?;
             let grpo = rl.objective(&tokenizer, Some(start.clone()), reward_model.as_ref(), &prompts).map_err(js_err)?;
-            self.begin_stage(Stage::Rl, start, settings.clone());
+            self.begin_stage(Stage::Rl, Slot::Start, start, settings.clone());
             self.training = Training::Rl(rl, Box::new(grpo));
         } else {
-            let step = self.parts()?.1.step;
-            if settings.steps <= step {
-                return Err(js_err(format!("RL has run {step} steps: set more total steps to continue")));
+            let trainer = self.parts()?.1;
+            let step = trainer.step;
+            settings = settings.continuing(&trainer.config);
+            if settings.is_finished(step) {
+                return Err(js_err(format!("RL has run {step} steps: set more total steps (or minutes) to continue")));
             }
             let reference = self.slots.get(&Slot::Start).map(|s| s.model.clone());
             let grpo = rl.objective(&tokenizer, reference, reward_model.as_ref(), &prompts).map_err(js_err)?;

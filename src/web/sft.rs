@@ -10,6 +10,7 @@ use crate::data::TokenData;
 use crate::recipe::SftSettings;
 use crate::sft::ChatData;
 use crate::stage::{Slot, Stage};
+use crate::tasks::Task;
 
 /// One token of a rendered conversation, for the page's mask view.
 #[derive(Serialize)]
@@ -30,19 +31,25 @@ struct ChatSource {
     skip_bad: bool,
     #[serde(default)]
     seed: u64,
+    /// The practice tasks of the built-in mix (SFT's recipe's `tasks`; none: all).
+    #[serde(default)]
+    tasks: Vec<String>,
 }
 
 #[wasm_bindgen]
 impl Engine {
     /// Chooses the conversations SFT learns from (`{kind: "builtin"|"jsonl", text, skip_bad,
-    /// seed}`) and renders them for the current tokenizer. Malformed lines refuse the file (the
+    /// seed, tasks}`) and renders them for the current tokenizer. Malformed lines refuse the file (the
     /// error lists them) unless `skip_bad`. Returns counts and the malformed lines.
     #[wasm_bindgen(js_name = setChatData)]
     pub fn set_chat_data(&mut self, source: JsValue) -> Result<JsValue, JsError> {
         let source: ChatSource = from_js(source)?;
         let tokenizer = self.tokenizer.as_ref().ok_or_else(|| js_err("create or load a model first"))?;
         let (data, bad) = match source.kind.as_str() {
-            "builtin" => (ChatData::builtin(tokenizer, source.seed).map_err(js_err)?, vec![]),
+            "builtin" => {
+                let tasks = source.tasks.iter().map(|t| t.parse::<Task>()).collect::<Result<Vec<_>, _>>().map_err(js_err)?;
+                (ChatData::builtin(tokenizer, source.seed, &tasks).map_err(js_err)?, vec![])
+            }
             "jsonl" => {
                 let (conversations, bad) = parse_jsonl(&source.text);
                 if !bad.is_empty() && !source.skip_bad {
@@ -96,7 +103,7 @@ impl Engine {
     pub fn configure_sft(&mut self, sft: JsValue, restart: bool) -> Result<JsValue, JsError> {
         let sft: SftSettings = from_js(sft)?;
         sft.validate().map_err(js_err)?;
-        let settings = sft.train.clone();
+        let mut settings = sft.train.clone();
         if self.chat_data.is_none() {
             return Err(js_err("choose conversations to fine-tune on first"));
         }
@@ -110,11 +117,12 @@ impl Engine {
         if starting {
             // Starting over fine-tunes the pretrained model again, not the fine-tuned one.
             let base = self.stage_start(Slot::Base, restart)?;
-            self.begin_stage(Stage::Sft, base, settings.clone());
+            self.begin_stage(Stage::Sft, Slot::Base, base, settings.clone());
         } else {
             let trainer = self.trainer.as_ref().expect("checked by parts");
-            if settings.steps <= trainer.step {
-                return Err(js_err(format!("fine-tuning has run {} steps: set more total steps to continue", trainer.step)));
+            settings = settings.continuing(&trainer.config);
+            if settings.is_finished(trainer.step) {
+                return Err(js_err(format!("fine-tuning has run {} steps: set more total steps (or minutes) to continue", trainer.step)));
             }
         }
         self.trainer.as_mut().expect("a model").config = settings;

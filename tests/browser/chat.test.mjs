@@ -9,7 +9,7 @@ useBrowser();
 const sftHistory = (page) => page.evaluate(() => window.llmplay.app.sft.history.map((e) => ({ step: e.step, train: e.train_loss, val: e.val_loss ?? null })));
 
 async function setSft(page, { steps, batch = 8, every = 4, lr = 0.01, autosave = 0 }) {
-  for (const [id, v] of [["#sft-steps", steps], ["#sft-batch", batch], ["#sft-eval-every", every], ["#sft-sample-every", steps], ["#sft-lr", lr], ["#sft-warmup", 2], ["#sft-autosave-every", autosave]]) {
+  for (const [id, v] of [["#sft-steps", steps], ["#sft-batch", batch], ["#sft-eval-every", every], ["#sft-eval-n", 2], ["#sft-sample-every", steps], ["#sft-lr", lr], ["#sft-warmup", 2], ["#sft-autosave-every", autosave]]) {
     await page.fill(id, String(v));
   }
 }

@@ -57,7 +57,7 @@ export async function prepare(page, { sample = "samples/nursery-rhymes.txt", sha
 /** A few SFT steps on the built-in conversations (after `prepare`), waiting until they are done. */
 export async function fineTune(page, steps = 4) {
   await page.waitForSelector("#sft-example span");
-  for (const [id, v] of [["#sft-steps", steps], ["#sft-batch", 4], ["#sft-lr", 0.01], ["#sft-eval-every", steps], ["#sft-sample-every", 0], ["#sft-warmup", 1]]) {
+  for (const [id, v] of [["#sft-steps", steps], ["#sft-batch", 4], ["#sft-lr", 0.01], ["#sft-eval-every", steps], ["#sft-eval-n", 2], ["#sft-sample-every", 0], ["#sft-warmup", 1]]) {
     await page.fill(id, String(v));
   }
   await page.click("#sft-start");

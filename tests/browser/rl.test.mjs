@@ -37,7 +37,7 @@ test("RL on WebGPU: groups of answers scored and plotted, the model before RL ke
   assert.equal(rows.length, 2);
   for (const [prompt, answer, best, worst] of rows) {
     assert.match(prompt, /\d+/);
-    assert.match(answer, /^\d+$/);
+    assert.match(answer, /^\d+(\.\d+)?$/);
     assert.match(best, /-?\d\.\d\d, [+-]\d\.\d\d/);
     assert.match(worst, /-?\d\.\d\d, [+-]\d\.\d\d/);
   }
@@ -48,7 +48,7 @@ test("RL on WebGPU: groups of answers scored and plotted, the model before RL ke
   await page.waitForFunction(() => /hover a cell/.test(document.querySelector("#rl-card-status").textContent), null, { timeout: 600_000 });
   const card = await page.$$eval("#rl-card-table tbody tr", (r) => r.map((x) => Array.from(x.cells, (c) => c.textContent)));
   assert.deepEqual(card.map((r) => r[0]), ["addition", "compare", "count", "reverse"]);
-  assert.ok(card.every((r) => r.length === 4 && r.slice(1).every((c) => /^\d+% ends turn \d+%$/.test(c))), JSON.stringify(card));
+  assert.ok(card.every((r) => r.length === 5 && /^always “[^”]*”: \d+%/.test(r[1]) && r.slice(2).every((c) => /^\d+% ends turn \d+%$/.test(c))), JSON.stringify(card));
   await page.screenshot({ path: `${SHOTS}/07-rl.png`, fullPage: true });
   assert.deepEqual(page.errors, []);
   await page.context().close();

@@ -90,7 +90,7 @@ test("markup in a shared link, a bundle's name, metadata and tokens, or a corpus
 
   // The poisoned bundle by file: its name, corpus name and tokens are text.
   await page.setInputFiles("#bundle-file", { name: `${XSS_NAME}.safetensors`, mimeType: "application/octet-stream", buffer: evil });
-  await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("3 steps trained"));
+  await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("pretrained 3 steps"));
   assert.ok((await page.textContent("#share-link")).includes(`${XSS_NAME}.safetensors`));
   const text = await generate(page, { prompt: "", tokens: 40 });
   assert.match(text, /<img src=x onerror=/, "the poisoned tokens are generated, and shown as text");
@@ -125,7 +125,7 @@ test("markup in a shared link, a bundle's name, metadata and tokens, or a corpus
   const context = await shared.browser.newContext({ viewport: { width: 390, height: 844 } });
   await context.route("https://models.example/**", (route) => route.fulfill({ status: 200, body: evil, headers: { "content-type": "application/octet-stream", "access-control-allow-origin": "*" } }));
   const linked = await watchedPage("?backend=cpu&model=" + encodeURIComponent(link), context);
-  await linked.waitForFunction(() => document.querySelector("#model-info").textContent.includes("3 steps trained"), null, { timeout: 60_000 });
+  await linked.waitForFunction(() => document.querySelector("#model-info").textContent.includes("pretrained 3 steps"), null, { timeout: 60_000 });
   const share = await linked.textContent("#share-link");
   assert.ok(share.startsWith(`Loaded ${name}: pretrained, 3 steps.`), share);
   const href = await linked.getAttribute("#share-link a", "href");

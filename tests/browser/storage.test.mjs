@@ -138,7 +138,7 @@ test("a new model is a new saved run: the one before it stays, and can be resume
   await prepare(page);
   await train(page, 2, 2);
   await page.click("#model-create");
-  await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("0 steps trained"));
+  await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("untrained"));
   await train(page, 3, 3);
   assert.deepEqual((await runs(page)).map((r) => r.step), [3, 2]);
   await page.locator("#saved-runs tbody tr", { hasText: "step 2" }).locator("button", { hasText: "Resume" }).click();

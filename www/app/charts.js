@@ -23,6 +23,8 @@ const SPECS = {
   lr: ["chart-lr", [line("lr", "#2b8a3e")], small],
   speed: ["chart-speed", [line("tokens/s", "#862e9c")]],
   sft: ["chart-sft", [line("train", "#3b5bdb"), points("val (held-out conversations)", "#e8590c")]],
+  // Held-out accuracy per practice task (the order of the tasks in the recipes).
+  sftSkills: ["chart-sft-skills", [points("addition", "#3b5bdb"), points("compare", "#e8590c"), points("count", "#2b8a3e"), points("reverse", "#862e9c")], { size: 52, values: (u, vals) => vals.map((v) => (v == null ? "" : `${Math.round(v * 100)}%`)) }],
   rlReward: ["chart-rl-reward", [line("mean reward", "#3b5bdb"), { label: "right (sampled)", stroke: "#2b8a3e", width: 1 }, points("right (held-out, greedy)", "#e8590c", 6)]],
   rlKl: ["chart-rl-kl", [line("KL", "#862e9c")], small],
   rlLen: ["chart-rl-len", [line("tokens", "#0b7285")]],

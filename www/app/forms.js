@@ -4,19 +4,20 @@
 import { h, fill } from "../dom.js";
 import { $, app } from "./state.js";
 import { currentShape, shapeFields } from "./stages/model.js";
+import { renderTaskChoice } from "./stages/sft.js";
 
 export const FORMS = {
   pretrain: {
-    "preset": "preset", "vocab": "vocab_size", "steps": "steps", "batch": "batch_size", "lr": "lr", "min-lr": "min_lr", "warmup": "warmup_steps",
+    "preset": "preset", "vocab": "vocab_size", "minutes": "minutes", "steps": "steps", "batch": "batch_size", "lr": "lr", "min-lr": "min_lr", "warmup": "warmup_steps",
     "eval-every": "eval_every", "sample-every": "sample_every", "sample-tokens": "sample_tokens",
     "autosave-every": "checkpoint_every", "dropout": "dropout", "seed": "seed",
   },
   sft: {
-    "sft-batch": "batch_size", "sft-steps": "steps", "sft-lr": "lr", "sft-min-lr": "min_lr", "sft-warmup": "warmup_steps", "sft-eval-every": "eval_every",
+    "sft-batch": "batch_size", "sft-minutes": "minutes", "sft-steps": "steps", "sft-lr": "lr", "sft-min-lr": "min_lr", "sft-warmup": "warmup_steps", "sft-eval-every": "eval_every", "sft-eval-n": "eval_problems",
     "sft-sample-every": "sample_every", "sft-autosave-every": "checkpoint_every", "sft-mix": "mix",
   },
   rl: {
-    "rl-task": "task", "rl-steps": "steps", "rl-lr": "lr", "rl-autosave-every": "checkpoint_every",
+    "rl-task": "task", "rl-minutes": "minutes", "rl-steps": "steps", "rl-lr": "lr", "rl-autosave-every": "checkpoint_every",
     "rl-group": "grpo.group_size", "rl-prompts": "grpo.prompts_per_step", "rl-kl": "grpo.kl_beta",
     "rl-max-tokens": "grpo.max_new_tokens", "rl-eval-every": "grpo.eval_every", "rl-eval-n": "grpo.eval_problems",
   },
@@ -39,14 +40,22 @@ export function readForm(stage) {
     setPath(out, path, el.type === "number" || el.type === "range" ? Number(el.value) : el.value);
   }
   if (stage === "pretrain") out.tokenizer = tokKind();
+  // A length: a number of steps when one is given, else the time budget (the run fixes its
+  // steps once it has measured its speed).
+  if (!("minutes" in out)) return out;
+  if (out.steps > 0) out.minutes = 0;
+  else if (out.minutes > 0) out.steps = 0;
+  else throw new Error("set how long to train: minutes, or a number of steps");
   return out;
 }
 
 /** Shows `settings` (a recipe's, or a saved run's) in the stage's form. */
 export function fillForm(stage, settings) {
   for (const [id, path] of Object.entries(FORMS[stage])) {
-    const v = getPath(settings, path);
+    let v = getPath(settings, path);
     if (v == null) continue;
+    // A time budget shows no step count (empty = "auto").
+    if (path === "steps" && settings.minutes > 0) v = "";
     $(id).value = v;
     $(id).dispatchEvent(new Event("input"));
   }
@@ -70,6 +79,7 @@ export function applyRecipes(r) {
   $("rl-reward").querySelector("option[value=task]").textContent = `exactly right (+1), ends its turn (+${+r.rl.grpo.format_reward.toPrecision(2)})`;
   for (const stage of Object.keys(FORMS)) fillForm(stage, r[stage]);
   $("sft-question").textContent = r.sft_sample_question;
+  renderTaskChoice(app.tasks, r.sft.tasks);
   for (const [prefix, d] of [["", r.generate], ["chat-", r.chat]]) {
     $(`${prefix}temperature`).value = d.temperature;
     $(`${prefix}temperature`).dispatchEvent(new Event("input"));

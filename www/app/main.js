@@ -22,6 +22,7 @@ import { appendChatPiece, refreshModels } from "./stages/chat.js";
 import { setPrefs, setRewardModelState } from "./stages/reward_model.js";
 import "./stages/rl.js";
 import { loadBundleUrl } from "./stages/share.js";
+import "./stages/ready.js";
 
 /** The worker's events (see ../protocol.js), each to the part of the page it is about. */
 function onEvent(msg) {

@@ -35,16 +35,28 @@ export function runPanel(spec) {
         window.dispatchEvent(new Event("resize")); // sized while hidden: size them now
       }
       scheduleDraw(panel);
-      const total = num(ids.steps);
-      $(ids.progress).value = ev.step / total;
-      fill($(ids.status), "step ", b(ev.step), ` / ${total}`, spec.status(ev, panel.history), ` · ${eta(panel.history, total)}`, panel.note || []);
+      // A time-budgeted run says its length once it has measured its speed.
+      const total = ev.steps || num(ids.steps);
+      $(ids.progress).value = total ? ev.step / total : 0;
+      const length = total ? ` / ${total}` : "";
+      const pace = total ? eta(panel.history, total) : "measuring this machine's speed to fit the minutes…";
+      fill($(ids.status), "step ", b(ev.step), length, spec.status(ev, panel.history), ` · ${pace}`, panel.note || []);
       if (spec.onEvent) spec.onEvent(ev, extra);
-      if (app.model && spec.stage === app.stage) app.model.step = ev.step;
+      if (app.model && spec.stage === app.stage) {
+        app.model.step = ev.step;
+        if (ev.val_loss != null) app.model.val_loss = ev.val_loss;
+        for (const fn of modelListeners) fn();
+      }
     },
     async start(restart) {
       showError(ids.error, null);
       try {
         await spec.start(restart);
+        // A new stage changes what the model is (its stage, its schooling so far).
+        if (app.model && spec.stage !== "reward_model") {
+          Object.assign(app.model, await call("model_info"));
+          for (const fn of modelListeners) fn();
+        }
       } catch (e) {
         showError(ids.error, e);
       }
@@ -85,6 +97,10 @@ function scheduleDraw(panel) {
 }
 
 export const panel = (stage) => panels[stage];
+
+const modelListeners = [];
+/** `fn()` runs when the current model's training moved on (a step, a new stage). */
+export function onModelProgress(fn) { modelListeners.push(fn); }
 
 const listeners = [];
 /** `fn(state, stage)` runs after every change of the run's state (other controls follow it). */

@@ -48,3 +48,23 @@ export function download(blob, name) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
+
+// A model's schooling: each stage it trained, with its steps (`history` from the engine, then
+// its current stage).
+const SCHOOL = { pretrain: "pretrained", sft: "SFT", rl: "RL", reward_model: "reward model" };
+export function schooling(m) {
+  const steps = m.steps ?? m.step ?? 0;
+  return [...(m.history || []), { stage: m.stage, steps }].filter((s) => s.steps > 0 && SCHOOL[s.stage]);
+}
+/** "pretrained 1,200 steps · SFT 300 · RL 60", or "untrained". */
+export function schoolingText(m) {
+  const all = schooling(m);
+  return all.length ? all.map((s, i) => `${SCHOOL[s.stage]} ${fmt.format(s.steps)}${i === 0 ? " steps" : ""}`).join(" · ") : "untrained";
+}
+/** For file names: "pretrain1200-sft300-rl60". */
+export function schoolingSlug(m) {
+  return schooling(m).map((s) => `${s.stage.replace("_", "")}${s.steps}`).join("-") || "untrained";
+}
+/** What each stage's validation loss measures. */
+export const LOSS_NAMES = { pretrain: "text val loss", sft: "answer val loss", reward_model: "judgement val loss" };
+

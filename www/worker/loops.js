@@ -19,7 +19,7 @@ async function trainLoop() {
       run.history.push(ev);
       const groups = run.stage === "rl" ? await locked(() => engine.rlGroups()) : undefined;
       post({ event: "train", data: ev, stage: run.stage, groups });
-      if (ev.step >= run.settings.steps) {
+      if (ev.steps > 0 && ev.step >= ev.steps) {
         run.state = "done";
         break;
       }

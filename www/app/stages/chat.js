@@ -2,7 +2,7 @@
 // by side, and judge the replies (good or bad, which is better): the reward model learns from those.
 import { $, app } from "../state.js";
 import { call } from "../rpc.js";
-import { show, showError, human, num, onFilePicked } from "../ui.js";
+import { show, showError, human, num, onFilePicked, schoolingText } from "../ui.js";
 import { addPrefs } from "./reward_model.js";
 import { loadChatData } from "./sft.js";
 
@@ -12,7 +12,7 @@ export const STAGE_LABELS = { pretrain: "pretrained", sft: "fine-tuned (SFT)", r
 export function modelLabel(m) {
   const what = m.key === "base" ? "Before fine-tuning" : m.key === "start" ? "Before RL" : m.key === "loaded" ? `Loaded${m.name ? `: ${m.name}` : ""}` : "Your model";
   const stage = STAGE_LABELS[m.stage] || m.stage || "new";
-  return `${what} — ${stage}, ${m.steps} steps, ${human(m.params)} params`;
+  return `${what} — ${schoolingText(m) === "untrained" ? stage : schoolingText(m)}, ${human(m.params)} params`;
 }
 /** Lists the models held again, in both pickers. */
 export async function refreshModels() {

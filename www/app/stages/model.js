@@ -2,8 +2,8 @@
 import { fill, b } from "../../dom.js";
 import { $, app } from "../state.js";
 import { call, started } from "../rpc.js";
-import { showError, enable, human, bytes, num } from "../ui.js";
-import { setRunState, panel, onRunState } from "../run_panel.js";
+import { showError, enable, human, bytes, num, schoolingText, LOSS_NAMES } from "../ui.js";
+import { setRunState, panel, onRunState, onModelProgress } from "../run_panel.js";
 import { newRun } from "../saved.js";
 import { clearPane, modelChanged } from "./chat.js";
 
@@ -63,10 +63,12 @@ export function modelReplaced() {
   enableModelStages();
 }
 
+onModelProgress(() => renderModelInfo());
+
 export function renderModelInfo() {
   const m = app.model;
   fill($("model-info"), m
-    ? ["Model ready: ", b(human(m.params)), ` parameters, ${m.n_layer} layers × ${m.n_head} heads × ${m.n_embd} wide, context ${m.block_size}, ${m.step} steps trained${m.val_loss ? `, val loss ${m.val_loss.toFixed(3)}` : ""}`]
+    ? ["Model ready: ", b(human(m.params)), ` parameters, ${m.n_layer} layers × ${m.n_head} heads × ${m.n_embd} wide, context ${m.block_size}, ${schoolingText(m)}${m.val_loss != null && LOSS_NAMES[m.stage] ? `, ${LOSS_NAMES[m.stage]} ${m.val_loss.toFixed(3)}` : ""}`]
     : []);
 }
 

@@ -4,7 +4,7 @@
 import { h, fill, b } from "../../dom.js";
 import { $, app } from "../state.js";
 import { call } from "../rpc.js";
-import { show, showError, num } from "../ui.js";
+import { show, showError, num, schoolingText } from "../ui.js";
 import { charts } from "../charts.js";
 import { runPanel, onRunState } from "../run_panel.js";
 import { readForm, uiState } from "../forms.js";
@@ -105,13 +105,31 @@ export const rl = runPanel({
     charts.rlLen.setData([steps, m("completion_tokens")]);
   },
   reset() {
+    app.rl.equalShares = [];
+    show($("rl-advice"), false);
     $("rl-groups").tBodies[0].textContent = "";
     $("rl-groups-step").textContent = "";
   },
   onEvent(ev, groups) {
     if (groups) renderGroups(groups, ev.step);
+    if (groups?.length) adviseOnGroups(groups, ev);
   },
 });
+
+// GRPO learns only from groups whose tries scored differently: a group all right or all wrong
+// has no better or worse try to learn from (its advantages are all 0). When most groups are
+// like that for a while, the falling loss means nothing: say so, and what to do.
+function adviseOnGroups(groups, ev) {
+  const equal = groups.filter((g) => g.completions.every((c) => c.reward === g.completions[0].reward)).length / groups.length;
+  const recent = (app.rl.equalShares = [...(app.rl.equalShares || []).slice(-4), equal]);
+  const stuck = recent.length >= 3 && recent.reduce((a, x) => a + x, 0) / recent.length >= 0.75;
+  const right = ev.metrics?.sample_accuracy ?? 0;
+  $("rl-advice").textContent = !stuck ? ""
+    : right <= 0.1 ? "Most groups have no try that is right, so every try scores the same and RL has nothing to learn from (advantages are 0; the loss falling means nothing). Fine-tune longer, pick an easier task (compare), or start from the ready-made SFT model."
+    : right >= 0.9 ? "Almost every try is right already, so the groups' tries all score the same and there is little left to learn: pick a harder task."
+    : "Most groups' tries all score the same, so RL learns from few of them: more answers per problem give each group a better chance to differ.";
+  show($("rl-advice"), !!$("rl-advice").textContent);
+}
 
 function renderGroups(groups, step) {
   const body = $("rl-groups").tBodies[0];
@@ -134,6 +152,12 @@ function renderGroups(groups, step) {
   $("rl-groups-step").textContent = `(step ${step}: the best and worst of each group of ${groups[0]?.completions.length ?? 0})`;
 }
 
+/** "always “1”: 68%", and the chance of guessing where there is one. */
+function baselineParts(base) {
+  const pct = (x) => `${Math.round(x * 100)}%`;
+  return [`always “${base.most_common_answer}”: `, b(pct(base.most_common_accuracy)), base.chance != null ? [h("br"), h("small", {}, `guessing: ${pct(base.chance)}`)] : []];
+}
+
 // The report card: the same held-out problems answered by each model, per task.
 $("rl-card").onclick = async () => {
   const n = num("rl-card-n");
@@ -142,19 +166,23 @@ $("rl-card").onclick = async () => {
   const order = ["base", "start", "current", "loaded"];
   const models = app.chat.models.filter((m) => order.includes(m.key)).sort((a, b) => order.indexOf(a.key) - order.indexOf(b.key));
   const tasks = app.tasks;
-  fill(table.tHead, h("tr", {}, h("th", {}, `task (${n} held-out problems)`), models.map((m) =>
-    h("th", {}, modelLabel(m).split(" — ")[0], h("br"), h("small", {}, `${{ pretrain: "pretrained", sft: "SFT", rl: "RL" }[m.stage] || m.stage}, ${m.steps} steps`)))));
+  fill(table.tHead, h("tr", {}, h("th", {}, `task (${n} held-out problems)`),
+    h("th", { title: "What a model scores without learning the task: always giving the most common answer, or guessing between the choices offered" }, "baseline", h("br"), h("small", {}, "no model")),
+    models.map((m) =>
+    h("th", {}, modelLabel(m).split(" — ")[0], h("br"), h("small", {}, schoolingText(m))))));
   table.tBodies[0].textContent = "";
   show(table);
   $("rl-card").disabled = true;
   try {
     for (const task of tasks) {
       const tr = document.createElement("tr");
-      tr.append(h("td", {}, task));
+      const baseline = h("td", { className: "baseline" }, "…");
+      tr.append(h("td", {}, task), baseline);
       table.tBodies[0].append(tr);
       for (const m of models) {
         $("rl-card-status").textContent = `grading ${task} with ${modelLabel(m).split(" — ")[0].toLowerCase()}…`;
         const r = await call("evaluate", { key: m.key, task, n });
+        if (m === models[0]) fill(baseline, ...baselineParts(r.baseline));
         const td = document.createElement("td");
         td.className = "pct";
         td.dataset.accuracy = r.accuracy;

@@ -1,6 +1,6 @@
 // 6. Supervised fine-tuning: conversations in the chat template, the loss on the assistant's
 // tokens only (shown token by token), and answers to one question as it learns.
-import { fill, b } from "../../dom.js";
+import { h, fill, b } from "../../dom.js";
 import { $, app } from "../state.js";
 import { call } from "../rpc.js";
 import { show, showError, fmt, num, onFilePicked } from "../ui.js";
@@ -24,7 +24,7 @@ export async function loadChatData() {
   }
   try {
     // The built-in mix is generated with the run's seed, as the CLI's is.
-    const info = await call("chat_data", { kind, text: kind === "jsonl" ? app.sft.fileText : "", skip_bad: $("sft-skip-bad").checked, seed: num("seed") });
+    const info = await call("chat_data", { kind, text: kind === "jsonl" ? app.sft.fileText : "", skip_bad: $("sft-skip-bad").checked, seed: num("seed"), tasks: builtinTasks() });
     renderChatData(info);
   } catch (e) {
     app.sft.ready = false;
@@ -65,6 +65,21 @@ async function showExample(index) {
 }
 $("sft-next-example").onclick = () => showExample(app.sft.example + 1 + Math.floor(Math.random() * 50));
 for (const r of document.querySelectorAll("input[name=sft-source]")) r.onchange = loadChatData;
+
+/** The built-in mix's task boxes, checked as the recipe says (`tasks`: the checked ones). */
+export function renderTaskChoice(all, checked) {
+  const box = $("sft-tasks");
+  box.textContent = "";
+  for (const task of all) {
+    const input = h("input", { type: "checkbox", value: task, checked: checked.includes(task) });
+    input.onchange = () => {
+      if (!builtinTasks().length) input.checked = true; // at least one
+      if (sftKind() === "builtin" && app.model) loadChatData();
+    };
+    box.append(h("label", {}, input, ` ${task}`));
+  }
+}
+const builtinTasks = () => [...$("sft-tasks").querySelectorAll("input:checked")].map((i) => i.value);
 $("sft-skip-bad").onchange = () => { if (sftKind() === "jsonl") loadChatData(); };
 onFilePicked("sft-file", async (name, buffer) => {
   app.sft.fileName = name;
@@ -92,7 +107,7 @@ export const sft = runPanel({
   canStart: () => app.sft.ready,
   async start(restart) {
     askPersistence();
-    const r = await call("sft", { settings: { ...readForm("sft"), seed: num("seed") }, restart, ui: uiState() });
+    const r = await call("sft", { settings: { ...readForm("sft"), seed: num("seed"), tasks: builtinTasks() }, restart, ui: uiState() });
     if (r.started) sft.reset();
     $("sft-status").textContent = `fine-tuning on ${fmt.format(r.train_conversations)} conversations`;
     refreshModels();
@@ -102,7 +117,16 @@ export const sft = runPanel({
     return [" · loss ", b(ev.train_loss.toFixed(3)), val ? [" · val ", b(val.val_loss.toFixed(3))] : [], ` · ${fmt.format(Math.round(ev.tokens_per_s))} learned tokens/s`];
   },
   draw(h) {
-    charts.sft.setData([h.map((e) => e.step), h.map((e) => e.train_loss), h.map((e) => e.val_loss ?? null)]);
+    const steps = h.map((e) => e.step);
+    charts.sft.setData([steps, h.map((e) => e.train_loss), h.map((e) => e.val_loss ?? null)]);
+    charts.sftSkills.setData([steps, ...app.tasks.map((t) => h.map((e) => e.metrics?.[`${t}_accuracy`] ?? null))]);
+    // Only the built-in mix teaches the practice tasks (those ticked); a file of your own has none.
+    const skills = (e) => app.tasks.filter((t) => e.metrics?.[`${t}_accuracy`] != null);
+    const last = [...h].reverse().find((e) => skills(e).length);
+    show($("sft-skills-figure"), !!last);
+    $("sft-skills").textContent = last
+      ? `Held-out accuracy after step ${last.step}: ${skills(last).map((t) => `${t} ${Math.round(last.metrics[`${t}_accuracy`] * 100)}%`).join(" · ")}`
+      : "";
   },
   reset() {
     $("sft-sample").textContent = "Answers appear here as it fine-tunes.";

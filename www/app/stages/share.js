@@ -3,7 +3,7 @@
 import { h, fill, b } from "../../dom.js";
 import { $, app } from "../state.js";
 import { call } from "../rpc.js";
-import { show, showError, enable, onFilePicked, download } from "../ui.js";
+import { show, showError, enable, onFilePicked, download, schoolingSlug, schoolingText } from "../ui.js";
 import { onRunState } from "../run_panel.js";
 import { newRun } from "../saved.js";
 import { renderTokenizer } from "./tokenizer.js";
@@ -14,7 +14,7 @@ $("download").onclick = async () => {
   try {
     const data = await call("export_bundle");
     const base = (app.corpusName || "model").replace(/\.[^.]*$/, "").replace(/[^\w-]+/g, "-");
-    download(new Blob([data], { type: "application/octet-stream" }), `${base}-step${app.model?.step ?? 0}.llmplay.safetensors`);
+    download(new Blob([data], { type: "application/octet-stream" }), `${base}-${app.model ? schoolingSlug(app.model) : "untrained"}.llmplay.safetensors`);
   } catch (e) {
     showError("bundle-error", e);
   }
@@ -26,7 +26,10 @@ onRunState((state) => { $("bundle-url-load").disabled = state === "running"; });
 /** Loads a bundle as the current model; a bad file leaves everything as it was. */
 export async function loadBundleBytes(name, buffer) {
   showError("bundle-error", null);
-  if (app.state === "running") return showError("bundle-error", "pause or stop training before loading another model");
+  if (app.state === "running") {
+    showError("bundle-error", "pause or stop training before loading another model");
+    return false;
+  }
   try {
     app.model = await call("load_bundle", { bytes: buffer }, [buffer]);
     await newRun();
@@ -38,9 +41,11 @@ export async function loadBundleBytes(name, buffer) {
     updateSize();
     modelReplaced();
     enable("model", true);
-    fill($("share-link"), "Loaded ", b(name), `: ${STAGE_LABELS[app.model.stage] || "a model"}, ${app.model.step} steps.`);
+    fill($("share-link"), "Loaded ", b(name), `: ${STAGE_LABELS[app.model.stage] || "a model"}, ${schoolingText(app.model)}.`);
+    return true;
   } catch (e) {
     showError("bundle-error", `${name}: ${e.message}. The current model is unchanged.`);
+    return false;
   }
 }
 
