@@ -55,8 +55,8 @@ test("fine-tuning on WebGPU: the mask shows what is learned, the masked loss fal
   // Chat: the picker offers the fine-tuned model and the model before fine-tuning.
   const options = await page.$$eval("#chat-model option", (o) => o.map((x) => [x.value, x.textContent]));
   assert.deepEqual(options.map((o) => o[0]), ["current", "base"]);
-  assert.match(options[0][1], /fine-tuned \(SFT\), 16 steps/);
-  assert.match(options[1][1], /Before fine-tuning — pretrained, 0 steps/);
+  assert.match(options[0][1], /Your model — SFT 16 steps/);
+  assert.match(options[1][1], /Before fine-tuning — untrained/);
   await page.fill("#chat-max-tokens", "12");
   await send(page, "What is 12 + 34?");
   await send(page, "Hello!");

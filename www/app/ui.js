@@ -51,7 +51,7 @@ export function download(blob, name) {
 
 // A model's schooling: each stage it trained, with its steps (`history` from the engine, then
 // its current stage).
-const SCHOOL = { pretrain: "pretrained", sft: "SFT", rl: "RL", reward_model: "reward model" };
+const SCHOOL = { pretrain: "pretrained", sft: "SFT", rl: "RL", reward_model: "reward model", imported: "imported" };
 export function schooling(m) {
   const steps = m.steps ?? m.step ?? 0;
   return [...(m.history || []), { stage: m.stage, steps }].filter((s) => s.steps > 0 && SCHOOL[s.stage]);

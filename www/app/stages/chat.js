@@ -11,8 +11,7 @@ $("chat-temperature").oninput = () => { $("chat-temperature-out").value = $("cha
 export const STAGE_LABELS = { pretrain: "pretrained", sft: "fine-tuned (SFT)", rl: "RL", reward_model: "reward model", imported: "imported" };
 export function modelLabel(m) {
   const what = m.key === "base" ? "Before fine-tuning" : m.key === "start" ? "Before RL" : m.key === "loaded" ? `Loaded${m.name ? `: ${m.name}` : ""}` : "Your model";
-  const stage = STAGE_LABELS[m.stage] || m.stage || "new";
-  return `${what} — ${schoolingText(m) === "untrained" ? stage : schoolingText(m)}, ${human(m.params)} params`;
+  return `${what} — ${schoolingText(m)}, ${human(m.params)} params`;
 }
 /** Lists the models held again, in both pickers. */
 export async function refreshModels() {
