@@ -127,7 +127,7 @@ test("markup in a shared link, a bundle's name, metadata and tokens, or a corpus
   const linked = await watchedPage("?backend=cpu&model=" + encodeURIComponent(link), context);
   await linked.waitForFunction(() => document.querySelector("#model-info").textContent.includes("pretrained 3 steps"), null, { timeout: 60_000 });
   const share = await linked.textContent("#share-link");
-  assert.ok(share.startsWith(`Loaded ${name}: pretrained, 3 steps.`), share);
+  assert.ok(share.startsWith(`Loaded ${name}: pretrained 3 steps.`), share);
   const href = await linked.getAttribute("#share-link a", "href");
   assert.match(href, /^http:\/\/127\.0\.0\.1:\d+\/\?backend=cpu&model=https%3A%2F%2Fmodels\.example/);
   assert.ok((await generate(linked, { prompt: "", tokens: 40 })).includes("<img"));

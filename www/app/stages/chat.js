@@ -8,7 +8,6 @@ import { loadChatData } from "./sft.js";
 
 $("chat-temperature").oninput = () => { $("chat-temperature-out").value = $("chat-temperature").value; };
 
-export const STAGE_LABELS = { pretrain: "pretrained", sft: "fine-tuned (SFT)", rl: "RL", reward_model: "reward model", imported: "imported" };
 export function modelLabel(m) {
   const what = m.key === "base" ? "Before fine-tuning" : m.key === "start" ? "Before RL" : m.key === "loaded" ? `Loaded${m.name ? `: ${m.name}` : ""}` : "Your model";
   return `${what} — ${schoolingText(m)}, ${human(m.params)} params`;

@@ -8,7 +8,6 @@ import { onRunState } from "../run_panel.js";
 import { newRun } from "../saved.js";
 import { renderTokenizer } from "./tokenizer.js";
 import { shapeFields, updateSize, modelReplaced } from "./model.js";
-import { STAGE_LABELS } from "./chat.js";
 
 $("download").onclick = async () => {
   try {
@@ -41,7 +40,7 @@ export async function loadBundleBytes(name, buffer) {
     updateSize();
     modelReplaced();
     enable("model", true);
-    fill($("share-link"), "Loaded ", b(name), `: ${STAGE_LABELS[app.model.stage] || "a model"}, ${schoolingText(app.model)}.`);
+    fill($("share-link"), "Loaded ", b(name), `: ${schoolingText(app.model)}.`);
     return true;
   } catch (e) {
     showError("bundle-error", `${name}: ${e.message}. The current model is unchanged.`);
