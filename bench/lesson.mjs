@@ -31,7 +31,12 @@ page.on("pageerror", (e) => console.error("page error:", e.message));
 await page.goto(`http://127.0.0.1:${server.address().port}/?backend=${backend}`);
 await page.waitForSelector("body[data-ready=true]", { timeout: 120_000 });
 if (seed) await page.fill("#seed", seed);
-const done = () => page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 3_600_000 });
+// A stage's run: started, then finished (the state before it may already read "done").
+async function train(button) {
+  await page.click(button);
+  await page.waitForFunction(() => document.body.dataset.trainState === "running", null, { timeout: 600_000 });
+  await page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 3_600_000 });
+}
 const hist = (stage) => page.evaluate((s) => (s === "pretrain" ? window.llmplay.app.history : window.llmplay.app[s].history), stage);
 const pct = (x) => (x == null ? "—" : `${Math.round(x * 100)}%`);
 const rows = [];
@@ -43,24 +48,24 @@ await page.waitForSelector("#tok-info:not([hidden])");
 await page.click("#model-create");
 await page.waitForFunction(() => document.querySelector("#model-info").textContent.includes("Model ready"));
 
-await page.click("#train-start");
-await done();
+await train("#train-start");
 let h = await hist("pretrain");
 const vals = h.filter((e) => e.val_loss != null).map((e) => e.val_loss);
 rows.push({ stage: "pretrain", minutes: await page.inputValue("#minutes"), steps: h.at(-1).step, wall_s: h.at(-1).elapsed_s, effect: `val loss ${vals[0].toFixed(3)} → ${vals.at(-1).toFixed(3)}` });
 console.log(`sample after pretraining:\n${await page.textContent("#train-sample")}\n`);
 
 await page.waitForSelector("#sft-example span");
-await page.click("#sft-start");
-await done();
+await train("#sft-start");
 h = await hist("sft");
-const skill = (await page.evaluate(() => window.llmplay.app.recipes.sft.tasks))[0];
-const acc = h.filter((e) => e.metrics?.[`${skill}_accuracy`] != null).map((e) => e.metrics[`${skill}_accuracy`]);
-rows.push({ stage: "sft", minutes: await page.inputValue("#sft-minutes"), steps: h.at(-1).step, wall_s: h.at(-1).elapsed_s, effect: `${skill} ${pct(acc[0])} → ${pct(acc.at(-1))} (held out, ${acc.length} checks)` });
+const skills = await page.evaluate(() => window.llmplay.app.recipes.sft.tasks);
+const learnt = skills.map((skill) => {
+  const acc = h.filter((e) => e.metrics?.[`${skill}_accuracy`] != null).map((e) => e.metrics[`${skill}_accuracy`]);
+  return `${skill} ${pct(acc[0])} → ${pct(acc.at(-1))}`;
+});
+rows.push({ stage: "sft", minutes: await page.inputValue("#sft-minutes"), steps: h.at(-1).step, wall_s: h.at(-1).elapsed_s, effect: `${learnt.join(", ")} (held out)` });
 console.log(`SFT's answer: ${await page.textContent("#sft-sample")}\n`);
 
-await page.click("#rl-start");
-await done();
+await train("#rl-start");
 h = await hist("rl");
 const held = h.filter((e) => e.metrics?.heldout_accuracy != null).map((e) => e.metrics.heldout_accuracy);
 rows.push({ stage: "rl", minutes: await page.inputValue("#rl-minutes"), steps: h.at(-1).step, wall_s: h.at(-1).elapsed_s, effect: `held-out ${pct(held[0])} → ${held.map(pct).join(" → ")}` });

@@ -4,6 +4,8 @@
 // `llmplay pretrain --backend cpu`. Prints median tokens/s for each and the ratios.
 //
 //   cargo xtask build-web && cargo build --release && node bench/page.mjs [STEPS] [LAYERS,HEADS,WIDTH,CONTEXT] [BATCH]
+//
+// BENCH_PAGE=cpu skips the page's WebGPU run (SwiftShader takes ~17 s a step on a 2-core machine).
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
@@ -64,8 +66,11 @@ function native() {
   return { backend: "native cpu", tokensPerS: median(lines.slice(3).map((e) => e.tokens_per_s)) };
 }
 
-const results = [await inPage("auto"), await inPage("cpu"), native()];
-const ref = results[2].tokensPerS;
+const backends = (process.env.BENCH_PAGE || "auto,cpu").split(",");
+const results = [];
+for (const b of backends) results.push(await inPage(b));
+results.push(native());
+const ref = results.at(-1).tokensPerS;
 console.log(`model ${layers} layers × ${heads} heads × ${width} wide, context ${context}, batch ${batch}, ${steps} steps`);
 for (const r of results) {
   const name = r.backend === "wgpu" ? "page, WebGPU" : r.backend === "cpu" ? "page, wasm CPU" : r.backend;

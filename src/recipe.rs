@@ -51,7 +51,7 @@ impl Default for PretrainSettings {
             // the page's wasm CPU engine on a 2-core machine (README: "The lesson, measured").
             train: TrainConfig {
                 minutes: 5.0,
-                steps: 1150,
+                steps: 2042,
                 batch_size: 12,
                 lr: 6e-3,
                 min_lr: 6e-4,
@@ -110,13 +110,15 @@ impl Default for SftSettings {
     fn default() -> Self {
         Self {
             mix: 0.0,
-            // One skill learnt well in minutes rather than four learnt badly.
-            tasks: vec![Task::Compare.name().into()],
+            // Two skills learnt in minutes rather than four learnt badly: comparing two numbers,
+            // which the lesson's model learns only part way (56–70%, where copying either number
+            // scores 50%) and RL then practises, and reversing a word, learnt to 60–80%.
+            tasks: vec![Task::Compare.name().into(), Task::Reverse.name().into()],
             eval_problems: 50,
             // Four minutes on the page (the CLI's steps: what they came to, as pretraining's).
             train: TrainConfig {
                 minutes: 4.0,
-                steps: 1400,
+                steps: 2404,
                 batch_size: 8,
                 lr: 3e-3,
                 min_lr: 3e-4,
@@ -133,8 +135,9 @@ impl Default for SftSettings {
     }
 }
 
-/// The question SFT's samples answer, so a run shows its replies improving.
-pub const SFT_SAMPLE_QUESTION: &str = "Which is bigger, 9.11 or 9.9?";
+/// The question SFT's samples answer, so a run shows its replies improving: a skill of the
+/// recipe's (reverse), on a held-out word (the model never saw it reversed).
+pub const SFT_SAMPLE_QUESTION: &str = "Reverse the word nature.";
 
 impl SftSettings {
     pub fn validate(&self) -> Result<(), String> {
@@ -201,10 +204,11 @@ pub struct RlSettings {
 impl Default for RlSettings {
     fn default() -> Self {
         Self {
-            // Compare: a half-taught model copies one of the two numbers, right half the time, so
-            // its groups differ and GRPO has something to learn from.
+            // The skill SFT taught half way: right about three times in five after it, so most
+            // groups have tries that differ (one names the larger number, one the other) and GRPO
+            // has something to learn from.
             task: Task::Compare.name().into(),
-            steps: 170,
+            steps: 315,
             minutes: 5.0,
             lr: 1e-4,
             warmup: 5,

@@ -397,7 +397,7 @@ impl Objective for Grpo {
     fn prepare<'b>(&'b mut self, model: &'b Gpt, step: usize) -> Pin<Box<dyn Future<Output = Result<(), String>> + 'b>> {
         Box::pin(async move {
             let heldout = if self.config.eval_every > 0 && step.is_multiple_of(self.config.eval_every) {
-                let report = crate::tasks::evaluate(model, &self.tokenizer, self.task, self.config.eval_problems, 0, |_| {}).await?;
+                let report = crate::tasks::evaluate(model, &self.tokenizer, self.task, self.config.eval_problems, 0, 0.0, |_| {}).await?;
                 Some(report.accuracy)
             } else {
                 None

@@ -173,7 +173,7 @@ impl Objective for Sft<'_> {
             let mut out = Vec::new();
             if let (Some(tokenizer), true) = (self.tokenizer, self.eval_problems > 0) {
                 for &task in &self.data.tasks {
-                    let report = crate::tasks::evaluate(model, tokenizer, task, self.eval_problems, 0, |_| {}).await?;
+                    let report = crate::tasks::evaluate(model, tokenizer, task, self.eval_problems, 0, 0.0, |_| {}).await?;
                     out.push((task.accuracy_metric(), report.accuracy));
                 }
             }

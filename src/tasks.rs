@@ -264,9 +264,11 @@ fn small_talk(rng: &mut StdRng) -> Conversation {
 }
 
 /// `n` conversations of the built-in mix (one in ten small talk, the rest `tasks` in equal
-/// parts; none given, all of them), from `split`, the same for the same seed.
+/// parts; none given, all of them), from `split`, the same for the same seed and the same set of
+/// tasks in any order (the page lists them in its own order, the command line in the user's).
 pub fn builtin_conversations(split: Split, n: usize, seed: u64, tasks: &[Task]) -> Vec<Conversation> {
-    let tasks = if tasks.is_empty() { &Task::ALL[..] } else { tasks };
+    let chosen: Vec<Task> = Task::ALL.iter().copied().filter(|t| tasks.is_empty() || tasks.contains(t)).collect();
+    let tasks = &chosen[..];
     let mut rng = StdRng::seed_from_u64(seed);
     (0..n)
         .map(|i| match i % 10 {
@@ -297,7 +299,10 @@ pub struct TaskReport {
     pub n: usize,
     /// What the accuracy is to be compared with.
     pub baseline: Baseline,
-    /// Share answered exactly right (greedy decoding).
+    /// How the replies were decoded: 0 = greedy (the likeliest token each time), else sampled at
+    /// this temperature (as Chat answers), one reply per problem.
+    pub temperature: f32,
+    /// Share answered exactly right.
     pub accuracy: f64,
     /// Share of replies that ended with `<|end|>` (not cut off, not running into another turn).
     pub end_of_turn_rate: f64,
@@ -314,21 +319,23 @@ pub struct Answer {
     pub ended_turn: bool,
 }
 
-/// Answers `n` held-out problems of `task` greedily and scores them. Replies get a token budget
-/// well above any right answer's length, so a wrong length is the model's, not the budget's.
+/// Answers `n` held-out problems of `task` and scores them: greedily at `temperature` 0, else
+/// sampled at it, each problem with its own seed (the same replies for the same `seed`). Replies
+/// get a token budget well above any right answer's length, so a wrong length is the model's.
 pub async fn evaluate(
     model: &crate::model::Gpt,
     tokenizer: &crate::tokenizer::Tokenizer,
     task: Task,
     n: usize,
     seed: u64,
+    temperature: f32,
     mut progress: impl FnMut(usize),
 ) -> Result<TaskReport, String> {
     let problems = task.held_out(n, seed);
     let mut answers = Vec::with_capacity(problems.len());
     for (i, problem) in problems.iter().enumerate() {
         let budget = tokenizer.encode(&problem.answer)?.len() * 2 + 8;
-        let options = crate::sample::SampleOptions { temperature: 0.0, max_new_tokens: budget, ..Default::default() };
+        let options = crate::sample::SampleOptions { temperature, max_new_tokens: budget, seed: seed.wrapping_add(i as u64), ..Default::default() };
         let mut stream = crate::chat::reply(model.clone(), tokenizer, &problem.conversation_prompt(), options)?;
         let mut reply = String::new();
         while let Some(piece) = stream.next_piece().await? {
@@ -349,6 +356,7 @@ pub async fn evaluate(
         task,
         n: answers.len(),
         baseline: task.baseline(&problems),
+        temperature,
         accuracy: share(|a| a.correct),
         end_of_turn_rate: share(|a| a.ended_turn),
         examples: answers.iter().take(5).cloned().collect(),

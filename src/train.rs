@@ -115,9 +115,7 @@ impl TrainConfig {
         let coeff = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
         self.min_lr + coeff * (self.lr - self.min_lr)
     }
-}
 
-impl TrainConfig {
     /// A time-budgeted run that has not yet measured its speed (its `steps` are not known).
     pub fn awaits_budget(&self) -> bool {
         self.minutes > 0.0 && self.steps == 0

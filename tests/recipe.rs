@@ -52,6 +52,20 @@ fn recipes_list_every_preset_and_task_the_core_has() {
 }
 
 #[test]
+fn sft_shows_its_skill_on_a_problem_it_never_trained_on_and_rl_practises_a_skill_sft_taught() {
+    let skills = SftSettings::default().builtin_tasks().unwrap();
+    let practised: Task = RlSettings::default().task.parse().unwrap();
+    assert!(skills.contains(&practised), "RL practises what SFT taught: {practised:?} in {skills:?}");
+    // The sample question is a held-out problem of one of the skills, phrased as the task
+    // phrases it, and no skill's training problem.
+    let question = llmplay::recipe::SFT_SAMPLE_QUESTION;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+    let mut problems = |split, n| -> Vec<String> { skills.iter().flat_map(|s| (0..n).map(|_| s.sample(split, &mut rng).prompt).collect::<Vec<_>>()).collect() };
+    assert!(problems(llmplay::data::Split::Val, 5000).iter().any(|p| p == question), "{question} is a held-out problem");
+    assert!(!problems(llmplay::data::Split::Train, 20000).iter().any(|p| p == question));
+}
+
+#[test]
 fn a_run_state_of_any_version_reads_back_with_its_stage() {
     let train = serde_json::to_value(PretrainSettings::default().train).unwrap();
     // Today's: the stage is written down.

@@ -75,6 +75,16 @@ fn tokenizer() -> Tokenizer {
 }
 
 #[test]
+fn the_built_in_mix_depends_on_the_set_of_tasks_not_their_order() {
+    // The page lists ticked tasks in its order, the command line in the user's: the same set
+    // must train on the same conversations.
+    let one = builtin_conversations(Split::Train, 200, 7, &[Task::Reverse, Task::Compare]);
+    assert_eq!(one, builtin_conversations(Split::Train, 200, 7, &[Task::Compare, Task::Reverse]));
+    assert!(one.iter().all(|c| !c.messages[0].content.contains('+')), "no other task slips in");
+    assert_ne!(one, builtin_conversations(Split::Train, 200, 7, &[Task::Reverse]));
+}
+
+#[test]
 fn packed_rows_learn_only_the_assistants_tokens() {
     let tok = tokenizer();
     let data = ChatData::builtin(&tok, 3, &Task::ALL).unwrap();
@@ -160,7 +170,7 @@ fn sft_measures_the_skills_its_built_in_mix_teaches_and_none_of_a_files() {
     assert_eq!(compare.tasks, vec![Task::Compare]);
     let measured = measure(&compare);
     assert_eq!(measured.iter().map(|m| m.0).collect::<Vec<_>>(), vec!["compare_accuracy"]);
-    let report = block_on(llmplay::tasks::evaluate(&model, &tok, Task::Compare, 3, 0, |_| {})).unwrap();
+    let report = block_on(llmplay::tasks::evaluate(&model, &tok, Task::Compare, 3, 0, 0.0, |_| {})).unwrap();
     assert_eq!(measured[0].1, report.accuracy);
     // Only compare problems (and small talk) are in it.
     let texts: Vec<String> = compare.train.iter().take(200).map(|r| tok.decode(&r.ids)).collect();
@@ -170,4 +180,22 @@ fn sft_measures_the_skills_its_built_in_mix_teaches_and_none_of_a_files() {
     assert_eq!(ChatData::builtin(&tok, 1, &[]).unwrap().tasks, Task::ALL.to_vec());
     let own = ChatData::from_conversations(&tok, &builtin_conversations(Split::Train, 20, 0, &Task::ALL)).unwrap();
     assert!(measure(&own).is_empty());
+}
+
+#[test]
+fn eval_task_answers_greedily_or_sampled_as_chat_does_and_repeats_with_its_seed() {
+    let device = Device::flex();
+    let tok = tokenizer();
+    let model = small_config(tok.vocab_size()).with_block_size(48).init(3, &device);
+    let replies = |seed, temperature| {
+        let report = block_on(llmplay::tasks::evaluate(&model, &tok, Task::Reverse, 5, seed, temperature, |_| {})).unwrap();
+        assert_eq!(report.temperature, temperature);
+        report.examples.iter().map(|a| a.reply.clone()).collect::<Vec<_>>()
+    };
+    let greedy = replies(0, 0.0);
+    assert_eq!(greedy, replies(0, 0.0));
+    let sampled = replies(0, 1.0);
+    assert_eq!(sampled, replies(0, 1.0), "the same seed samples the same replies");
+    assert_ne!(sampled, greedy, "an untrained model's samples are not its likeliest tokens");
+    assert_ne!(sampled, replies(1, 1.0), "another seed: other problems and other samples");
 }

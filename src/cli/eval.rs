@@ -46,6 +46,9 @@ pub struct EvalTaskArgs {
     /// Which held-out problems (the same seed gives the same ones).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// 0 answers greedily; above 0 samples each reply at this temperature, as Chat does (0.7).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
     /// Where tensors live: cpu or wgpu.
     #[arg(long, default_value = "cpu")]
     pub backend: Backend,
@@ -75,7 +78,7 @@ pub fn eval_task(args: EvalTaskArgs) -> Result<(), String> {
     let model = bundle.model(&device)?;
     let task: Task = args.task.parse()?;
     let progress = progress_bar(args.n, 0);
-    let report = block_on(evaluate(&model, &bundle.tokenizer, task, args.n, args.seed, |i| progress.set_position(i as u64)))?;
+    let report = block_on(evaluate(&model, &bundle.tokenizer, task, args.n, args.seed, args.temperature, |i| progress.set_position(i as u64)))?;
     progress.finish_and_clear();
     println!("{}", serde_json::to_string_pretty(&report).expect("json"));
     Ok(())

@@ -83,7 +83,7 @@ impl Engine {
     pub async fn evaluate_task(&self, key: String, task: String, n: usize) -> Result<JsValue, JsError> {
         let task: Task = task.parse().map_err(js_err)?;
         let (model, tokenizer) = self.model_for(&key)?;
-        let report = crate::tasks::evaluate(&model, &tokenizer, task, n, 0, |_| {}).await.map_err(js_err)?;
+        let report = crate::tasks::evaluate(&model, &tokenizer, task, n, 0, 0.0, |_| {}).await.map_err(js_err)?;
         to_js(&report)
     }
 }

@@ -50,21 +50,23 @@ test("the lesson: pretraining for a time budget, SFT teaches a skill, RL practis
   await page.click("#sft button.ready");
   await page.waitForFunction(() => /pretrained 3,000 steps/.test(document.querySelector("#model-info").textContent));
   await page.waitForSelector("#sft-example span");
-  await page.fill("#sft-steps", "900");
-  await page.fill("#sft-eval-every", "300");
+  await page.fill("#sft-steps", "1200");
+  await page.fill("#sft-eval-every", "400");
   await page.click("#sft-start");
   await done(page);
-  const sft = (await events(page, "sft")).filter((e) => e.metrics?.compare_accuracy != null).map((e) => e.metrics.compare_accuracy);
-  assert.equal(sft.length, 3, `compare measured every 300 steps: ${sft}`);
-  assert.ok(sft.at(-1) >= 0.2 && sft.at(-1) > sft[0] + 0.1, `SFT teaches compare: ${sft}`);
-  assert.match(await page.textContent("#sft-skills"), /after step 900: compare \d+%/);
+  const skill = async (task) => (await events(page, "sft")).filter((e) => e.metrics?.[`${task}_accuracy`] != null).map((e) => e.metrics[`${task}_accuracy`]);
+  const reverse = await skill("reverse");
+  assert.equal(reverse.length, 3, `reverse measured every 400 steps: ${reverse}`);
+  assert.ok(reverse.at(-1) >= 0.2 && reverse.at(-1) > reverse[0] + 0.1, `SFT teaches reverse: ${reverse}`);
+  assert.equal((await skill("compare")).length, 3, "and measures compare, the recipe's other skill");
+  assert.match(await page.textContent("#sft-skills"), /after step 1200: compare \d+% · reverse \d+%/);
   assert.ok(await page.isVisible("#chart-sft-skills"));
-  assert.match(await page.textContent("#model-info"), /pretrained 3,000 steps · SFT 900, answer val loss/);
+  assert.match(await page.textContent("#model-info"), /pretrained 3,000 steps · SFT 1,200, answer val loss/);
   await shoot(page, "sft", "#sft");
 
   // 8. Practice, from the ready-made fine-tuned model.
   await page.click("#rl button.ready");
-  await page.waitForFunction(() => /pretrained 3,000 steps · SFT 1,100/.test(document.querySelector("#model-info").textContent));
+  await page.waitForFunction(() => /pretrained 3,000 steps · SFT 2,404/.test(document.querySelector("#model-info").textContent));
   for (const [id, v] of [["#rl-steps", 40], ["#rl-eval-every", 20], ["#rl-eval-n", 50]]) await page.fill(id, String(v));
   await page.click("#rl-start");
   await done(page);
@@ -76,7 +78,7 @@ test("the lesson: pretraining for a time budget, SFT teaches a skill, RL practis
   assert.ok(held.at(-1) >= held[0] - 0.1, `RL keeps what SFT taught: ${held}`);
   const last = (await events(page, "rl")).at(-1).metrics;
   assert.ok(last.kl > 0 && last.mean_reward > 0, `it practised: ${JSON.stringify(last)}`);
-  assert.match(await page.textContent("#model-info"), /SFT 1,100 · RL 40/);
+  assert.match(await page.textContent("#model-info"), /SFT 2,404 · RL 40/);
   await shoot(page, "rl", "#rl");
 
   // The report card: each task's baseline beside each model's score.
@@ -87,12 +89,12 @@ test("the lesson: pretraining for a time budget, SFT teaches a skill, RL practis
   assert.equal(baselines.length, 4);
   assert.ok(baselines.every((t) => /^always “[^”]*”: \d+%/.test(t)), `baselines: ${baselines}`);
   assert.ok(baselines.some((t) => /guessing: 50%/.test(t)), "compare's chance is one in two");
-  assert.match(await page.textContent("#rl-card-table thead"), /pretrained 3,000 steps · SFT 1,100 · RL 40/);
+  assert.match(await page.textContent("#rl-card-table thead"), /pretrained 3,000 steps · SFT 2,404 · RL 40/);
   await shoot(page, "report-card", "#rl");
 
   // 9. The download's name says the whole schooling.
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
-  assert.match(download.suggestedFilename(), /-pretrain3000-sft1100-rl40\.llmplay\.safetensors$/);
+  assert.match(download.suggestedFilename(), /-pretrain3000-sft2404-rl40\.llmplay\.safetensors$/);
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

@@ -23,8 +23,8 @@ const SPECS = {
   lr: ["chart-lr", [line("lr", "#2b8a3e")], small],
   speed: ["chart-speed", [line("tokens/s", "#862e9c")]],
   sft: ["chart-sft", [line("train", "#3b5bdb"), points("val (held-out conversations)", "#e8590c")]],
-  // Held-out accuracy per practice task (the order of the tasks in the recipes).
-  sftSkills: ["chart-sft-skills", [points("addition", "#3b5bdb"), points("compare", "#e8590c"), points("count", "#2b8a3e"), points("reverse", "#862e9c")], { size: 52, values: (u, vals) => vals.map((v) => (v == null ? "" : `${Math.round(v * 100)}%`)) }],
+  // Held-out accuracy per practice task: one series per task of the engine's (skillSeries).
+  sftSkills: ["chart-sft-skills", [], { size: 52, values: (u, vals) => vals.map((v) => (v == null ? "" : `${Math.round(v * 100)}%`)) }],
   rlReward: ["chart-rl-reward", [line("mean reward", "#3b5bdb"), { label: "right (sampled)", stroke: "#2b8a3e", width: 1 }, points("right (held-out, greedy)", "#e8590c", 6)]],
   rlKl: ["chart-rl-kl", [line("KL", "#862e9c")], small],
   rlLen: ["chart-rl-len", [line("tokens", "#0b7285")]],
@@ -42,6 +42,18 @@ export function makeCharts() {
   window.addEventListener("resize", () => {
     for (const [name, [id]] of Object.entries(SPECS)) charts[name].setSize({ width: widthOf(id), height: 220 });
   });
+}
+
+const PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#862e9c", "#0b7285", "#c2255c"];
+
+/** Gives the skills chart a series per practice task, in the order of the engine's recipes. */
+export function skillSeries(tasks) {
+  const spec = SPECS.sftSkills;
+  spec[1] = tasks.map((t, i) => points(t, PALETTE[i % PALETTE.length]));
+  charts.sftSkills?.destroy();
+  const opts = chartOpts(spec[1], widthOf(spec[0]));
+  opts.axes = [{ label: "step", size: 36 }, spec[2]];
+  charts.sftSkills = new uPlot(opts, [[], ...spec[1].map(() => [])], $(spec[0]));
 }
 
 /** Empties a chart (its series stay). */

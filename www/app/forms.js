@@ -5,6 +5,7 @@ import { h, fill } from "../dom.js";
 import { $, app } from "./state.js";
 import { currentShape, shapeFields } from "./stages/model.js";
 import { renderTaskChoice } from "./stages/sft.js";
+import { skillSeries } from "./charts.js";
 
 export const FORMS = {
   pretrain: {
@@ -65,6 +66,7 @@ export function fillForm(stage, settings) {
 export function applyRecipes(r) {
   app.recipes = r;
   app.tasks = r.tasks.map((t) => t.name);
+  skillSeries(app.tasks);
   const custom = $("preset").querySelector("option[value=custom]");
   for (const p of r.presets) {
     const opt = h("option", { value: p.name, title: p.about }, p.name);
