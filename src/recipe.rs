@@ -111,8 +111,8 @@ impl Default for SftSettings {
         Self {
             mix: 0.0,
             // Two skills learnt in minutes rather than four learnt badly: comparing two numbers,
-            // which the lesson's model learns only part way (56–70%, where copying either number
-            // scores 50%) and RL then practises, and reversing a word, learnt to 60–80%.
+            // which the lesson's model learns only part way (47–64%, where copying either number
+            // scores 50%) and RL then practises, and reversing a word, learnt to 72–81%.
             tasks: vec![Task::Compare.name().into(), Task::Reverse.name().into()],
             eval_problems: 50,
             // Four minutes on the page (the CLI's steps: what they came to, as pretraining's).
@@ -204,7 +204,7 @@ pub struct RlSettings {
 impl Default for RlSettings {
     fn default() -> Self {
         Self {
-            // The skill SFT taught half way: right about three times in five after it, so most
+            // The skill SFT taught part way: right about one time in two after it, so most
             // groups have tries that differ (one names the larger number, one the other) and GRPO
             // has something to learn from.
             task: Task::Compare.name().into(),

@@ -33,12 +33,16 @@ const SPECS = {
 
 const widthOf = (id) => $(id).clientWidth || 300;
 
+function build(name) {
+  const [id, series, axis] = SPECS[name];
+  const opts = chartOpts(series, widthOf(id));
+  if (axis) opts.axes = [{ label: "step", size: 36 }, axis];
+  charts[name]?.destroy();
+  charts[name] = new uPlot(opts, [[], ...series.map(() => [])], $(id));
+}
+
 export function makeCharts() {
-  for (const [name, [id, series, axis]] of Object.entries(SPECS)) {
-    const opts = chartOpts(series, widthOf(id));
-    if (axis) opts.axes = [{ label: "step", size: 36 }, axis];
-    charts[name] = new uPlot(opts, [[], ...series.map(() => [])], $(id));
-  }
+  for (const name of Object.keys(SPECS)) build(name);
   window.addEventListener("resize", () => {
     for (const [name, [id]] of Object.entries(SPECS)) charts[name].setSize({ width: widthOf(id), height: 220 });
   });
@@ -48,12 +52,8 @@ const PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#862e9c", "#0b7285", "#c2255c
 
 /** Gives the skills chart a series per practice task, in the order of the engine's recipes. */
 export function skillSeries(tasks) {
-  const spec = SPECS.sftSkills;
-  spec[1] = tasks.map((t, i) => points(t, PALETTE[i % PALETTE.length]));
-  charts.sftSkills?.destroy();
-  const opts = chartOpts(spec[1], widthOf(spec[0]));
-  opts.axes = [{ label: "step", size: 36 }, spec[2]];
-  charts.sftSkills = new uPlot(opts, [[], ...spec[1].map(() => [])], $(spec[0]));
+  SPECS.sftSkills[1] = tasks.map((t, i) => points(t, PALETTE[i % PALETTE.length]));
+  build("sftSkills");
 }
 
 /** Empties a chart (its series stay). */
