@@ -135,6 +135,10 @@ pub struct Completion {
     /// Generated ids, the stop token included when there was one.
     #[serde(skip)]
     pub ids: Vec<u32>,
+    /// Each id's log-probability under the model that sampled it (untempered): the old policy
+    /// of the clipped ratio, recorded as it sampled so the batch needs no second forward pass.
+    #[serde(skip)]
+    pub logps: Vec<f32>,
     pub text: String,
     pub ended_turn: bool,
     pub correct: bool,
@@ -151,15 +155,31 @@ pub struct Group {
     pub completions: Vec<Completion>,
 }
 
+/// One answer as sampled: its ids (the stop token included, when it stopped) and each id's
+/// log-probability under the model (`log_softmax` of the logits, whatever the temperature).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sampled {
+    pub ids: Vec<u32>,
+    pub logps: Vec<f32>,
+    pub stopped: bool,
+}
+
+/// The log-probability of `token` under `logits` (log-softmax at temperature 1).
+fn log_prob(logits: &[f32], token: u32) -> f32 {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    logits[token as usize] - max - sum.ln()
+}
+
 /// Samples `n` answers to one prompt in one batch, sharing a KV cache: each new token costs one
-/// position for the whole group. Returns each answer's ids (stop token included) and whether it
-/// stopped. Token choice happens on the CPU from the read-back logits, as in chat.
-pub async fn sample_group(model: &Gpt, prompt: &[u32], n: usize, options: &SampleOptions, rng: &mut StdRng) -> Result<Vec<(Vec<u32>, bool)>, String> {
+/// position for the whole group. Token choice happens on the CPU from the read-back logits, as
+/// in chat.
+pub async fn sample_group(model: &Gpt, prompt: &[u32], n: usize, options: &SampleOptions, rng: &mut StdRng) -> Result<Vec<Sampled>, String> {
     let keep = model.block_size.saturating_sub(options.max_new_tokens).max(1).min(prompt.len());
     let prompt = &prompt[prompt.len() - keep..];
     let device = model.wte.val().device();
     let mut cache = KvCache::new();
-    let mut outputs: Vec<(Vec<u32>, bool)> = vec![(Vec::new(), false); n];
+    let mut outputs = vec![Sampled::default(); n];
     let row: Vec<i64> = prompt.iter().map(|&t| t as i64).collect();
     let mut idx = Tensor::<2, Int>::from_data(TensorData::new(row.repeat(n), [n, prompt.len()]), &device);
     let budget = options.max_new_tokens.min(model.block_size - keep);
@@ -169,14 +189,16 @@ pub async fn sample_group(model: &Gpt, prompt: &[u32], n: usize, options: &Sampl
         let last = read_floats(logits.narrow(1, t - 1, 1).reshape([n * vocab])).await?;
         let mut next = Vec::with_capacity(n);
         for (i, out) in outputs.iter_mut().enumerate() {
-            let token = if out.1 { 0 } else { pick(&distribution(&last[i * vocab..(i + 1) * vocab], options), rng) };
-            if !out.1 {
-                out.0.push(token);
-                out.1 = options.stop_tokens.contains(&token);
+            let logits = &last[i * vocab..(i + 1) * vocab];
+            let token = if out.stopped { 0 } else { pick(&distribution(logits, options), rng) };
+            if !out.stopped {
+                out.ids.push(token);
+                out.logps.push(log_prob(logits, token));
+                out.stopped = options.stop_tokens.contains(&token);
             }
             next.push(token as i64);
         }
-        if outputs.iter().all(|o| o.1) {
+        if outputs.iter().all(|o| o.stopped) {
             break;
         }
         idx = Tensor::<2, Int>::from_data(TensorData::new(next, [n, 1]), &device);
@@ -279,13 +301,13 @@ impl Grpo {
             let sampled = sample_group(model, &prompt, cfg.group_size, &options, &mut rng).await?;
             let mut completions: Vec<Completion> = sampled
                 .into_iter()
-                .map(|(ids, _)| {
+                .map(|Sampled { ids, logps, .. }| {
                     let ended_turn = ids.last() == Some(&end);
                     let text_ids: Vec<u32> = ids.iter().copied().filter(|t| !options.stop_tokens.contains(t)).collect();
                     let text = self.tokenizer.decode(&text_ids);
                     let correct = !problem.answer.is_empty() && self.task.check(&problem, &text);
                     let reward = self.rules.score(&problem, &text, ended_turn);
-                    Completion { ids, text, ended_turn, correct, reward, advantage: 0.0 }
+                    Completion { ids, logps, text, ended_turn, correct, reward, advantage: 0.0 }
                 })
                 .collect();
             if let Some(rm) = &self.reward_model {
@@ -328,7 +350,8 @@ impl Grpo {
     }
 
     /// Builds the loss batch for `step` from the scored groups: the sequences, the answer mask,
-    /// the advantages, and the sampling and reference models' log-probabilities.
+    /// the advantages, the sampling model's log-probabilities (recorded as it sampled) and the
+    /// reference model's.
     pub async fn build_batch(&mut self, model: &Gpt, step: usize) -> Result<(), String> {
         let cfg = self.config.clone();
         let groups = &self.groups;
@@ -340,14 +363,16 @@ impl Grpo {
         let rows: Vec<(&Group, &Completion)> = groups.iter().flat_map(|g| g.completions.iter().map(move |c| (g, c))).collect();
         let keep = |g: &Group| model.block_size.saturating_sub(cfg.max_new_tokens).max(1).min(g.prompt.len());
         let len = rows.iter().map(|(g, c)| keep(g) + c.ids.len() - 1).max().unwrap_or(1).max(1);
-        let (b, mut x, mut y, mut mask, mut adv) = (rows.len(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (b, mut x, mut y, mut mask, mut adv, mut old_logp) = (rows.len(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (g, c) in &rows {
             let prompt = &g.prompt[g.prompt.len() - keep(g)..];
             let seq: Vec<u32> = prompt.iter().chain(&c.ids).copied().collect();
             for i in 0..len {
                 x.push(seq.get(i).copied().unwrap_or(0) as i64);
                 y.push(seq.get(i + 1).copied().unwrap_or(0) as i64);
-                mask.push(if i + 1 >= prompt.len() && i + 1 < seq.len() { 1.0 } else { 0.0 });
+                let answer = (i + 1).checked_sub(prompt.len()).filter(|&j| j < c.ids.len());
+                mask.push(if answer.is_some() { 1.0 } else { 0.0 });
+                old_logp.push(answer.and_then(|j| c.logps.get(j)).copied().unwrap_or(0.0));
                 adv.push(c.advantage);
             }
         }
@@ -357,7 +382,6 @@ impl Grpo {
             let yt = Tensor::<2, Int>::from_data(TensorData::new(y.clone(), [b, len]), &device);
             token_nll(m.forward(xt), yt).neg().reshape([b * len])
         };
-        let old_logp = read_floats(logp_of(model)).await?;
         // Read back even when β = 0: the KL to the starting model is always plotted.
         let ref_logp = match &self.reference {
             Some(r) => Some(read_floats(logp_of(r)).await?),

@@ -144,9 +144,9 @@ fn batched_group_sampling_matches_one_at_a_time_generation() {
     while let Some(t) = block_on(single.next_token()).unwrap() {
         expected.push(t);
     }
-    for (ids, stopped) in &group {
-        assert_eq!(ids, &expected);
-        assert_eq!(*stopped, expected.last().is_some_and(|t| stop.contains(t)));
+    for answer in &group {
+        assert_eq!(answer.ids, expected);
+        assert_eq!(answer.stopped, expected.last().is_some_and(|t| stop.contains(t)));
     }
     // Sampled: answers differ within a group, and the same seed gives the same group.
     let options = SampleOptions { temperature: 1.0, max_new_tokens: 10, stop_tokens: stop, ..SampleOptions::default() };
@@ -154,6 +154,32 @@ fn batched_group_sampling_matches_one_at_a_time_generation() {
     let b = block_on(sample_group(&model, &prompt, 6, &options, &mut rng(1))).unwrap();
     assert_eq!(a, b);
     assert!(a.iter().any(|x| x != &a[0]), "a group at temperature 1 has different answers");
+}
+
+#[test]
+fn the_sampler_records_each_tokens_log_probability_under_the_model() {
+    // GRPO's old policy is these recorded values (no second forward pass): they must be the
+    // model's own log-probabilities of the sequence, whatever temperature sampled it.
+    use burn::tensor::{Int, Tensor, TensorData};
+    use llmplay::rl::{rng, sample_group};
+    use llmplay::sample::SampleOptions;
+    let device = Device::flex();
+    let tok = task_tokenizer();
+    let model = small_config(tok.vocab_size()).with_block_size(48).init(4, &device);
+    let prompt = tok.encode("Which is bigger, 3.5 or 3.45?").unwrap();
+    let options = SampleOptions { temperature: 0.7, max_new_tokens: 8, ..SampleOptions::default() };
+    for answer in block_on(sample_group(&model, &prompt, 4, &options, &mut rng(3))).unwrap() {
+        assert_eq!(answer.logps.len(), answer.ids.len());
+        let seq: Vec<i64> = prompt.iter().chain(&answer.ids).map(|&t| t as i64).collect();
+        let n = seq.len() - 1;
+        let x = Tensor::<2, Int>::from_data(TensorData::new(seq[..n].to_vec(), [1, n]), &device);
+        let y = Tensor::<2, Int>::from_data(TensorData::new(seq[1..].to_vec(), [1, n]), &device);
+        let full: Vec<f32> = llmplay::pretrain::token_nll(model.forward(x), y).neg().into_data().try_to_vec::<f32>().unwrap();
+        for (j, lp) in answer.logps.iter().enumerate() {
+            let want = full[prompt.len() - 1 + j];
+            assert!(*lp <= 0.0 && (lp - want).abs() < 1e-4, "token {j}: recorded {lp}, forward {want}");
+        }
+    }
 }
 
 #[test]

@@ -50,9 +50,14 @@ export function makeCharts() {
 
 const PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#862e9c", "#0b7285", "#c2255c"];
 
-/** Gives the skills chart a series per practice task, in the order of the engine's recipes. */
-export function skillSeries(tasks) {
-  SPECS.sftSkills[1] = tasks.map((t, i) => points(t, PALETTE[i % PALETTE.length]));
+let skillTasks = [];
+
+/** Gives the skills chart a series per practice task in `tasks` (those a run measures), each in
+ * its colour from `all` (the engine's tasks), so a task keeps its colour whichever are ticked. */
+export function skillSeries(tasks, all = tasks) {
+  if (tasks.join() === skillTasks.join()) return;
+  skillTasks = [...tasks];
+  SPECS.sftSkills[1] = tasks.map((t) => points(t, PALETTE[all.indexOf(t) % PALETTE.length]));
   build("sftSkills");
 }
 

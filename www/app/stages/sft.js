@@ -4,7 +4,7 @@ import { h, fill, b } from "../../dom.js";
 import { $, app } from "../state.js";
 import { call } from "../rpc.js";
 import { show, showError, fmt, num, onFilePicked } from "../ui.js";
-import { charts } from "../charts.js";
+import { charts, skillSeries } from "../charts.js";
 import { runPanel, setRunState, onRunState } from "../run_panel.js";
 import { readForm, uiState } from "../forms.js";
 import { askPersistence } from "../saved.js";
@@ -119,14 +119,19 @@ export const sft = runPanel({
   draw(h) {
     const steps = h.map((e) => e.step);
     charts.sft.setData([steps, h.map((e) => e.train_loss), h.map((e) => e.val_loss ?? null)]);
-    charts.sftSkills.setData([steps, ...app.tasks.map((t) => h.map((e) => e.metrics?.[`${t}_accuracy`] ?? null))]);
     // Only the built-in mix teaches the practice tasks (those ticked); a file of your own has none.
+    // The chart and its legend list the tasks this run measures.
     const skills = (e) => app.tasks.filter((t) => e.metrics?.[`${t}_accuracy`] != null);
     const last = [...h].reverse().find((e) => skills(e).length);
     show($("sft-skills-figure"), !!last);
     $("sft-skills").textContent = last
       ? `Held-out accuracy after step ${last.step}: ${skills(last).map((t) => `${t} ${Math.round(last.metrics[`${t}_accuracy`] * 100)}%`).join(" · ")}`
       : "";
+    const measured = app.tasks.filter((t) => h.some((e) => skills(e).includes(t)));
+    if (measured.length) {
+      skillSeries(measured, app.tasks); // after show(): the chart takes its width from the figure
+      charts.sftSkills.setData([steps, ...measured.map((t) => h.map((e) => e.metrics?.[`${t}_accuracy`] ?? null))]);
+    }
   },
   reset() {
     $("sft-sample").textContent = "Answers appear here as it fine-tunes.";
