@@ -64,8 +64,8 @@
 /**
  * Every command: its arguments → its result.
  * @typedef {{
- *   init: [{backend: "auto" | "cpu", run_id: string | null}, {version: string, recipes: Recipes, backend: "wgpu" | "cpu",
- *     reason: string, limits?: {max_buffer_bytes: number}, adapter_info?: string, runs: SavedRun[],
+ *   init: [{backend: "auto" | "cpu", run_id: string | null, gpu_hide?: string[]}, {version: string, recipes: Recipes, backend: "wgpu" | "cpu",
+ *     reason: string, limits?: {max_buffer_bytes: number}, timestamp_query?: boolean, adapter_info?: string, runs: SavedRun[],
  *     storage_error: string | null}],
  *   corpus: [{name: string, bytes: ArrayBuffer}, {name: string, bytes: number, chars: number, lines: number,
  *     preview: string, encoding: string | null}],

@@ -241,6 +241,22 @@ test("the CPU fallback (no WebGPU) trains nano too, and says so", async () => {
   await page.context().close();
 });
 
+test("WebGPU without timestamp queries (as on Firefox, Safari, several Macs) still trains on the GPU", async () => {
+  const page = await openPage("?gpu_hide=timestamp-query");
+  assert.equal(await page.evaluate(() => [window.llmplay.app.backend, window.llmplay.app.timestampQuery]).then(String), "wgpu,false");
+  assert.match(await page.textContent("#backend"), /Training on your GPU \(WebGPU\)/);
+  await prepare(page);
+  await setTraining(page, { steps: 16, every: 4 });
+  await page.click("#train-start");
+  await page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 600_000 });
+  const h = await history(page);
+  assert.equal(h.length, 16);
+  const vals = h.map((e) => e.val).filter((v) => v != null);
+  assert.ok(vals.at(-1) < vals[0] - 0.05, `validation loss falls on WebGPU without timestamp queries: ${vals}`);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test("when the engine dies (as on a lost GPU device) the page restarts it and offers the last autosave", async () => {
   const page = await openPage("?backend=cpu");
   await prepare(page);

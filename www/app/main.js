@@ -73,8 +73,11 @@ async function boot() {
   rpc.start(onEvent);
   const banner = $("backend");
   try {
-    const info = await rpc.call("init", { backend: params.get("backend") || "auto", run_id: tabs.runId() });
+    // gpu_hide: a test-only switch (WebGPU adapters without these features, e.g. timestamp-query).
+    const gpu_hide = (params.get("gpu_hide") || "").split(",").filter(Boolean);
+    const info = await rpc.call("init", { backend: params.get("backend") || "auto", run_id: tabs.runId(), gpu_hide });
     app.backend = info.backend;
+    app.timestampQuery = info.timestamp_query ?? null;
     if (!app.recipes) applyRecipes(info.recipes);
     $("version").textContent = info.version;
     if (info.backend === "wgpu") {

@@ -13,9 +13,24 @@ import { startRewardWorker, scoreInWorker, REWARD_TIMEOUT_MS } from "./reward_sa
 let generating = false;
 
 // --- Backend choice ---------------------------------------------------------------------------
-async function chooseBackend(wanted) {
+/** Test-only (`?gpu_hide=timestamp-query`): the engine sees adapters without these features, as
+ * on Firefox, Safari and several Macs. Wraps the getter the engine's WebGPU bindings read. */
+function hideAdapterFeatures(names) {
+  const proto = globalThis.GPUAdapter?.prototype;
+  const get = proto && Object.getOwnPropertyDescriptor(proto, "features")?.get;
+  if (!get || !names.length) return;
+  Object.defineProperty(proto, "features", {
+    configurable: true,
+    get() {
+      return new Set([...get.call(this)].filter((f) => !names.includes(f)));
+    },
+  });
+}
+
+async function chooseBackend(wanted, hide) {
   if (wanted === "cpu") return { backend: "cpu", reason: "you chose the CPU" };
   if (!("gpu" in navigator)) return { backend: "cpu", reason: "this browser has no WebGPU" };
+  hideAdapterFeatures(hide);
   let adapter = null;
   try {
     adapter = await navigator.gpu.requestAdapter();
@@ -23,18 +38,19 @@ async function chooseBackend(wanted) {
     return { backend: "cpu", reason: `WebGPU failed to start (${message(e)})` };
   }
   if (!adapter) return { backend: "cpu", reason: "WebGPU found no usable GPU adapter" };
-  // burn's WebGPU runtime needs timestamp queries (it panics without them).
-  if (!adapter.features.has("timestamp-query")) return { backend: "cpu", reason: "this GPU does not offer the timestamp-query feature that burn needs" };
+  // Without timestamp queries burn's WebGPU runtime used to panic; the vendored cubecl-wgpu
+  // (vendor/README.md) times on the host there instead, so such adapters train on the GPU too.
   const limits = { max_buffer_bytes: Math.min(adapter.limits.maxBufferSize, adapter.limits.maxStorageBufferBindingSize) };
-  return { backend: "wgpu", reason: "WebGPU", limits, adapter_info: adapter.info ? `${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`.trim() : "" };
+  const timestamp_query = adapter.features.has("timestamp-query");
+  return { backend: "wgpu", reason: "WebGPU", limits, timestamp_query, adapter_info: adapter.info ? `${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`.trim() : "" };
 }
 
 // --- Commands -----------------------------------------------------------------------------
 const commands = {
-  async init({ backend, run_id: id }) {
+  async init({ backend, run_id: id, gpu_hide }) {
     saving.runId = id || null;
     await init();
-    const choice = await chooseBackend(backend || "auto");
+    const choice = await chooseBackend(backend || "auto", gpu_hide || []);
     try {
       ctx.engine = await Engine.create(choice.backend);
     } catch (e) {
