@@ -1,11 +1,13 @@
 // The page's training speed against the native CLI, one after the other on this machine: the
 // same model, batch and corpus (the nursery-rhymes sample, character-level) trained in headless
 // Chromium on WebGPU (SwiftShader here: a CPU) and on the wasm CPU fallback, then natively with
-// `llmplay pretrain --backend cpu`. Prints median tokens/s for each and the ratios.
+// `llmplay pretrain --backend cpu` on all cores and on one (RAYON_NUM_THREADS=1). Prints median
+// tokens/s for each and the ratios to native on all cores.
 //
 //   cargo xtask build-web && cargo build --release && node bench/page.mjs [STEPS] [LAYERS,HEADS,WIDTH,CONTEXT] [BATCH]
 //
-// BENCH_PAGE=cpu skips the page's WebGPU run (SwiftShader takes ~17 s a step on a 2-core machine).
+// BENCH_PAGE=cpu skips the page's WebGPU run (SwiftShader takes ~17 s a `micro` step on a 2-core
+// machine); BENCH_PAGE=webgpu,cpu is the default (the page's own choice here would be the CPU).
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
@@ -36,7 +38,8 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 async function inPage(backend) {
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--enable-unsafe-webgpu", "--no-sandbox"] });
   const page = await browser.newPage();
-  await page.goto(`${base}?backend=${backend}`);
+  // BENCH_TASKS_MAX=N: WebGPU's kernel dispatches per queue submit (the engine's default otherwise).
+  await page.goto(`${base}?backend=${backend}${process.env.BENCH_TASKS_MAX ? `&tasks_max=${process.env.BENCH_TASKS_MAX}` : ""}`);
   await page.waitForSelector("body[data-ready=true]", { timeout: 120_000 });
   const actual = await page.getAttribute("#backend", "data-backend");
   await page.selectOption("#sample-select", "samples/nursery-rhymes.txt");
@@ -56,19 +59,21 @@ async function inPage(backend) {
   return { backend: actual, tokensPerS: median(events.slice(3).map((e) => e.tokens_per_s)) };
 }
 
-function native() {
+function native(threads) {
   const out = execFileSync("sh", ["-c", "mktemp -d"]).toString().trim();
   const bin = join(process.env.CARGO_TARGET_DIR || "target", "release/llmplay");
   const lines = execFileSync(bin, [
     "pretrain", "--corpus", corpus, "--out", out, "--layers", layers, "--heads", heads, "--embd", width, "--context", context,
     "--batch", batch, "--steps", steps, "--eval-every", 0, "--sample-every", 0, "--backend", "cpu",
-  ].map(String), { stdio: ["ignore", "pipe", "ignore"] }).toString().trim().split("\n").map((l) => JSON.parse(l));
-  return { backend: "native cpu", tokensPerS: median(lines.slice(3).map((e) => e.tokens_per_s)) };
+  ].map(String), { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, ...(threads ? { RAYON_NUM_THREADS: String(threads) } : {}) } })
+    .toString().trim().split("\n").map((l) => JSON.parse(l));
+  return { backend: threads ? `native, ${threads} thread` : "native cpu", tokensPerS: median(lines.slice(3).map((e) => e.tokens_per_s)) };
 }
 
-const backends = (process.env.BENCH_PAGE || "auto,cpu").split(",");
+const backends = (process.env.BENCH_PAGE || "webgpu,cpu").split(",");
 const results = [];
 for (const b of backends) results.push(await inPage(b));
+results.push(native(1));
 results.push(native());
 const ref = results.at(-1).tokensPerS;
 console.log(`model ${layers} layers × ${heads} heads × ${width} wide, context ${context}, batch ${batch}, ${steps} steps`);

@@ -21,13 +21,26 @@ impl std::str::FromStr for Backend {
     }
 }
 
+/// Kernel dispatches wgpu records before each queue submit. A training step of `nano` launches
+/// 1,855 kernels: cubecl's default of 32 submits 58 times a step, 512 four times, which trained
+/// `nano` 1.1–1.3× faster on lavapipe (README: "Kernel launches and submits").
+pub const TASKS_MAX: usize = 512;
+
 impl Backend {
     /// The device for this backend (without autodiff; the trainer adds it).
     #[cfg(not(target_family = "wasm"))]
     pub fn device(self) -> Result<Device, String> {
+        self.device_with(None)
+    }
+
+    /// The device, with wgpu's kernel dispatches per queue submit set (`llmplay bench
+    /// --tasks-max` measures them; [`TASKS_MAX`] by default).
+    #[cfg(not(target_family = "wasm"))]
+    pub fn device_with(self, tasks_max: Option<usize>) -> Result<Device, String> {
         match self {
             Backend::Cpu => Ok(Device::flex()),
             Backend::Wgpu => Device::wgpu_options()
+                .tasks_max(tasks_max.unwrap_or(TASKS_MAX))
                 .init()
                 .map_err(|e| format!("no usable GPU through wgpu ({e}); use --backend cpu")),
         }
@@ -36,11 +49,12 @@ impl Backend {
     /// The device in a browser: WebGPU must be initialised asynchronously. The WebGPU device is
     /// watched for loss (a driver reset, the GPU unplugged, the tab backgrounded too long).
     #[cfg(target_family = "wasm")]
-    pub async fn device(self) -> Result<Device, String> {
+    pub async fn device(self, tasks_max: Option<usize>) -> Result<Device, String> {
         match self {
             Backend::Cpu => Ok(Device::flex()),
             Backend::Wgpu => {
                 let (device, setup) = Device::wgpu_options()
+                    .tasks_max(tasks_max.unwrap_or(TASKS_MAX))
                     .init_with_setup_async()
                     .await
                     .map_err(|e| format!("WebGPU did not start ({e})"))?;

@@ -7,8 +7,9 @@
 //! GRPO ([`rl`]) rewarded by rules ([`reward_rules`]) or by a reward model learnt from people's
 //! judgements ([`reward_model`]), each named once in [`stage`] and each with its recipe (defaults,
 //! schedule, objective, checkpoint state) in [`recipe`], which the CLI and the browser's engine
-//! both follow; the built-in practice tasks ([`tasks`]), sampling ([`sample`]) and the shareable
-//! model bundle ([`bundle`]). The browser's engine is [`web`] (wasm only), the CLI `src/cli/`.
+//! both follow; the built-in practice tasks ([`tasks`]), sampling ([`sample`]), the shareable
+//! model bundle ([`bundle`]) and timing a backend ([`speed`]). The browser's engine is [`web`]
+//! (wasm only), the CLI `src/cli/`.
 
 pub mod backend;
 pub mod bundle;
@@ -23,6 +24,7 @@ pub mod reward_rules;
 pub mod rl;
 pub mod sample;
 pub mod sft;
+pub mod speed;
 pub mod stage;
 pub mod tasks;
 pub mod tokenizer;

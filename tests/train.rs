@@ -327,3 +327,25 @@ fn a_time_budget_fixes_the_run_length_from_the_measured_speed() {
     let longer = TrainConfig { steps: 0, minutes: 0.5, ..config(0) }.continuing(&trainer.config);
     assert!(longer.awaits_budget(), "a new budget is measured again");
 }
+
+#[test]
+fn a_speed_test_trains_the_same_seeded_work_each_time_and_times_each_step() {
+    use llmplay::speed::SpeedTest;
+    let config = llmplay::model::GptConfig::new(40).with_n_layer(1).with_n_head(2).with_n_embd(16).with_block_size(8);
+    let device = Device::flex();
+    let run = || {
+        let mut test = SpeedTest::new(&config, 3, &device);
+        assert_eq!(test.tokens_per_step(), 24);
+        (0..4).map(|_| block_on(test.step()).expect("a finite step")).collect::<Vec<_>>()
+    };
+    let (a, b) = (run(), run());
+    for ((ra, secs), (rb, _)) in a.iter().zip(&b) {
+        assert!(*secs > 0.0 && secs.is_finite());
+        assert_eq!(ra.loss, rb.loss, "both backends' timings must be of the same work");
+        assert_eq!(ra.tokens, 24);
+    }
+    assert_eq!(a.iter().map(|(r, _)| r.step).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    // It trains: the random tokens' loss starts near ln(40) and the steps change it.
+    assert!((a[0].0.loss - 40f32.ln()).abs() < 0.5, "{}", a[0].0.loss);
+    assert_ne!(a[0].0.loss, a[3].0.loss);
+}

@@ -52,6 +52,20 @@
 /** @typedef {{n_layer: number, n_head: number, n_embd: number, block_size: number, dropout: number}} ModelShape */
 /** @typedef {{role: "system" | "user" | "assistant", content: string}} Message */
 /**
+ * Where the engine trains (worker/backends.js). mode: "auto" (the faster, timed on each new model
+ * shape) or the backend the user or the page's address chose. speeds: both backends' training
+ * speed on the current model's shape, once timed (a backend cut short over its first step has
+ * steps 0 and first_step_over_s, its tokens_per_s a bound; one the model does not fit has
+ * tokens_per_s 0 and a problem); speeds_key: what they are the speeds
+ * of (adapter, shape, batch: the page keeps them, and gives them back at `init`). measuring: the
+ * timing is under way.
+ * @typedef {{backend: "wgpu" | "cpu", mode: "auto" | "wgpu" | "cpu", measuring: boolean,
+ *   gpu: {available: boolean, software: boolean, reason: string, adapter_info: string,
+ *     limits: {max_buffer_bytes: number} | null, timestamp_query: boolean | null},
+ *   speeds: {cpu: {tokens_per_s: number, steps: number, first_step_over_s?: number},
+ *     wgpu: {tokens_per_s: number, steps: number, first_step_over_s?: number, problem?: string}} | null, speeds_key: string | null}} BackendStatus
+ */
+/**
  * @typedef {{temperature: number, top_k: number | null, top_p: number | null, max_new_tokens: number, seed: number,
  *   stop_tokens: number[]}} SampleOptions
  */
@@ -64,9 +78,10 @@
 /**
  * Every command: its arguments → its result.
  * @typedef {{
- *   init: [{backend: "auto" | "cpu", run_id: string | null, gpu_hide?: string[]}, {version: string, recipes: Recipes, backend: "wgpu" | "cpu",
- *     reason: string, limits?: {max_buffer_bytes: number}, timestamp_query?: boolean, adapter_info?: string, runs: SavedRun[],
- *     storage_error: string | null}],
+ *   init: [{backend: "auto" | "cpu" | "wgpu", forced?: boolean, run_id: string | null, gpu_hide?: string[], tasks_max?: number,
+ *     timed?: Object<string, object>},
+ *     BackendStatus & {version: string, recipes: Recipes, runs: SavedRun[], storage_error: string | null}],
+ *   set_backend: [{backend: "auto" | "cpu" | "wgpu"}, BackendStatus],
  *   corpus: [{name: string, bytes: ArrayBuffer}, {name: string, bytes: number, chars: number, lines: number,
  *     preview: string, encoding: string | null}],
  *   tokenizer: [{kind: "char" | "bpe", vocab_size: number}, {kind: string, vocab_size: number, chars_per_token: number | null}],
@@ -74,7 +89,7 @@
  *   tokenize: [{text: string}, [number, string][]],
  *   check_size: [{shape: ModelShape, batch: number, limits: {max_buffer_bytes: number, max_total_bytes: number},
  *     vocab_size: number}, {params: number, memory: {total_bytes: number, largest_buffer_bytes: number}, problem: string | null}],
- *   init_model: [{shape: ModelShape, seed: number}, ModelInfo],
+ *   init_model: [{shape: ModelShape, seed: number, batch?: number}, ModelInfo],
  *   model_info: [{}, ModelInfo],
  *   train: [{settings: PretrainSettings, ui: object}, {train_tokens: number, val_tokens: number}],
  *   pause: [{}, void], stop: [{}, void],
@@ -107,6 +122,11 @@
  *   state: [{}, {state: RunStatus, last_saved_step: number}],
  *   simulate_crash: [{}, void], simulate_device_loss: [{}, boolean],
  * }} Commands
+ * `init_model`, `load_bundle` and `resume_saved` time both backends on the model (in "auto"
+ * mode, once per shape) and move it to the faster before answering; `set_backend` moves it where
+ * the user says (training must be paused). Each sends a "backend" event. While the engine is
+ * timed or moved, `train`, `sft`, `rl`, `reward_model`, `chat` and `generate` are refused.
+ * `init`'s `forced`: the page's address chose the backend (only then is WebGPU not looked for).
  * `rl`'s `js` is the page's own reward function `(prompt, completion) => number`, run in a
  * sandboxed worker of its own (worker/reward_sandbox.js). `train`, `sft` and `rl` start the run and
  * answer at once; its steps arrive as "train" events. `chat` streams "chat_piece" events and
@@ -122,6 +142,7 @@
  *   | {event: "autosaved", step: number, reason: string}
  *   | {event: "save_failed", step: number, reason: string, message: string}
  *   | {event: "warning", message: string}
+ *   | ({event: "backend"} & BackendStatus)
  *   | {event: "crashed", message: string}} WorkerEvent
  * The reward model trains beside the main run: its "train" and "state" events say
  * stage "reward_model" and leave the main run's state as it is.

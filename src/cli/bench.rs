@@ -6,7 +6,8 @@ use futures_lite::future::block_on;
 
 use llmplay::backend::Backend;
 use llmplay::model::GptConfig;
-use llmplay::train::{TrainConfig, Trainer};
+use llmplay::speed::{RandomTokens, SpeedTest};
+use llmplay::train::Trainer;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -25,43 +26,30 @@ pub struct BenchArgs {
     /// Where tensors live: cpu or wgpu.
     #[arg(long, default_value = "cpu")]
     pub backend: Backend,
+    /// wgpu only: kernel dispatches recorded before each queue submit (cubecl's default: 32).
+    #[arg(long)]
+    pub tasks_max: Option<usize>,
 }
 
-/// Random tokens: a training workload with no data loading, for timing.
-struct RandomTokens {
-    vocab: usize,
-    batch: usize,
-    block: usize,
-}
+/// Counts kernel launches (cubecl tells an installed observer of each one, on any backend it runs).
+#[derive(Default)]
+struct Launches(std::sync::atomic::AtomicUsize);
 
-impl llmplay::train::Objective for RandomTokens {
-    fn loss(&mut self, model: &llmplay::model::Gpt, step: usize, micro: usize, device: &burn::tensor::Device) -> (burn::tensor::Tensor<1>, usize) {
-        use burn::tensor::{Int, Tensor, TensorData};
-        use rand::RngExt;
-        let mut rng = llmplay::data::step_rng(0, step, micro);
-        let shape = [self.batch, self.block];
-        let mut random = || {
-            let ids: Vec<i64> = (0..self.batch * self.block).map(|_| rng.random_range(0..self.vocab as i64)).collect();
-            Tensor::<2, Int>::from_data(TensorData::new(ids, shape), device)
-        };
-        let (x, y) = (random(), random());
-        (llmplay::pretrain::cross_entropy(model.forward(x), y), self.batch * self.block)
-    }
-    fn val_loss(&mut self, _: &llmplay::model::Gpt, _: &burn::tensor::Device) -> Option<burn::tensor::Tensor<1>> {
-        None
+impl burn::cubecl::logging::LaunchObserver for Launches {
+    fn launched(&self, _kernel: &'static str) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
 pub fn bench(args: BenchArgs) -> Result<(), String> {
     use llmplay::train::Objective;
     use web_time::Instant;
-    let device = args.backend.device()?;
+    let device = args.backend.device_with(args.tasks_max)?;
     let config = match &args.preset {
         Some(name) => GptConfig::preset(name, args.vocab).ok_or_else(|| format!("unknown preset '{name}'"))?,
         None => GptConfig::new(args.vocab),
     };
-    let mut objective = RandomTokens { vocab: args.vocab, batch: args.batch, block: config.block_size };
-    let mut trainer = Trainer::new(config.init(0, &device), TrainConfig { steps: usize::MAX, warmup_steps: 0, ..TrainConfig::default() }, &device);
+    let SpeedTest { mut trainer, mut objective } = SpeedTest::new(&config, args.batch, &device);
     let tokens = (args.batch * config.block_size) as f64;
     let ad = trainer.device.clone();
     // Each phase ends by reading the loss back, so queued GPU work is included.
@@ -89,12 +77,22 @@ pub fn bench(args: BenchArgs) -> Result<(), String> {
     let step = time("train_step_ms", &mut |t, o| {
         block_on(t.step(o)).expect("a finite step");
     });
+    // One more step, its kernel launches counted (the step ends with a read-back, so a fused
+    // queue has been flushed): what per-dispatch overhead multiplies on a GPU.
+    let launches = std::sync::Arc::new(Launches::default());
+    let observation = burn::cubecl::logging::LaunchObservation::new(launches.clone());
+    block_on(trainer.step(&mut objective)).map_err(|e| e.to_string())?;
+    drop(observation);
+    let launches = launches.0.load(std::sync::atomic::Ordering::Relaxed);
     let result = serde_json::json!({
         "backend": format!("{:?}", args.backend).to_lowercase(),
         "params": config.num_params(),
         "layers": config.n_layer, "width": config.n_embd, "context": config.block_size, "batch": args.batch,
         forward.0: forward.1, backward.0: backward.1, step.0: step.1,
         "train_tokens_per_s": tokens / (step.1 / 1000.0),
+        // The CPU backend (flex) runs no cubecl kernels.
+        "kernel_launches_per_step": (args.backend == Backend::Wgpu).then_some(launches),
+        "tasks_max": (args.backend == Backend::Wgpu).then(|| args.tasks_max.unwrap_or(llmplay::backend::TASKS_MAX)),
     });
     println!("{result}");
     Ok(())

@@ -12,6 +12,7 @@ mod reward_model;
 mod rl;
 mod sft;
 mod share;
+mod speed;
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -132,36 +133,23 @@ pub struct Engine {
 #[wasm_bindgen]
 impl Engine {
     /// Starts an engine on `"wgpu"` (WebGPU) or `"cpu"`; WebGPU starts asynchronously.
-    pub async fn create(backend: String) -> Result<Engine, JsError> {
+    /// `tasks_max`: WebGPU's dispatches per queue submit, for measuring (the page's
+    /// `?tasks_max=`); [`crate::backend::TASKS_MAX`] when absent.
+    pub async fn create(backend: String, tasks_max: Option<usize>) -> Result<Engine, JsError> {
         let backend: Backend = backend.parse().map_err(js_err)?;
-        let device = backend.device().await.map_err(js_err)?;
-        Ok(Engine {
-            backend,
-            device,
-            corpus: None,
-            tokenizer: None,
-            config: None,
-            trainer: None,
-            meta: Metadata::default(),
-            data: None,
-            clock: Clock::idle(),
-            last_train_loss: None,
-            last_val_loss: None,
-            stream: None,
-            stream_tokenizer: None,
-            last_chat_end: None,
-            chat_data: None,
-            training: Training::Pretrain,
-            slots: HashMap::new(),
-            preferences: Vec::new(),
-            reward_run: None,
-        })
+        let device = backend.device(tasks_max).await.map_err(js_err)?;
+        Ok(Engine::on(backend, device))
     }
 
     pub fn backend(&self) -> String {
         format!("{:?}", self.backend).to_lowercase()
     }
 
+    /// Forgets everything (corpus, tokenizer, models, judgements) but keeps the device: the
+    /// worker clears the engine it moved away from.
+    pub fn clear(&mut self) {
+        *self = Engine::on(self.backend, self.device.clone());
+    }
 
     fn reset_model(&mut self) {
         self.trainer = None;
@@ -265,6 +253,31 @@ impl Engine {
 }
 
 impl Engine {
+    /// A fresh engine on `device`.
+    fn on(backend: Backend, device: Device) -> Engine {
+        Engine {
+            backend,
+            device,
+            corpus: None,
+            tokenizer: None,
+            config: None,
+            trainer: None,
+            meta: Metadata::default(),
+            data: None,
+            clock: Clock::idle(),
+            last_train_loss: None,
+            last_val_loss: None,
+            stream: None,
+            stream_tokenizer: None,
+            last_chat_end: None,
+            chat_data: None,
+            training: Training::Pretrain,
+            slots: HashMap::new(),
+            preferences: Vec::new(),
+            reward_run: None,
+        }
+    }
+
     /// The model a fine-tuning stage starts from: the current one, kept in `slot` the first time
     /// (for comparison, and RL's KL reference), or, starting over, the one kept there.
     fn stage_start(&mut self, slot: Slot, restart: bool) -> Result<Gpt, JsError> {

@@ -15,7 +15,7 @@ use crate::train::{TrainConfig, Trainer};
 
 /// The model shape the page chooses (the vocabulary comes from the tokenizer).
 #[derive(Deserialize)]
-struct ModelShape {
+pub(super) struct ModelShape {
     n_layer: usize,
     n_head: usize,
     n_embd: usize,
@@ -25,7 +25,7 @@ struct ModelShape {
 }
 
 impl ModelShape {
-    fn config(&self, vocab_size: usize) -> Result<GptConfig, String> {
+    pub(super) fn config(&self, vocab_size: usize) -> Result<GptConfig, String> {
         let config = GptConfig::new(vocab_size)
             .with_n_layer(self.n_layer)
             .with_n_head(self.n_head)
@@ -141,6 +141,20 @@ impl Engine {
             vocab_size: tokenizer.vocab_size(),
             chars_per_token: (tokens > 0).then(|| sample.chars().count() as f64 / tokens as f64),
         })
+    }
+
+    /// The tokenizer as HF `tokenizer.json` (the worker moves it to its other engine with this).
+    #[wasm_bindgen(js_name = tokenizerJson)]
+    pub fn tokenizer_json(&self) -> Option<String> {
+        self.tokenizer.as_ref().map(Tokenizer::to_json)
+    }
+
+    /// Takes a tokenizer made by `tokenizerJson`; like a newly trained one, it drops the model.
+    #[wasm_bindgen(js_name = setTokenizer)]
+    pub fn set_tokenizer(&mut self, json: &str) -> Result<JsValue, JsError> {
+        self.tokenizer = Some(Tokenizer::from_json(json).map_err(js_err)?);
+        self.reset_model();
+        self.tokenizer_info()
     }
 
     /// `text` as tokens: `[[id, text], ...]`, for colouring.

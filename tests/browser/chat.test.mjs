@@ -24,7 +24,7 @@ async function send(page, text) {
 }
 
 test("fine-tuning on WebGPU: the mask shows what is learned, the masked loss falls, then chat, switch models and compare", async () => {
-  const page = await openPage();
+  const page = await openPage("?backend=webgpu");
   await prepare(page, { shape: { ...TINY, context: 48 } });
   // The built-in conversations are ready as soon as there is a model.
   await page.waitForSelector("#sft-example span");

@@ -7,13 +7,81 @@ import { useBrowser, shared, openPage, prepare, setTraining, history, plotted, t
 
 useBrowser();
 
-test("the page loads on WebGPU without console errors, and looks right", async () => {
+test("the page loads without console errors, and looks right", async () => {
   const page = await openPage();
+  // This machine's WebGPU is SwiftShader, a software adapter: the page starts on the CPU and
+  // says it will time both.
   const banner = await page.textContent("#backend");
-  assert.match(banner, /WebGPU/, `banner: ${banner}`);
+  assert.match(banner, /Training on the CPU \(WebAssembly\).*times WebGPU against the CPU.*software adapter/, `banner: ${banner}`);
+  assert.equal(await page.textContent("#backend-switch"), "Train on WebGPU instead");
   await page.screenshot({ path: `${SHOTS}/01-start.png`, fullPage: true });
   assert.deepEqual(page.errors, []);
   await page.context().close();
+});
+
+/** Trains the current model on to `steps` (it continues a finished run). */
+async function trainTo(page, steps) {
+  await setTraining(page, { steps, every: steps });
+  await page.evaluate(() => { document.body.dataset.trainState = "starting"; });
+  await page.click("#train-start");
+  await page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 300_000 });
+}
+const banner = (page) => page.evaluate(() => ({ ...document.querySelector("#backend").dataset, text: document.querySelector("#backend").textContent }));
+const nextToken = (page) => page.evaluate(() => window.llmplay.call("probs", { text: "Mary had a little", top: 5 }));
+
+test("a new model is timed on WebGPU and the CPU and trains on the faster; the switch moves it whole and is remembered; ?backend forces one", async () => {
+  const context = await shared.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await openPage("", context);
+  await prepare(page);
+  // Creating the model timed both backends: SwiftShader lost to the wasm CPU engine.
+  let now = await banner(page);
+  assert.equal(now.backend, "cpu", now.text);
+  assert.equal(now.mode, "auto");
+  const { cpu, wgpu } = await page.evaluate(() => window.llmplay.app.backendStatus.speeds);
+  assert.ok(cpu.tokens_per_s > wgpu.tokens_per_s && wgpu.tokens_per_s > 0, `CPU ${cpu.tokens_per_s} tokens/s, WebGPU ${wgpu.tokens_per_s}`);
+  assert.match(now.text, /[\d,]+ tokens\/s on this model; WebGPU: (under )?[\d,]+ tokens\/s.* — the faster here/);
+  await trainTo(page, 3);
+  const before = await nextToken(page);
+
+  // One click: the model, its optimizer and its step move to WebGPU, and training goes on there.
+  await page.click("#backend-switch");
+  await page.waitForFunction(() => document.querySelector("#backend").dataset.backend === "wgpu");
+  now = await banner(page);
+  assert.match(now.text, /Training on your GPU \(WebGPU\).*\(your choice\)/, now.text);
+  const after = await nextToken(page);
+  assert.deepEqual(after.map((t) => t.text), before.map((t) => t.text), "the same model: the same likeliest next tokens");
+  for (const [i, t] of after.entries()) assert.ok(Math.abs(t.p - before[i].p) < 1e-4, `p(${t.text}) ${t.p} on WebGPU, ${before[i].p} on the CPU`);
+  await trainTo(page, 5);
+  assert.deepEqual((await history(page)).map((e) => e.step), [1, 2, 3, 4, 5], "one run across the move");
+  assert.ok((await history(page)).every((e) => Number.isFinite(e.train)));
+  await page.screenshot({ path: `${SHOTS}/01-backend-switched.png` });
+
+  // The choice is remembered: a reload starts on WebGPU; a choice of the CPU can be undone after
+  // a reload too, and "Choose the faster" goes back to timing.
+  await page.reload();
+  await page.waitForSelector("body[data-ready=true]");
+  now = await banner(page);
+  assert.equal(now.backend, "wgpu", now.text);
+  assert.equal(now.mode, "wgpu");
+  await page.click("#backend-switch");
+  await page.waitForFunction(() => document.querySelector("#backend").dataset.backend === "cpu");
+  await page.reload();
+  await page.waitForSelector("body[data-ready=true]");
+  now = await banner(page);
+  assert.deepEqual([now.backend, now.mode], ["cpu", "cpu"], now.text);
+  assert.equal(await page.textContent("#backend-switch"), "Train on WebGPU instead");
+  await page.click("#backend-auto");
+  await page.waitForFunction(() => document.querySelector("#backend").dataset.mode === "auto");
+  assert.equal((await banner(page)).backend, "cpu", "with no model yet, auto starts where a software adapter would lose");
+  assert.deepEqual(page.errors, []);
+
+  // The page's address forces a backend, with no switch offered.
+  const forced = await openPage("?backend=webgpu", context);
+  now = await banner(forced);
+  assert.equal(now.backend, "wgpu", now.text);
+  assert.equal(await forced.$("#backend-switch"), null);
+  assert.deepEqual(forced.errors, []);
+  await context.close();
 });
 
 test("every form starts from its stage's recipe, the same defaults as the command line's", async () => {
@@ -89,25 +157,36 @@ test("a binary file or empty text is refused with a clear message", async () => 
   await page.context().close();
 });
 
-test("pretraining on WebGPU: upload, tokenizer, training, the loss falls on the plot, generation, probabilities", async () => {
-  const page = await openPage();
+test("pretraining on WebGPU: upload, tokenizer, training, the loss falls on the plot and follows the CPU engine step by step, generation, probabilities", async () => {
+  const page = await openPage("?backend=webgpu");
   await prepare(page, { upload: true });
   assert.match(await page.textContent("#corpus-stats"), /nursery-rhymes\.txt — 5,\d{3} characters/);
   const tokens = await page.$$eval("#tok-preview span", (s) => s.length);
   assert.ok(tokens > 100, `coloured tokens: ${tokens}`);
   assert.match(await page.textContent("#tok-stats"), /tokens in the vocabulary/);
-  await setTraining(page, { steps: 30 });
+  await setTraining(page, { steps: 50 });
   await page.click("#train-start");
   await page.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 600_000 });
   const h = await history(page);
-  assert.equal(h.length, 30);
+  assert.equal(h.length, 50);
   const [steps, train, val] = await plotted(page);
-  assert.equal(steps.length, 30, "every step is on the plot");
+  assert.equal(steps.length, 50, "every step is on the plot");
   const vals = val.filter((v) => v != null);
   assert.ok(vals.length >= 5, `validation points: ${vals}`);
   assert.ok(vals.every((v, i) => i === 0 || v < vals[i - 1] + 0.05) && vals.at(-1) < vals[0] - 0.1, `validation loss falls: ${vals}`);
   assert.ok(train.slice(-5).reduce((a, b) => a + b) / 5 < train[0] - 0.5, `training loss falls: ${train}`);
   assert.notEqual(await page.textContent("#train-sample"), "Samples appear here as the model trains.");
+  // The same seed, text and batches on the wasm CPU engine: WebGPU's kernels compute the same
+  // training, step by step (floats summed in another order drift a little over 50 updates).
+  const cpu = await openPage("?backend=cpu");
+  await prepare(cpu, { upload: true });
+  await setTraining(cpu, { steps: 50 });
+  await cpu.click("#train-start");
+  await cpu.waitForFunction(() => document.body.dataset.trainState === "done", null, { timeout: 600_000 });
+  const onCpu = await history(cpu);
+  const worst = Math.max(...h.map((e, i) => Math.abs(e.train - onCpu[i].train)));
+  assert.ok(worst < 2e-2, `WebGPU ${h.map((e) => e.train.toFixed(4))}\nCPU ${onCpu.map((e) => e.train.toFixed(4))}\nworst step differs by ${worst}`);
+  await cpu.context().close();
   const text = await generate(page);
   assert.ok(text.length > 0, "generation streams text");
   await page.waitForSelector("#probs:not([hidden])");
@@ -225,6 +304,7 @@ test("reloading mid-training offers the autosave and resumes the run where it wa
 test("the CPU fallback (no WebGPU) trains nano too, and says so", async () => {
   const page = await openPage("?backend=cpu");
   assert.match(await page.textContent("#backend"), /CPU/);
+  assert.equal(await page.$("#backend-switch"), null, "the address chose: no switch");
   await prepare(page);
   await page.selectOption("#preset", "nano");
   await page.click("#model-create");
@@ -242,7 +322,7 @@ test("the CPU fallback (no WebGPU) trains nano too, and says so", async () => {
 });
 
 test("WebGPU without timestamp queries (as on Firefox, Safari, several Macs) still trains on the GPU", async () => {
-  const page = await openPage("?gpu_hide=timestamp-query");
+  const page = await openPage("?backend=webgpu&gpu_hide=timestamp-query");
   assert.equal(await page.evaluate(() => [window.llmplay.app.backend, window.llmplay.app.timestampQuery]).then(String), "wgpu,false");
   assert.match(await page.textContent("#backend"), /Training on your GPU \(WebGPU\)/);
   await prepare(page);

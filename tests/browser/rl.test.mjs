@@ -17,7 +17,7 @@ async function setRl(page, { steps, prompts = 2, group = 4, every = 0, autosave 
 const rlDone = (page, steps) => page.waitForFunction((n) => window.llmplay.app.rl.history.length >= n && document.body.dataset.trainState === "done", steps, { timeout: 600_000 });
 
 test("RL on WebGPU: groups of answers scored and plotted, the model before RL kept, a report card", async () => {
-  const page = await openPage();
+  const page = await openPage("?backend=webgpu");
   await prepare(page, { shape: { ...TINY, context: 48 } });
   await fineTune(page);
   await setRl(page, { steps: 3, every: 3 });

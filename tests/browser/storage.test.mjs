@@ -173,7 +173,7 @@ test("Web Locks refused (as with site data blocked): the page still starts, trai
 });
 
 test("a WebGPU device lost mid-training restarts the engine on a new device and offers the last autosave", async () => {
-  const page = await openPage();
+  const page = await openPage("?backend=webgpu");
   assert.match(await page.textContent("#backend"), /WebGPU/);
   await prepare(page);
   await train(page, 2, 2);

@@ -5,8 +5,9 @@
 // run_panel.js (start/pause/resume/stop, progress, ETA) and saved.js (autosaves, resuming).
 import { h, fill } from "../dom.js";
 import * as tabs from "../tabs.js";
-import { $, app, params, GiB } from "./state.js";
+import { $, app, params } from "./state.js";
 import * as rpc from "./rpc.js";
+import * as backend from "./backend.js";
 import { show, showError, toast } from "./ui.js";
 import { makeCharts, charts } from "./charts.js";
 import { applyRecipes, readForm } from "./forms.js";
@@ -51,6 +52,7 @@ function onEvent(msg) {
     case "save_failed": return onSaveFailed(msg);
     case "piece": return appendPiece(msg.text);
     case "warning": return toast(msg.message);
+    case "backend": return backend.render(msg);
     case "crashed": return recover(msg.message);
   }
 }
@@ -71,26 +73,15 @@ async function recover(reason) {
 
 async function boot() {
   rpc.start(onEvent);
-  const banner = $("backend");
   try {
-    // gpu_hide: a test-only switch (WebGPU adapters without these features, e.g. timestamp-query).
+    // Test-only switches: gpu_hide (WebGPU adapters without these features, e.g.
+    // timestamp-query), tasks_max (WebGPU's dispatches per submit, for bench/page.mjs).
     const gpu_hide = (params.get("gpu_hide") || "").split(",").filter(Boolean);
-    const info = await rpc.call("init", { backend: params.get("backend") || "auto", run_id: tabs.runId(), gpu_hide });
-    app.backend = info.backend;
-    app.timestampQuery = info.timestamp_query ?? null;
+    const tasks_max = Number(params.get("tasks_max")) || undefined;
+    const info = await rpc.call("init", { backend: backend.wanted(), forced: backend.forced !== null, run_id: tabs.runId(), gpu_hide, tasks_max, timed: backend.timed() });
     if (!app.recipes) applyRecipes(info.recipes);
     $("version").textContent = info.version;
-    if (info.backend === "wgpu") {
-      app.limits = { max_buffer_bytes: info.limits.max_buffer_bytes, max_total_bytes: 2 * GiB };
-      banner.className = "banner ok";
-      fill(banner, "Training on your GPU (WebGPU)", info.adapter_info ? h("small", {}, info.adapter_info) : null);
-    } else {
-      app.limits = { max_buffer_bytes: GiB, max_total_bytes: 2 * GiB };
-      banner.className = "banner warn";
-      const how = params.get("backend") === "cpu" ? "" : " — use a recent Chrome or Edge (or enable WebGPU in your browser's flags) to train on the GPU";
-      banner.textContent = `Training on the CPU (WebAssembly): ${info.reason}${how}`;
-    }
-    banner.dataset.backend = info.backend;
+    backend.render(info);
     const elsewhere = await tabs.openElsewhere();
     offerResume(info.runs, elsewhere);
     if (info.storage_error) {
@@ -105,8 +96,8 @@ async function boot() {
     updateSize();
     document.body.dataset.ready = "true";
   } catch (e) {
-    banner.className = "banner warn";
-    banner.textContent = `The engine did not start: ${e.message}`;
+    $("backend").className = "banner warn";
+    $("backend").textContent = `The engine did not start: ${e.message}`;
   }
 }
 

@@ -9,6 +9,8 @@ export const app = {
   recipes: null,
   tasks: [],
   backend: null,
+  /** Where the engine trains and what each backend measured (BackendStatus in ../protocol.js). */
+  backendStatus: null,
   /** Memory limits for the model size check: {max_buffer_bytes, max_total_bytes}. */
   limits: null,
   corpusName: null,

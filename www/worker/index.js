@@ -3,62 +3,28 @@
 //
 // state.js: the engine, the run and the call queue · loops.js: the training loops · runs.js:
 // autosaves to IndexedDB (storage.js) · reward_sandbox.js: the page's own reward function.
-import init, { Engine, recipes, version } from "../pkg/llmplay.js";
+import init, { recipes, version } from "../pkg/llmplay.js";
 import * as storage from "./storage.js";
 import { ctx, run, locked, post, message, fatal, crash, yieldToMessages } from "./state.js";
 import { saving, saveSlot, BASE, START, REWARD } from "./runs.js";
 import { startRun, rewardModelLoop, rm } from "./loops.js";
 import { startRewardWorker, scoreInWorker, REWARD_TIMEOUT_MS } from "./reward_sandbox.js";
+import * as backends from "./backends.js";
 
 let generating = false;
-
-// --- Backend choice ---------------------------------------------------------------------------
-/** Test-only (`?gpu_hide=timestamp-query`): the engine sees adapters without these features, as
- * on Firefox, Safari and several Macs. Wraps the getter the engine's WebGPU bindings read. */
-function hideAdapterFeatures(names) {
-  const proto = globalThis.GPUAdapter?.prototype;
-  const get = proto && Object.getOwnPropertyDescriptor(proto, "features")?.get;
-  if (!get || !names.length) return;
-  Object.defineProperty(proto, "features", {
-    configurable: true,
-    get() {
-      return new Set([...get.call(this)].filter((f) => !names.includes(f)));
-    },
-  });
+/** Training, generating and chat wait while the engine is timed or moved between backends. */
+function notMoving() {
+  if (backends.busy.now) throw new Error("the engine is being timed or moved to the faster backend: try again in a moment");
 }
-
-async function chooseBackend(wanted, hide) {
-  if (wanted === "cpu") return { backend: "cpu", reason: "you chose the CPU" };
-  if (!("gpu" in navigator)) return { backend: "cpu", reason: "this browser has no WebGPU" };
-  hideAdapterFeatures(hide);
-  let adapter = null;
-  try {
-    adapter = await navigator.gpu.requestAdapter();
-  } catch (e) {
-    return { backend: "cpu", reason: `WebGPU failed to start (${message(e)})` };
-  }
-  if (!adapter) return { backend: "cpu", reason: "WebGPU found no usable GPU adapter" };
-  // Without timestamp queries burn's WebGPU runtime used to panic; the vendored cubecl-wgpu
-  // (vendor/README.md) times on the host there instead, so such adapters train on the GPU too.
-  const limits = { max_buffer_bytes: Math.min(adapter.limits.maxBufferSize, adapter.limits.maxStorageBufferBindingSize) };
-  const timestamp_query = adapter.features.has("timestamp-query");
-  return { backend: "wgpu", reason: "WebGPU", limits, timestamp_query, adapter_info: adapter.info ? `${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`.trim() : "" };
-}
+/** Sequences a training step: the run's, or pretraining's default (for timing the backends). */
+const batchSize = () => run.settings?.batch_size || recipes().pretrain.batch_size;
 
 // --- Commands -----------------------------------------------------------------------------
 const commands = {
-  async init({ backend, run_id: id, gpu_hide }) {
+  async init({ backend, forced, run_id: id, gpu_hide, timed, tasks_max }) {
     saving.runId = id || null;
     await init();
-    const choice = await chooseBackend(backend || "auto", gpu_hide || []);
-    try {
-      ctx.engine = await Engine.create(choice.backend);
-    } catch (e) {
-      if (choice.backend !== "wgpu") throw e;
-      ctx.engine = await Engine.create("cpu");
-      choice.backend = "cpu";
-      choice.reason = `WebGPU did not start (${message(e)})`;
-    }
+    const where = await backends.start(backend || "auto", !!forced, gpu_hide || [], timed, tasks_max);
     let runs = [];
     let storage_error = null;
     try {
@@ -66,7 +32,13 @@ const commands = {
     } catch (e) {
       storage_error = storage.storageProblem(e);
     }
-    return { version: version(), recipes: recipes(), ...choice, runs, storage_error };
+    return { version: version(), recipes: recipes(), ...where, runs, storage_error };
+  },
+  /** Trains on "cpu" or "wgpu" from now on, or ("auto") on the faster, timed on the model. */
+  set_backend({ backend }) {
+    if (run.state === "running" || rm.state === "running") throw new Error("pause training first");
+    if (generating) throw new Error("wait until the text is written");
+    return backends.setMode(backend, batchSize());
   },
   corpus({ name, bytes }) {
     return locked(() => {
@@ -89,19 +61,23 @@ const commands = {
   check_size({ shape, batch, limits, vocab_size }) {
     return locked(() => ctx.engine.checkSize(shape, batch, limits, vocab_size));
   },
-  init_model({ shape, seed }) {
+  async init_model({ shape, seed, batch }) {
     if (run.state === "running") throw new Error("pause or stop training first");
-    return locked(() => {
+    await locked(() => {
       run.history = [];
       run.state = "idle";
       run.stage = "pretrain";
       return ctx.engine.initModel(shape, BigInt(seed));
     });
+    // A new model: time it on both backends (where both work) and train on the faster.
+    await backends.choose(batch || batchSize());
+    return locked(() => ctx.engine.modelInfo());
   },
   model_info() {
     return locked(() => ctx.engine.modelInfo());
   },
   async train({ settings, ui }) {
+    notMoving();
     if (run.state === "running") throw new Error("training is already running");
     const counts = await locked(() => ctx.engine.configureTraining(settings));
     if (run.stage !== "pretrain") run.history = [];
@@ -120,6 +96,7 @@ const commands = {
     return locked(() => ctx.engine.chatExample(index));
   },
   async sft({ settings, restart, ui }) {
+    notMoving();
     if (run.state === "running") throw new Error("training is already running");
     const counts = await locked(() => ctx.engine.configureSft(settings, !!restart));
     if (counts.started) {
@@ -131,6 +108,7 @@ const commands = {
     return counts;
   },
   async rl({ settings, js, restart, ui }) {
+    notMoving();
     if (run.state === "running") throw new Error("training is already running");
     if (js) {
       // Check the code compiles (and terminates on a trivial answer) before anything starts.
@@ -151,6 +129,7 @@ const commands = {
   },
   async prefs({ jsonl }) {
     const info = await locked(() => ctx.engine.setPreferences(jsonl));
+    backends.held.prefs = jsonl;
     await storage.savePrefs(jsonl).catch((e) => post({ event: "warning", message: `saving your judgements failed: ${storage.storageProblem(e)}` }));
     return info;
   },
@@ -165,6 +144,7 @@ const commands = {
     return locked(() => ctx.engine.examplePreferences(n, BigInt(seed || 0)));
   },
   async reward_model({ settings }) {
+    notMoving();
     if (run.state === "running") throw new Error("pause or stop training first");
     if (rm.state === "running") throw new Error("the reward model is already training");
     const counts = await locked(() => ctx.engine.configureRewardModel(settings));
@@ -185,6 +165,7 @@ const commands = {
     return locked(() => ctx.engine.loadSlot(key, new Uint8Array(bytes)));
   },
   async chat({ key, messages, options }) {
+    notMoving();
     if (generating) throw new Error("already generating");
     await locked(() => ctx.engine.startChat(key, messages, options));
     generating = true;
@@ -212,6 +193,7 @@ const commands = {
     if (rm.state === "running") rm.state = "stopped";
   },
   async generate({ prompt, options }) {
+    notMoving();
     if (generating) throw new Error("already generating");
     await locked(() => ctx.engine.startGeneration(prompt, options));
     generating = true;
@@ -239,15 +221,16 @@ const commands = {
     const bytes = await locked(() => ctx.engine.exportBundle());
     return bytes;
   },
-  load_bundle({ bytes }) {
+  async load_bundle({ bytes }) {
     if (run.state === "running") throw new Error("pause or stop training first");
-    return locked(() => {
-      const info = ctx.engine.loadBundle(new Uint8Array(bytes));
+    await locked(() => {
+      ctx.engine.loadBundle(new Uint8Array(bytes));
       run.history = [];
       run.state = "idle";
       run.stage = "pretrain";
-      return info;
     });
+    await backends.choose(batchSize());
+    return locked(() => ctx.engine.modelInfo());
   },
   /** This tab's run becomes `run_id` (a new model starts a new saved run). */
   set_run({ run_id: id }) {
@@ -285,7 +268,10 @@ const commands = {
     }
     // The judgements too (RL on the judged prompts needs them).
     const prefs = await storage.loadPrefs().catch(() => null);
-    if (prefs) await locked(() => ctx.engine.setPreferences(prefs.jsonl));
+    if (prefs) {
+      await locked(() => ctx.engine.setPreferences(prefs.jsonl));
+      backends.held.prefs = prefs.jsonl;
+    }
     run.history = saved.history || [];
     run.ui = saved.ui;
     run.settings = JSON.parse(state).train;
@@ -295,6 +281,7 @@ const commands = {
     run.corpus = savedText;
     saving.savedCorpus = savedText;
     saving.runId = id;
+    await backends.choose(batchSize());
     return { corpus, model, tokenizer, history: run.history, ui: saved.ui, settings: run.settings, stage: run.stage, chat, chat_source: run.chat, finished: saved.reason === "done" };
   },
   /** The saved runs, newest first (SavedRun in ../protocol.js). */

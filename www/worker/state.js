@@ -1,8 +1,8 @@
 // What the worker's modules share: the engine, the run it trains, and how engine calls are made.
 import { deviceLost } from "../pkg/llmplay.js";
 
-/** The wasm engine (set by `init`) and this tab's saved run (see runs.js). */
-export const ctx = { engine: null };
+/** The wasm engine in use and its backend, "wgpu" or "cpu" (both set by backends.js). */
+export const ctx = { engine: null, backend: null };
 
 /**
  * The run being trained. stage: which objective ("pretrain", "sft", "rl"); settings: the stage's
@@ -30,7 +30,9 @@ export const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
 // the last autosave. `fatal` says whether an error means that, and why.
 export function fatal(e) {
   let lost = null;
-  try { lost = ctx.engine && deviceLost(); } catch { /* the module is poisoned */ }
+  // A lost device matters only while WebGPU's engine is the one in use.
+  // (Not asked of the engine: it may be busy in a call waiting on the dead device.)
+  try { lost = ctx.backend === "wgpu" && deviceLost(); } catch { /* the module is poisoned */ }
   if (lost) return `the GPU device was lost (${lost})`;
   if (e instanceof WebAssembly.RuntimeError) return message(e);
   return null;

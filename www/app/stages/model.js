@@ -44,12 +44,16 @@ export async function updateSize() {
 
 $("model-create").onclick = async () => {
   showError("model-error", null);
+  // Creating may take a few seconds more the first time a shape is timed on both backends.
+  $("model-create").disabled = true;
   try {
-    app.model = await call("init_model", { shape: currentShape(), seed: num("seed") });
+    app.model = await call("init_model", { shape: currentShape(), seed: num("seed"), batch: num("batch") });
     await newRun();
     modelReplaced();
   } catch (e) {
     showError("model-error", e);
+  } finally {
+    $("model-create").disabled = app.state === "running" || !!app.sizeProblem;
   }
 };
 
