@@ -47,7 +47,7 @@ test("a new model is timed on WebGPU and the CPU and trains on the faster; the s
   await page.click("#backend-switch");
   await page.waitForFunction(() => document.querySelector("#backend").dataset.backend === "wgpu");
   now = await banner(page);
-  assert.match(now.text, /Training on your GPU \(WebGPU\).*\(your choice\)/, now.text);
+  assert.match(now.text, /Training on WebGPU, in software \(on the CPU\).*\(your choice\)/, now.text);
   const after = await nextToken(page);
   assert.deepEqual(after.map((t) => t.text), before.map((t) => t.text), "the same model: the same likeliest next tokens");
   for (const [i, t] of after.entries()) assert.ok(Math.abs(t.p - before[i].p) < 1e-4, `p(${t.text}) ${t.p} on WebGPU, ${before[i].p} on the CPU`);
@@ -324,7 +324,7 @@ test("the CPU fallback (no WebGPU) trains nano too, and says so", async () => {
 test("WebGPU without timestamp queries (as on Firefox, Safari, several Macs) still trains on the GPU", async () => {
   const page = await openPage("?backend=webgpu&gpu_hide=timestamp-query");
   assert.equal(await page.evaluate(() => [window.llmplay.app.backend, window.llmplay.app.timestampQuery]).then(String), "wgpu,false");
-  assert.match(await page.textContent("#backend"), /Training on your GPU \(WebGPU\)/);
+  assert.match(await page.textContent("#backend"), /Training on WebGPU, in software/);
   await prepare(page);
   await setTraining(page, { steps: 16, every: 4 });
   await page.click("#train-start");

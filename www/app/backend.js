@@ -71,7 +71,8 @@ export function render(st) {
     banner.className = "banner";
     return fill(banner, "Timing WebGPU and the CPU on this model…", h("small", {}, "a few seconds, once for each model size; training then runs on the faster"));
   }
-  const head = st.backend === "wgpu" ? "Training on your GPU (WebGPU)" : "Training on the CPU (WebAssembly)";
+  const head = st.backend === "cpu" ? "Training on the CPU (WebAssembly)"
+    : st.gpu.software ? "Training on WebGPU, in software (on the CPU)" : "Training on your GPU (WebGPU)";
   let why;
   if (st.speeds) {
     const mine = st.speeds[st.backend];
