@@ -79,7 +79,7 @@ export async function start(wanted, forced, hide, known, tasks_max) {
   tasksMax = tasks_max || undefined;
   // Timings from earlier visits (the page keeps them): a reload does not time again.
   for (const [key, speeds] of Object.entries(known || {})) timed.set(key, speeds);
-  mode = ["webgpu", "wgpu", "gpu"].includes(wanted) ? "wgpu" : wanted === "cpu" ? "cpu" : "auto";
+  mode = wanted === "wgpu" || wanted === "cpu" ? wanted : "auto"; // the page has normalised it
   // Only the address's `?backend=cpu` skips WebGPU: a remembered choice can still be switched.
   if (!(mode === "cpu" && forced)) await findGpu(hide);
   let first = mode === "cpu" || !gpu.available || (mode === "auto" && gpu.software) ? "cpu" : "wgpu";
@@ -259,8 +259,9 @@ function moveTo(target) {
     if (current) {
       const { bundle, optimizer, state } = await from.checkpoint();
       to.restore(bundle, optimizer, state);
-    } else if (from.tokenizerJson()) {
-      to.setTokenizer(from.tokenizerJson());
+    } else {
+      const tokenizer = from.tokenizerJson();
+      if (tokenizer) to.setTokenizer(tokenizer);
     }
     // The models kept beside it (before fine-tuning, before RL, loaded, the reward model).
     for (const { key } of kept) {
