@@ -2,7 +2,7 @@
 // same model, batch and corpus (the nursery-rhymes sample, character-level) trained in headless
 // Chromium on WebGPU (SwiftShader here: a CPU) and on the wasm CPU fallback, then natively with
 // `llmplay pretrain --backend cpu` on all cores and on one (RAYON_NUM_THREADS=1). Prints median
-// tokens/s for each and the ratios to native on all cores.
+// tokens/s for each and the ratios to native on all cores and on one.
 //
 //   cargo xtask build-web && cargo build --release && node bench/page.mjs [STEPS] [LAYERS,HEADS,WIDTH,CONTEXT] [BATCH]
 //
@@ -76,9 +76,10 @@ for (const b of backends) results.push(await inPage(b));
 results.push(native(1));
 results.push(native());
 const ref = results.at(-1).tokensPerS;
+const oneThread = results.at(-2).tokensPerS;
 console.log(`model ${layers} layers × ${heads} heads × ${width} wide, context ${context}, batch ${batch}, ${steps} steps`);
 for (const r of results) {
   const name = r.backend === "wgpu" ? "page, WebGPU" : r.backend === "cpu" ? "page, wasm CPU" : r.backend;
-  console.log(`${name.padEnd(16)} ${r.tokensPerS.toFixed(0).padStart(9)} tokens/s   ${(r.tokensPerS / ref).toFixed(3)}× native`);
+  console.log(`${name.padEnd(16)} ${r.tokensPerS.toFixed(0).padStart(9)} tokens/s   ${(r.tokensPerS / ref).toFixed(3)}× native, ${(r.tokensPerS / oneThread).toFixed(3)}× one native thread`);
 }
 server.close();

@@ -15,6 +15,7 @@ pub mod backend;
 pub mod bundle;
 pub mod chat;
 pub mod data;
+pub mod fast_exp;
 pub mod model;
 pub mod optim;
 pub mod pretrain;

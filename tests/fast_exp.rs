@@ -1,0 +1,50 @@
+//! The wasm engine's `expf` (src/fast_exp.rs) against f64's exp, over every range a training step
+//! meets: normal and subnormal results, overflow, underflow, NaN.
+
+use llmplay::fast_exp::exp;
+
+/// Distance in units in the last place between two finite, non-negative f32s.
+fn ulps(a: f32, b: f32) -> u32 {
+    a.to_bits().abs_diff(b.to_bits())
+}
+
+#[test]
+fn within_one_ulp_of_the_exact_exp_everywhere_it_is_finite() {
+    let (lo, hi) = (-103.9_f32, 88.72_f32);
+    let n = 4_000_000;
+    let mut worst = (0, 0.0_f32);
+    for i in 0..=n {
+        let x = lo + (hi - lo) * (i as f32 / n as f32);
+        let exact = (x as f64).exp() as f32;
+        let d = ulps(exp(x), exact);
+        if d > worst.0 {
+            worst = (d, x);
+        }
+    }
+    // Every f32 near 0 and ±1, where softmax and GELU spend most of their calls.
+    for bits in (0u32..0x3f80_0000).step_by(97) {
+        for x in [f32::from_bits(bits), -f32::from_bits(bits)] {
+            let d = ulps(exp(x), (x as f64).exp() as f32);
+            if d > worst.0 {
+                worst = (d, x);
+            }
+        }
+    }
+    assert!(worst.0 <= 1, "{} ulp off at x = {}", worst.0, worst.1);
+}
+
+#[test]
+fn overflow_underflow_and_nan_as_ieee_exp() {
+    assert_eq!(exp(0.0), 1.0);
+    assert_eq!(exp(-0.0), 1.0);
+    assert_eq!(exp(89.0), f32::INFINITY);
+    assert_eq!(exp(f32::INFINITY), f32::INFINITY);
+    assert_eq!(exp(f32::MAX), f32::INFINITY);
+    assert_eq!(exp(-104.0), 0.0);
+    assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+    assert!(exp(f32::NAN).is_nan());
+    // The largest finite result and a subnormal one.
+    assert!(exp(88.72).is_finite() && exp(88.72) > 3.3e38);
+    let tiny = exp(-100.0);
+    assert!(tiny > 0.0 && !tiny.is_normal() && ulps(tiny, (-100.0_f64).exp() as f32) <= 1);
+}
