@@ -1,7 +1,8 @@
 // The page's wasm CPU engine against the native CLI on one thread, without a browser: node runs
 // the same wasm module on the same engine (V8) as Chromium. Both time the core's speed test
 // (speed::SpeedTest: random tokens, full optimizer steps), alternating ROUNDS times so a noisy
-// machine slows both alike; prints each round and the best and median ratios.
+// machine slows both alike; prints each round (mean step times on both sides) and the best and
+// median ratios.
 //
 //   cargo xtask build-web && cargo build --release && node bench/wasm-cpu.mjs [PRESET] [BATCH] [ROUNDS] [PKG_DIR]
 //
@@ -9,6 +10,7 @@
 import { readFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
 import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 
 const preset = process.argv[2] || "nano";
 const batch = Number(process.argv[3] || 4);
@@ -19,7 +21,7 @@ const [n_layer, n_head, n_embd, block_size] = shapes[preset];
 const vocab = 65; // Tiny Shakespeare's characters, as `llmplay bench` defaults to.
 const seconds = 8;
 
-const wasm = await import(join(pkgDir, "llmplay.js"));
+const wasm = await import(pathToFileURL(join(pkgDir, "llmplay.js")).href);
 wasm.initSync({ module: await readFile(join(pkgDir, "llmplay_bg.wasm")) });
 const engine = await wasm.Engine.create("cpu");
 
@@ -33,7 +35,8 @@ async function inWasm() {
   while (performance.now() - start < seconds * 1000 || times.length < 5) times.push(await test.step());
   const tokens = test.tokensPerStep;
   test.free();
-  return tokens / median(times);
+  // The mean step, as `llmplay bench` reports.
+  return (tokens * times.length) / times.reduce((a, b) => a + b, 0);
 }
 
 function native() {

@@ -7,11 +7,16 @@
 //! keep the platform's.
 
 /// e^x in f32: within 1 ulp of the exact value (tests/fast_exp.rs samples millions of inputs), subnormal results
-/// included; +inf above ln(f32::MAX), 0 below the smallest subnormal's log, NaN for NaN.
+/// included; +inf above ln(f32::MAX), 0 below ln(2^-150) (where even the smallest subnormal rounds to 0),
+/// NaN for NaN.
 #[inline]
 pub fn exp(x: f32) -> f32 {
-    if !(x < 88.722_83) {
-        return if x.is_nan() { x } else { f32::INFINITY };
+    if x.is_nan() {
+        return x;
+    }
+    // ln(f32::MAX) rounds to 88.72283 (whose e^x is still finite) and ln(2^-150) to -103.97208.
+    if x > 88.722_83 {
+        return f32::INFINITY;
     }
     if x < -103.972_08 {
         return 0.0;
@@ -40,7 +45,7 @@ fn pow2(k: i32) -> f32 {
 
 /// The symbol LLVM calls for `f32::exp` on wasm32: compiler-builtins defines it weak, so this
 /// definition is the one the module links.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 #[no_mangle]
 pub extern "C" fn expf(x: f32) -> f32 {
     exp(x)
