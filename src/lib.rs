@@ -8,7 +8,7 @@
 //! judgements ([`reward_model`]), each named once in [`stage`] and each with its recipe (defaults,
 //! schedule, objective, checkpoint state) in [`recipe`], which the CLI and the browser's engine
 //! both follow; the built-in practice tasks ([`tasks`]), sampling ([`sample`]), the shareable
-//! model bundle ([`bundle`]) and timing a backend ([`speed`]). The browser's engine is [`web`]
+//! model bundle ([`bundle`]), looking inside a model ([`inspect`]) and timing a backend ([`speed`]). The browser's engine is [`web`]
 //! (wasm only), the CLI `src/cli/`.
 
 pub mod backend;
@@ -16,6 +16,7 @@ pub mod bundle;
 pub mod chat;
 pub mod data;
 pub mod fast_exp;
+pub mod inspect;
 pub mod model;
 pub mod optim;
 pub mod pretrain;

@@ -1,6 +1,7 @@
 //! `llmplay`: the command line over the same core the playground page uses. One command per
 //! stage (`pretrain`, `sft`, `rl`, `rm`, each in `cli/`), with the stage's recipe from the core
-//! for its defaults, plus `resume`, `recipes`, `sample`, `chat`, `eval`, `eval-task`, `bench` and `export`.
+//! for its defaults, plus `resume`, `recipes`, `sample`, `chat`, `eval`, `eval-task`, `inspect`, `bench` and
+//! `export`.
 
 mod cli;
 
@@ -12,6 +13,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use cli::bench::BenchArgs;
 use cli::chat::{ChatArgs, SampleArgs};
 use cli::eval::{EvalArgs, EvalTaskArgs};
+use cli::inspect::InspectArgs;
 use cli::pretrain::PretrainArgs;
 use cli::resume::ResumeArgs;
 use cli::reward_model::RmArgs;
@@ -35,6 +37,8 @@ enum Command {
     Sample(SampleArgs),
     /// Measure a model's loss on a text file (JSON: loss in nats per token, bits_per_byte).
     Eval(EvalArgs),
+    /// Look inside a model on a text: every head's attention and the logit lens (JSON).
+    Inspect(InspectArgs),
     /// List the model presets with their parameter counts.
     Presets,
     /// Print every stage's default settings, the presets and the tasks as JSON (what the page
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         Command::Pretrain(args) => cli::pretrain::pretrain(args),
         Command::Sample(args) => cli::chat::sample(args),
         Command::Eval(args) => cli::eval::eval(args),
+        Command::Inspect(args) => cli::inspect::inspect(args),
         Command::Sft(args) => cli::sft::sft(args, None),
         Command::Chat(args) => cli::chat::chat(args),
         Command::EvalTask(args) => cli::eval::eval_task(args),

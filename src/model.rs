@@ -274,6 +274,15 @@ impl KvCache {
     }
 }
 
+/// What a forward pass looked at and how its guess formed, recorded by [`Gpt::trace`]: each
+/// layer's attention weights `[batch, head, query, key]`, and the residual stream
+/// `[batch, time, n_embd]` after the embeddings and after each block (what the logit lens reads).
+#[derive(Debug, Default)]
+pub struct Trace {
+    pub attention: Vec<Tensor<4>>,
+    pub residual: Vec<Tensor<3>>,
+}
+
 #[derive(Module, Debug)]
 pub struct CausalSelfAttention {
     pub c_attn: Conv1D,
@@ -285,12 +294,14 @@ pub struct CausalSelfAttention {
 
 impl CausalSelfAttention {
     /// `x`: `[batch, time, channels]`; `cached`: this layer's keys and values for the positions
-    /// before `x`, which are extended with `x`'s; `future`: true where a query may not look.
+    /// before `x`, which are extended with `x`'s; `future`: true where a query may not look;
+    /// `trace`: where to record the attention weights, if anywhere.
     fn forward(
         &self,
         x: Tensor<3>,
         cached: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
         future: Tensor<4, Bool>,
+        trace: Option<&mut Trace>,
     ) -> Tensor<3> {
         let [b, t, c] = x.dims();
         let head_dim = c / self.n_head;
@@ -309,6 +320,9 @@ impl CausalSelfAttention {
         }
         let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (head_dim as f64).sqrt());
         let weights = softmax(scores.mask_fill(future, -1e9), 3);
+        if let Some(trace) = trace {
+            trace.attention.push(weights.clone());
+        }
         let y = self.attn_dropout.forward(weights).matmul(v);
         let y = y.swap_dims(1, 2).reshape([b, t, c]);
         self.resid_dropout.forward(self.c_proj.forward(y))
@@ -355,8 +369,9 @@ impl Block {
         x: Tensor<3>,
         cached: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
         future: Tensor<4, Bool>,
+        trace: Option<&mut Trace>,
     ) -> Tensor<3> {
-        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), cached, future);
+        let x = x.clone() + self.attn.forward(self.ln_1.forward(x), cached, future, trace);
         x.clone() + self.mlp.forward(self.ln_2.forward(x))
     }
 }
@@ -390,7 +405,7 @@ impl Gpt {
         let score = self.score.as_ref().expect("rewards() needs a model with a reward head");
         let [b, t] = idx.dims();
         let device = idx.device();
-        let hidden = self.hidden(idx, None);
+        let hidden = self.hidden(idx, None, None);
         // Pick each row's last token with a one-hot over time (works on every backend).
         let mut pick = vec![0f32; b * t];
         for (row, &i) in last.iter().enumerate() {
@@ -403,13 +418,30 @@ impl Gpt {
     }
 
     fn forward_from(&self, idx: Tensor<2, Int>, cache: Option<&mut KvCache>) -> Tensor<3> {
-        let x = self.hidden(idx, cache);
-        // The LM head is the token embedding, transposed (weight tying, as in GPT-2).
-        linear(x, self.wte.val().transpose(), None)
+        self.head(self.hidden(idx, cache, None))
+    }
+
+    /// Logits for every position of `idx`, and what [`Trace`] records on the way there.
+    pub fn trace(&self, idx: Tensor<2, Int>) -> (Tensor<3>, Trace) {
+        let mut trace = Trace::default();
+        let logits = self.head(self.hidden(idx, None, Some(&mut trace)));
+        (logits, trace)
+    }
+
+    /// The "logit lens": the final LayerNorm and the LM head applied to a residual stream
+    /// `[batch, time, n_embd]`. On the last block's output it is the model's own prediction; on
+    /// an earlier layer's it shows the guess forming.
+    pub fn lens(&self, residual: Tensor<3>) -> Tensor<3> {
+        self.head(self.ln_f.forward(residual))
+    }
+
+    /// The LM head: the token embedding, transposed (weight tying, as in GPT-2).
+    fn head(&self, hidden: Tensor<3>) -> Tensor<3> {
+        linear(hidden, self.wte.val().transpose(), None)
     }
 
     /// The final LayerNorm's output `[batch, time, n_embd]`: what the LM head and reward head read.
-    fn hidden(&self, idx: Tensor<2, Int>, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+    fn hidden(&self, idx: Tensor<2, Int>, mut cache: Option<&mut KvCache>, mut trace: Option<&mut Trace>) -> Tensor<3> {
         let [b, t] = idx.dims();
         let past = cache.as_ref().map_or(0, |c| c.len);
         assert!(
@@ -425,6 +457,9 @@ impl Gpt {
         let tok = embedding(self.wte.val(), idx);
         let pos = embedding(self.wpe.val(), positions);
         let mut x = self.drop.forward(tok + pos);
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.residual.push(x.clone());
+        }
         // Query i sits at position past + i and may look at keys 0 ..= past + i only; the mask
         // is the same for every layer, so it is built once.
         let n_head = self.h.first().map_or(1, |b| b.attn.n_head);
@@ -436,7 +471,10 @@ impl Gpt {
         }
         for (i, block) in self.h.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = block.forward(x, slot, future.clone());
+            x = block.forward(x, slot, future.clone(), trace.as_deref_mut());
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.residual.push(x.clone());
+            }
         }
         if let Some(cache) = cache {
             cache.len = past + t;

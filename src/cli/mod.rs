@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod chat;
 pub mod eval;
+pub mod inspect;
 pub mod pretrain;
 pub mod resume;
 pub mod reward_model;

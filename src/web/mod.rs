@@ -7,6 +7,7 @@
 
 mod chat;
 mod generate;
+mod inspect;
 mod pretrain;
 mod reward_model;
 mod rl;

@@ -1,0 +1,17 @@
+//! The inspect view's numbers ([`crate::inspect`]: attention and the logit lens) for any model
+//! the engine holds, on WebGPU or the CPU.
+
+use wasm_bindgen::prelude::*;
+
+use super::{js_err, to_js, Engine};
+
+#[wasm_bindgen]
+impl Engine {
+    /// The model in `slot` ("current", "base", "start", "loaded") looking at `text`: every head's
+    /// attention, each layer's `top` next-token guesses and the heads' measured patterns.
+    pub async fn inspect(&self, slot: String, text: String, top: usize) -> Result<JsValue, JsError> {
+        let (model, tokenizer) = self.model_for(&slot)?;
+        let seen = crate::inspect::inspect(&model, &tokenizer, &text, top, &self.device).await.map_err(js_err)?;
+        to_js(&seen)
+    }
+}
