@@ -8,8 +8,8 @@
 //! judgements ([`reward_model`]), each named once in [`stage`] and each with its recipe (defaults,
 //! schedule, objective, checkpoint state) in [`recipe`], which the CLI and the browser's engine
 //! both follow; the built-in practice tasks ([`tasks`]), sampling ([`sample`]), the shareable
-//! model bundle ([`bundle`]), looking inside a model ([`inspect`]) and timing a backend ([`speed`]). The browser's engine is [`web`]
-//! (wasm only), the CLI `src/cli/`.
+//! model bundle ([`bundle`]), looking inside a model ([`inspect`]) and timing a backend
+//! ([`speed`]). The browser's engine is [`web`] (wasm only), the CLI `src/cli/`.
 
 pub mod backend;
 pub mod bundle;

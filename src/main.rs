@@ -1,7 +1,7 @@
 //! `llmplay`: the command line over the same core the playground page uses. One command per
 //! stage (`pretrain`, `sft`, `rl`, `rm`, each in `cli/`), with the stage's recipe from the core
-//! for its defaults, plus `resume`, `recipes`, `sample`, `chat`, `eval`, `eval-task`, `inspect`, `bench` and
-//! `export`.
+//! for its defaults, plus `resume`, `recipes`, `sample`, `chat`, `eval`, `eval-task`, `inspect`,
+//! `bench` and `export`.
 
 mod cli;
 
