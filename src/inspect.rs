@@ -8,6 +8,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;
 
 use crate::model::Gpt;
+use crate::sample::read_floats;
 use crate::tokenizer::Tokenizer;
 
 /// A head is named for a pattern when at least this much of its attention, on average, goes
@@ -75,7 +76,7 @@ pub async fn inspect(model: &Gpt, tokenizer: &Tokenizer, text: &str, top: usize,
     // Every layer's weights in one read-back: [layers, heads, t, t].
     let layers = trace.attention.len();
     let n_head = trace.attention.first().map_or(0, |w| w.dims()[1]);
-    let weights = if layers == 0 { Vec::new() } else { read(Tensor::cat(trace.attention, 0)).await? };
+    let weights = if layers == 0 { Vec::new() } else { read_floats(Tensor::cat(trace.attention, 0).flatten(0, 3)).await? };
     let at = |l: usize, h: usize, q: usize, k: usize| weights[((l * n_head + h) * t + q) * t + k];
     let attention = (0..layers)
         .map(|l| (0..n_head).map(|h| (0..t).map(|q| (0..=q).map(|k| at(l, h, q, k)).collect()).collect()).collect())
@@ -89,7 +90,7 @@ pub async fn inspect(model: &Gpt, tokenizer: &Tokenizer, text: &str, top: usize,
     // large for a big vocabulary), the top guesses picked here (burn's top-k fails on WebGPU).
     let mut lens = Vec::with_capacity(trace.residual.len());
     for residual in trace.residual {
-        let probs = read(softmax(model.lens(residual), 2)).await?;
+        let probs = read_floats(softmax(model.lens(residual), 2).flatten(0, 2)).await?;
         let vocab = probs.len() / t;
         lens.push(probs.chunks(vocab).map(|row| top_guesses(row, top, tokenizer)).collect());
     }
@@ -132,9 +133,4 @@ fn top_guesses(probs: &[f32], top: usize, tokenizer: &Tokenizer) -> Vec<Guess> {
         .into_iter()
         .map(|i| Guess { id: i as u32, token: tokenizer.decode(&[i as u32]), prob: probs[i] })
         .collect()
-}
-
-async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, String> {
-    let data = tensor.into_data_async().await.map_err(|e| format!("reading from the device: {e:?}"))?;
-    data.convert::<f32>().try_to_vec().map_err(|e| format!("reading from the device: {e:?}"))
 }
