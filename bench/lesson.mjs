@@ -6,29 +6,17 @@
 // recipes' 14 minutes.
 //
 //   cargo xtask build-web && node bench/lesson.mjs [cpu|webgpu] [SEED]
-import { createServer } from "node:http";
-import { readFile } from "node:fs/promises";
-import { extname } from "node:path";
 import { chromium } from "playwright-core";
+import { serve } from "./serve.mjs";
 
 const backend = process.argv[2] || "cpu";
 const seed = process.argv[3];
-const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css", ".txt": "text/plain" };
-const server = createServer(async (req, res) => {
-  const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-  const file = path === "/" ? "www/index.html" : path.startsWith("/pkg/") ? path.slice(1) : "www" + path;
-  try {
-    res.writeHead(200, { "content-type": types[extname(file)] || "application/octet-stream" }).end(await readFile(file));
-  } catch {
-    res.writeHead(404).end();
-  }
-}).listen(0, "127.0.0.1");
-await new Promise((r) => server.once("listening", r));
+const { base, server } = await serve();
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--enable-unsafe-webgpu", "--no-sandbox"] });
 const page = await browser.newPage();
 page.on("pageerror", (e) => console.error("page error:", e.message));
-await page.goto(`http://127.0.0.1:${server.address().port}/?backend=${backend}`);
+await page.goto(`${base}?backend=${backend}`);
 await page.waitForSelector("body[data-ready=true]", { timeout: 120_000 });
 if (seed) await page.fill("#seed", seed);
 // A stage's run: started, then finished (the state before it may already read "done").

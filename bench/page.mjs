@@ -8,30 +8,17 @@
 //
 // BENCH_PAGE=cpu skips the page's WebGPU run (SwiftShader takes ~17 s a `micro` step on a 2-core
 // machine); BENCH_PAGE=webgpu,cpu is the default (the page's own choice here would be the CPU).
-import { createServer } from "node:http";
-import { readFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
-import { join, extname } from "node:path";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { serve } from "./serve.mjs";
 
 const steps = Number(process.argv[2] || 20);
 const [layers, heads, width, context] = (process.argv[3] || "1,2,32,32").split(",").map(Number);
 const batch = Number(process.argv[4] || 4);
 const corpus = "www/samples/nursery-rhymes.txt";
 
-const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css", ".txt": "text/plain" };
-const server = createServer(async (req, res) => {
-  const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-  const file = path === "/" ? "www/index.html" : path.startsWith("/pkg/") ? path.slice(1) : "www" + path;
-  try {
-    const body = await readFile(file);
-    res.writeHead(200, { "content-type": types[extname(file)] || "application/octet-stream" }).end(body);
-  } catch {
-    res.writeHead(404).end();
-  }
-}).listen(0, "127.0.0.1");
-await new Promise((r) => server.once("listening", r));
-const base = `http://127.0.0.1:${server.address().port}/`;
+const { base, server } = await serve();
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 

@@ -126,6 +126,28 @@ pub fn render(tokenizer: &Tokenizer, conversation: &Conversation) -> Result<Rend
     Ok(Rendered { ids, mask })
 }
 
+/// A conversation in the chat template as text (the special tokens written out), which the
+/// tokenizer reads back as [`render`]'s ids; `then_assistant` adds the `<|assistant|>` that
+/// [`prompt`] ends with. For views that show tokens with their text (the inspect view).
+pub fn template_text(tokenizer: &Tokenizer, conversation: &Conversation, then_assistant: bool) -> Result<String, String> {
+    for tag in [ENDOFTEXT, END_OF_TURN, SYSTEM, USER, ASSISTANT] {
+        special(tokenizer, tag)?;
+    }
+    let mut text = String::from(ENDOFTEXT);
+    for message in &conversation.messages {
+        let tag = match message.role {
+            Role::System => SYSTEM,
+            Role::User => USER,
+            Role::Assistant => ASSISTANT,
+        };
+        text.extend([tag, &message.content, END_OF_TURN]);
+    }
+    if then_assistant {
+        text.push_str(ASSISTANT);
+    }
+    Ok(text)
+}
+
 /// The prompt for the assistant's next turn: the conversation so far, then `<|assistant|>`.
 pub fn prompt(tokenizer: &Tokenizer, conversation: &Conversation) -> Result<Vec<u32>, String> {
     let mut ids = render(tokenizer, conversation)?.ids;

@@ -5,8 +5,9 @@
 
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::chat::{Conversation, Message, Role};
 use crate::model::Gpt;
 use crate::sample::read_floats;
 use crate::tokenizer::Tokenizer;
@@ -15,6 +16,53 @@ use crate::tokenizer::Tokenizer;
 /// there: a measured label, not a guess.
 pub const PATTERN_AT: f32 = 0.4;
 
+/// What to look at: plain text, or a question (and, if given, a reply) written with the chat
+/// template, as the model met conversations in SFT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Input {
+    Text { text: String },
+    Chat { question: String, reply: Option<String> },
+}
+
+impl Input {
+    /// The text the model reads: a chat ends with its reply's `<|end|>`, or, without a reply, with
+    /// `<|assistant|>` (where the model starts to answer).
+    pub fn text(&self, tokenizer: &Tokenizer) -> Result<String, String> {
+        match self {
+            Input::Text { text } => Ok(text.clone()),
+            Input::Chat { question, reply } => {
+                let mut messages = vec![Message { role: Role::User, content: question.clone() }];
+                if let Some(reply) = reply {
+                    messages.push(Message { role: Role::Assistant, content: reply.clone() });
+                }
+                crate::chat::template_text(tokenizer, &Conversation { messages }, reply.is_none())
+            }
+        }
+    }
+}
+
+/// Guesses the lens lists for each layer and position, unless asked for another number.
+pub const TOP: usize = 5;
+
+/// The inspect view's defaults, for the page's recipes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Defaults {
+    pub sample: Input,
+    pub top: usize,
+}
+
+pub fn defaults() -> Defaults {
+    Defaults { sample: sample_input(), top: TOP }
+}
+
+/// The sample the page's inspect view opens with (a recipe fact): a practice problem and its
+/// right answer, where a fine-tuned model's heads visibly find the question's letters.
+pub fn sample_input() -> Input {
+    let task = crate::tasks::Task::Reverse;
+    Input::Chat { question: task.example().into(), reply: Some(task.example_answer().into()) }
+}
+
 /// One of the lens's guesses: a token and the probability the model gives it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Guess {
@@ -22,6 +70,9 @@ pub struct Guess {
     pub token: String,
     pub prob: f32,
 }
+
+/// The patterns a head can be named for, as the page shows them.
+pub const PATTERNS: [&str; 5] = ["previous token", "first token", "itself", "same token earlier", "induction"];
 
 /// What one head does across the whole text: the mean attention its queries (all but the first,
 /// which can only look at itself) give to each simple target.
@@ -35,11 +86,13 @@ pub struct HeadPattern {
     pub first: Option<f32>,
     /// On the query's own token.
     pub itself: Option<f32>,
-    /// On the token that followed the latest earlier copy of the query's token ("induction":
-    /// what came next last time), over the queries whose token occurred before.
+    /// On the earlier copies of the query's token ("same token earlier": where it occurred
+    /// before), over the queries whose token occurred before.
+    pub copy: Option<f32>,
+    /// On the tokens that followed earlier copies of the query's token ("induction": what came
+    /// next last time), over the queries whose token occurred before with something after it.
     pub induction: Option<f32>,
-    /// The largest of the four when it reaches [`PATTERN_AT`]: "previous token", "first token",
-    /// "itself" or "induction".
+    /// The largest of these when it reaches [`PATTERN_AT`]: see [`PATTERNS`].
     pub pattern: Option<&'static str>,
 }
 
@@ -104,18 +157,23 @@ pub fn head_pattern(layer: usize, head: usize, ids: &[u32], weight: impl Fn(usiz
     let previous = mean((1..t).map(|q| weight(q, q - 1)).collect());
     let first = mean((1..t).map(|q| weight(q, 0)).collect());
     let itself = mean((1..t).map(|q| weight(q, q)).collect());
+    // Earlier copies of each query's token; what followed them, when that is not the query itself.
+    let copies = |q: usize| (0..q).filter(move |&p| ids[p] == ids[q]);
+    let copy = mean((1..t).filter(|&q| copies(q).next().is_some()).map(|q| copies(q).map(|p| weight(q, p)).sum()).collect());
     let induction = mean(
         (1..t)
-            .filter_map(|q| (0..q).rev().find(|&p| ids[p] == ids[q]).map(|p| weight(q, p + 1)))
+            .filter(|&q| copies(q).any(|p| p + 1 < q))
+            .map(|q| copies(q).filter(|&p| p + 1 < q).map(|p| weight(q, p + 1)).sum())
             .collect(),
     );
-    let pattern = [(previous, "previous token"), (first, "first token"), (itself, "itself"), (induction, "induction")]
+    let pattern = [previous, first, itself, copy, induction]
         .into_iter()
+        .zip(PATTERNS)
         .filter_map(|(v, name)| v.map(|v| (v, name)))
         .filter(|&(v, _)| v >= PATTERN_AT)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, name)| name);
-    HeadPattern { layer, head, previous, first, itself, induction, pattern }
+    HeadPattern { layer, head, previous, first, itself, copy, induction, pattern }
 }
 
 /// The `top` likeliest tokens of one distribution, likeliest first.

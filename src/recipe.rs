@@ -366,6 +366,7 @@ pub struct PresetInfo {
 pub struct TaskInfo {
     pub name: &'static str,
     pub example: &'static str,
+    pub answer: &'static str,
 }
 
 /// Every recipe's defaults and the facts the page's forms list: what the engine's `recipes()`
@@ -379,6 +380,8 @@ pub struct Recipes {
     pub rl: RlSettings,
     pub reward_model: RewardModelSettings,
     pub sft_sample_question: &'static str,
+    /// What the inspect view looks at first.
+    pub inspect: crate::inspect::Defaults,
     pub generate: SamplingDefaults,
     pub chat: SamplingDefaults,
 }
@@ -389,12 +392,13 @@ pub fn recipes() -> Recipes {
             .iter()
             .map(|&(name, layers, heads, width, context, about)| PresetInfo { name, layers, heads, width, context, about })
             .collect(),
-        tasks: Task::ALL.iter().map(|t| TaskInfo { name: t.name(), example: t.example() }).collect(),
+        tasks: Task::ALL.iter().map(|t| TaskInfo { name: t.name(), example: t.example(), answer: t.example_answer() }).collect(),
         pretrain: PretrainSettings::default(),
         sft: SftSettings::default(),
         rl: RlSettings::default(),
         reward_model: RewardModelSettings::default(),
         sft_sample_question: SFT_SAMPLE_QUESTION,
+        inspect: crate::inspect::defaults(),
         generate: GENERATE_SAMPLING,
         chat: CHAT_SAMPLING,
     }

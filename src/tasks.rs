@@ -130,6 +130,16 @@ impl Task {
         }
     }
 
+    /// The right answer to [`Task::example`], as the task's checker wants it.
+    pub fn example_answer(self) -> &'static str {
+        match self {
+            Task::Addition => "68",
+            Task::Compare => "9.9",
+            Task::Count => "3",
+            Task::Reverse => "elppa",
+        }
+    }
+
     /// One random problem from either split.
     fn draw(self, rng: &mut StdRng, words: &[&str]) -> Problem {
         let pick = |rng: &mut StdRng, options: &[&str]| options.choose(rng).copied().unwrap_or_default().to_string();

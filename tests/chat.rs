@@ -2,7 +2,7 @@
 
 mod common;
 
-use llmplay::chat::{parse_jsonl, prompt, render, Conversation, Message, Role};
+use llmplay::chat::{parse_jsonl, prompt, render, template_text, Conversation, Message, Role};
 use llmplay::tokenizer::{Tokenizer, ASSISTANT, END_OF_TURN, USER};
 
 fn tokenizer() -> Tokenizer {
@@ -46,6 +46,26 @@ fn the_mask_covers_exactly_the_assistants_words_and_end_of_turn() {
     }
     let p = prompt(&tok, &conversation()).unwrap();
     assert_eq!(p.last(), tok.token_id(ASSISTANT).as_ref());
+}
+
+#[test]
+fn the_template_as_text_reads_back_as_the_rendered_ids() {
+    let chars = Tokenizer::train_chars(std::iter::once(common::sample_text().as_str())).unwrap();
+    for tok in [tokenizer(), chars] {
+        let conversation = conversation();
+        let text = template_text(&tok, &conversation, false).unwrap();
+        assert_eq!(tok.encode(&text).unwrap(), render(&tok, &conversation).unwrap().ids);
+        let ids: Vec<u32> = tok.pieces(&text).unwrap().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, render(&tok, &conversation).unwrap().ids, "the inspect view's tokens are the template's");
+        let text = template_text(&tok, &conversation, true).unwrap();
+        assert_eq!(tok.encode(&text).unwrap(), prompt(&tok, &conversation).unwrap());
+    }
+    // A tokenizer without the chat tokens (GPT-2's) is refused with a message, not read as characters.
+    let json = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf-tiny-gpt2/tokenizer.json")).unwrap();
+    let plain = Tokenizer::from_json(&json).unwrap();
+    assert!(plain.token_id(USER).is_none());
+    let err = template_text(&plain, &conversation(), true).unwrap_err();
+    assert!(err.contains("no <|end|> token"), "{err}");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use burn::tensor::{Device, Distribution, TensorData};
 use common::*;
 use futures_lite::future::block_on;
 use llmplay::bundle::{Bundle, Metadata};
-use llmplay::inspect::{head_pattern, inspect, Inspection};
+use llmplay::inspect::{head_pattern, inspect, Input, Inspection};
 use llmplay::model::{Gpt, GptConfig};
 use llmplay::tokenizer::Tokenizer;
 
@@ -144,6 +144,16 @@ fn head_patterns_name_what_a_head_measurably_does() {
     });
     assert_eq!(induction.induction, Some(1.0));
     assert_eq!(induction.pattern, Some("induction"));
+    // A head that finds the earlier copies of its token (a reversing model's "where was I").
+    let ids = [1, 2, 3, 3, 2, 1];
+    let copies = |q: usize| (0..q).filter(|&p| ids[p] == ids[q]).count();
+    let copy = head_pattern(1, 1, &ids, |q, k| match copies(q) {
+        0 => (k == q) as u8 as f32,
+        n => (ids[k] == ids[q] && k < q) as u8 as f32 / n as f32,
+    });
+    assert_eq!(copy.copy, Some(1.0));
+    assert_eq!(copy.pattern, Some("same token earlier"));
+    assert_eq!(copy.induction, Some(0.0), "queries 4 and 5 put nothing after their copies");
     // An even spread is no pattern; a text without repeats has no induction measure.
     let ids = [1, 2, 3, 4];
     let even = head_pattern(0, 1, &ids, |q, _| 1.0 / (q + 1) as f32);
@@ -151,6 +161,20 @@ fn head_patterns_name_what_a_head_measurably_does() {
     // A first-token ("attention sink") head.
     let sink = head_pattern(0, 1, &ids, |_, k| (k == 0) as u8 as f32);
     assert_eq!(sink.pattern, Some("first token"));
+}
+
+#[test]
+fn a_question_is_looked_at_in_the_chat_template() {
+    let (model, _, tokenizer, device) = sharp_model();
+    let input = Input::Chat { question: "Hi".into(), reply: Some("yo".into()) };
+    let seen = block_on(inspect(&model, &tokenizer, &input.text(&tokenizer).unwrap(), 2, &device)).unwrap();
+    assert_eq!(seen.tokens, ["<|endoftext|>", "<|user|>", "H", "i", "<|end|>", "<|assistant|>", "y", "o", "<|end|>"]);
+    let open = Input::Chat { question: "Hi".into(), reply: None };
+    assert!(open.text(&tokenizer).unwrap().ends_with("<|end|><|assistant|>"));
+    // The page's sample is a task's question and its right answer.
+    let Input::Chat { question, reply } = llmplay::inspect::sample_input() else { panic!("a chat") };
+    let task = llmplay::tasks::Task::Reverse;
+    assert_eq!((question.as_str(), reply.as_deref()), (task.example(), Some(task.example_answer())));
 }
 
 #[test]
@@ -178,4 +202,17 @@ fn llmplay_inspect_prints_the_same_numbers_as_json() {
     let printed: serde_json::Value = serde_json::from_str(&printed).unwrap();
     assert_eq!(printed["tokens"].as_array().unwrap().len(), 9);
     assert_eq!(printed["lens"].as_array().unwrap().len(), 3);
+    // A question (and reply) in the chat template, as the page sends it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_llmplay"))
+        .args(["inspect", "--model", dir.to_str().unwrap(), "--question", "to be", "--reply", "or not", "--top", "3"])
+        .output()
+        .expect("llmplay runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let input = Input::Chat { question: "to be".into(), reply: Some("or not".into()) };
+    let seen = block_on(inspect(&model, &tokenizer, &input.text(&tokenizer).unwrap(), 3, &device)).unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), serde_json::to_string(&seen).unwrap());
+    // Neither a text nor a question: clap says what is missing.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_llmplay")).args(["inspect", "--model", dir.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--text"), "{}", String::from_utf8_lossy(&out.stderr));
 }

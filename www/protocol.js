@@ -15,7 +15,7 @@
  * repeats none of them.
  * @typedef {{presets: {name: string, layers: number, heads: number, width: number, context: number, about: string}[],
  *   tasks: {name: string, example: string}[], pretrain: PretrainSettings, sft: SftSettings, rl: RlSettings,
- *   reward_model: RewardModelSettings, sft_sample_question: string,
+ *   reward_model: RewardModelSettings, sft_sample_question: string, inspect: {sample: InspectInput, top: number},
  *   generate: {temperature: number, max_tokens: number}, chat: {temperature: number, max_tokens: number}}} Recipes
  */
 /**
@@ -51,6 +51,19 @@
  */
 /** @typedef {{n_layer: number, n_head: number, n_embd: number, block_size: number, dropout: number}} ModelShape */
 /** @typedef {{role: "system" | "user" | "assistant", content: string}} Message */
+/**
+ * What the inspect view looks at (`Input` in inspect.rs): plain text, or a question (and its
+ * reply) in the chat template.
+ * @typedef {{kind: "text", text: string} | {kind: "chat", question: string, reply: string | null}} InspectInput
+ * A model's view of the text (`Inspection`): attention[layer][head][query] is a causal row over
+ * keys 0..=query; lens[layer][position] lists the likeliest next tokens read after the embeddings
+ * (layer 0) and after each block (the last is the model's own); heads: each head's mean
+ * attention on simple targets, `pattern` the one it is named for (≥ 0.4), if any.
+ * @typedef {{ids: number[], tokens: string[], dropped: number, attention: number[][][][],
+ *   lens: {id: number, token: string, prob: number}[][][],
+ *   heads: {layer: number, head: number, previous: number | null, first: number | null, itself: number | null,
+ *     copy: number | null, induction: number | null, pattern: string | null}[]}} Inspection
+ */
 /**
  * Where the engine trains (worker/backends.js). mode: "auto" (the faster, timed on each new model
  * shape) or the backend the user or the page's address chose. speeds: both backends' training
@@ -96,6 +109,7 @@
  *   generate: [{prompt: string, options: SampleOptions}, string],
  *   stop_generation: [{}, void],
  *   probs: [{text: string, top?: number}, {id: number, text: string, p: number}[]],
+ *   inspect: [{key: Slot, input: InspectInput, top: number}, Inspection],
  *   export_bundle: [{}, Uint8Array],
  *   load_bundle: [{bytes: ArrayBuffer}, ModelInfo],
  *   chat_data: [{kind: "builtin" | "jsonl", text?: string, skip_bad?: boolean, seed?: number, tasks?: string[]}, {train: number, val: number,

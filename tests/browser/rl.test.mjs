@@ -45,7 +45,7 @@ test("RL on WebGPU: groups of answers scored and plotted, the model before RL ke
   assert.deepEqual(keys, ["current", "start", "base"]);
   await page.fill("#rl-card-n", "2");
   await page.click("#rl-card");
-  await page.waitForFunction(() => /hover a cell/.test(document.querySelector("#rl-card-status").textContent), null, { timeout: 600_000 });
+  await page.waitForFunction(() => /click a cell/.test(document.querySelector("#rl-card-status").textContent), null, { timeout: 600_000 });
   const card = await page.$$eval("#rl-card-table tbody tr", (r) => r.map((x) => Array.from(x.cells, (c) => c.textContent)));
   assert.deepEqual(card.map((r) => r[0]), ["addition", "compare", "count", "reverse"]);
   assert.ok(card.every((r) => r.length === 5 && /^always “[^”]*”: \d+%/.test(r[1]) && r.slice(2).every((c) => /^\d+% ends turn \d+%$/.test(c))), JSON.stringify(card));

@@ -103,7 +103,7 @@ test("markup in a shared link, a bundle's name, metadata and tokens, or a corpus
   await page.waitForFunction(() => [...document.querySelectorAll("#chat-model-b option")].some((o) => o.textContent.includes("<img")));
   await page.fill("#rl-card-n", "1");
   await page.click("#rl-card");
-  await page.waitForFunction(() => /hover a cell/.test(document.querySelector("#rl-card-status").textContent), null, { timeout: 120_000 });
+  await page.waitForFunction(() => /click a cell/.test(document.querySelector("#rl-card-status").textContent), null, { timeout: 120_000 });
   assert.ok((await page.textContent("#rl-card-table thead")).includes("<img src=x"));
   await page.fill("#chat-input", "hello");
   await page.click("#chat-send");

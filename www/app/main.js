@@ -22,6 +22,7 @@ import "./stages/sft.js";
 import { appendChatPiece, refreshModels } from "./stages/chat.js";
 import { setPrefs, setRewardModelState } from "./stages/reward_model.js";
 import "./stages/rl.js";
+import "./stages/inspect.js";
 import { loadBundleUrl } from "./stages/share.js";
 import "./stages/ready.js";
 

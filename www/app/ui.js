@@ -26,6 +26,8 @@ export function duration(s) {
   return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
 }
 export const num = (id) => Number($(id).value);
+/** A token as text with its whitespace made visible: a space as ␣, a newline as \n. */
+export const visible = (token) => JSON.stringify(token).slice(1, -1).replace(/ /g, "␣");
 /** One way to show when something was saved, everywhere. */
 export const when = (t) => new Date(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 

@@ -217,6 +217,10 @@ const commands = {
   probs({ text, top }) {
     return locked(() => ctx.engine.nextTokenProbs(text, top || 10));
   },
+  inspect({ key, input, top }) {
+    notMoving();
+    return locked(() => ctx.engine.inspect(key, input, top));
+  },
   async export_bundle() {
     const bytes = await locked(() => ctx.engine.exportBundle());
     return bytes;

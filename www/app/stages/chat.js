@@ -12,7 +12,19 @@ export function modelLabel(m) {
   const what = m.key === "base" ? "Before fine-tuning" : m.key === "start" ? "Before RL" : m.key === "loaded" ? `Loaded${m.name ? `: ${m.name}` : ""}` : "Your model";
   return `${what} — ${schoolingText(m)}, ${human(m.params)} params`;
 }
-/** Lists the models held again, in both pickers. */
+/** Fills a model picker with the chat models held, keeping its choice or else `fallback`'s. */
+export function fillModelPicker(sel, fallback) {
+  const keep = sel.value;
+  sel.textContent = "";
+  const models = app.chat.models.filter((m) => m.key !== "reward");
+  for (const m of models) sel.append(new Option(modelLabel(m), m.key));
+  const keys = models.map((m) => m.key);
+  sel.value = keys.includes(keep) ? keep : fallback(keys);
+}
+const modelsListeners = [];
+/** `fn()` runs each time the list of models held is read again (other stages' pickers). */
+export function onModels(fn) { modelsListeners.push(fn); }
+/** Lists the models held again, in every picker. */
 export async function refreshModels() {
   if (!app.model) return;
   try {
@@ -21,17 +33,10 @@ export async function refreshModels() {
     return;
   }
   app.rewardModel = app.chat.models.find((m) => m.key === "reward") || null;
-  for (const [id, pane] of [["chat-model", "a"], ["chat-model-b", "b"]]) {
-    const sel = $(id);
-    const keep = sel.value;
-    sel.textContent = "";
-    const chatModels = app.chat.models.filter((m) => m.key !== "reward");
-    for (const m of chatModels) sel.append(new Option(modelLabel(m), m.key));
-    const keys = chatModels.map((m) => m.key);
-    const fallback = pane === "a" ? "current" : keys.find((k) => k !== $("chat-model").value) || "current";
-    sel.value = keys.includes(keep) ? keep : fallback;
-    $(`chat-title-${pane}`).textContent = sel.selectedOptions[0]?.textContent || "";
-  }
+  fillModelPicker($("chat-model"), () => "current");
+  fillModelPicker($("chat-model-b"), (keys) => keys.find((k) => k !== $("chat-model").value) || "current");
+  for (const pane of ["a", "b"]) $(`chat-title-${pane}`).textContent = $(pane === "a" ? "chat-model" : "chat-model-b").selectedOptions[0]?.textContent || "";
+  for (const fn of modelsListeners) fn();
 }
 /** The model changed: its conversations are rendered again for its tokenizer, the pickers too. */
 export async function modelChanged() {

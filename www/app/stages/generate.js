@@ -2,7 +2,8 @@
 // picked from.
 import { $, app } from "../state.js";
 import { call } from "../rpc.js";
-import { show, showError, num } from "../ui.js";
+import { show, showError, num, visible } from "../ui.js";
+import { lookInside } from "./inspect.js";
 
 $("temperature").oninput = () => { $("temperature-out").value = $("temperature").value; };
 function sampleOptions() {
@@ -53,6 +54,8 @@ $("gen-output").onclick = (e) => {
   showProbs(app.genPrompt + app.genPieces.slice(0, i).join(""), app.genPieces[i]);
 };
 async function showProbs(context, picked) {
+  $("probs-inspect").disabled = context === "";
+  $("probs-inspect").onclick = () => lookInside({ key: "current", input: { kind: "text", text: context } });
   try {
     const top = await call("probs", { text: context, top: 10 });
     $("probs-context").textContent = context.length > 40 ? "…" + context.slice(-40) : context || "(start)";
@@ -64,8 +67,7 @@ async function showProbs(context, picked) {
       if (c.text === picked) li.className = "picked";
       const name = document.createElement("span");
       name.className = "tokname";
-      // Make whitespace visible: a space as ␣, a newline as \n.
-      name.textContent = JSON.stringify(c.text).slice(1, -1).replace(/ /g, "␣");
+      name.textContent = visible(c.text);
       const bar = document.createElement("span");
       bar.className = "bar";
       bar.style.width = `${(100 * c.p) / max}%`;

@@ -78,7 +78,7 @@ export function renderModelInfo() {
 
 export function enableModelStages() {
   const on = !!app.model;
-  for (const section of ["train", "generate", "sft", "chat", "rl"]) enable(section, on);
+  for (const section of ["train", "generate", "sft", "chat", "rl", "inspect"]) enable(section, on);
   $("download").disabled = !on;
   setRunState(app.state);
   if (on) modelChanged();

@@ -10,6 +10,7 @@ import { runPanel, onRunState } from "../run_panel.js";
 import { readForm, uiState } from "../forms.js";
 import { askPersistence } from "../saved.js";
 import { refreshModels, modelLabel } from "./chat.js";
+import { lookInside } from "./inspect.js";
 
 const RULE_KINDS = {
   correct: { label: "is exactly right", field: null },
@@ -162,6 +163,7 @@ function baselineParts(base) {
 $("rl-card").onclick = async () => {
   const n = num("rl-card-n");
   const table = $("rl-card-table");
+  show($("rl-card-examples"), false);
   await refreshModels();
   const order = ["base", "start", "current", "loaded"];
   const models = app.chat.models.filter((m) => order.includes(m.key)).sort((a, b) => order.indexOf(a.key) - order.indexOf(b.key));
@@ -188,10 +190,13 @@ $("rl-card").onclick = async () => {
         td.dataset.accuracy = r.accuracy;
         fill(td, b(`${Math.round(r.accuracy * 100)}%`), " ", h("small", {}, `ends turn ${Math.round(r.end_of_turn_rate * 100)}%`));
         td.title = r.examples.map((e) => `${e.prompt} → ${e.reply} ${e.correct ? "✓" : `✗ (${e.answer})`}`).join("\n");
+        td.classList.add("examples-link");
+        td.tabIndex = 0;
+        td.onclick = td.onkeydown = (ev) => { if (!ev.key || ev.key === "Enter") showExamples(m, task, r.examples, models); };
         tr.append(td);
       }
     }
-    $("rl-card-status").textContent = "exact answers, greedy; hover a cell for examples";
+    $("rl-card-status").textContent = "exact answers, greedy; click a cell for its examples";
   } catch (e) {
     $("rl-card-status").textContent = "";
     showError("rl-error", e);
@@ -199,5 +204,22 @@ $("rl-card").onclick = async () => {
     $("rl-card").disabled = app.state === "running";
   }
 };
+
+/** A report card cell's examples, each with a way to look inside the model answering it. */
+function showExamples(m, task, examples, models) {
+  // Beside the model it grew from: the one graded before it (before RL, before fine-tuning).
+  const order = models.map((x) => x.key);
+  const i = order.indexOf(m.key);
+  const compare = m.key === "loaded" ? "current" : i > 0 ? order[i - 1] : null;
+  const box = $("rl-card-examples");
+  fill(box, h("h4", {}, `${task}: ${modelLabel(m).split(" — ")[0].toLowerCase()}'s answers`),
+    h("ul", {}, examples.map((e) => {
+      const look = h("button", { title: "Where its heads looked while it wrote this answer, and its guesses layer by layer" }, "Look inside");
+      look.addEventListener("click", () => lookInside({ key: m.key, compare, input: { kind: "chat", question: e.prompt, reply: e.reply } }));
+      return h("li", { className: e.correct ? "right" : "wrong" }, h("span", {}, e.prompt), " → ", h("b", { className: "mono" }, e.reply === "" ? "(empty)" : e.reply),
+        " ", e.correct ? "✓" : `✗ (${e.answer})`, " ", look);
+    })));
+  show(box);
+}
 
 onRunState((state) => { $("rl-card").disabled = state === "running" || !app.model; });
