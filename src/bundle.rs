@@ -28,6 +28,9 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const META_FILE: &str = "llmplay.json";
+/// GPT-2's older tokenizer files, read from a folder without a tokenizer.json.
+pub const VOCAB_FILE: &str = "vocab.json";
+pub const MERGES_FILE: &str = "merges.txt";
 /// Refuse weight files whose JSON header is larger than this (real GPT-2 headers are ~20 KB;
 /// a one-file bundle adds its tokenizer, ~2 MB for GPT-2's, at most
 /// `tokenizer::MAX_TOKENIZER_JSON_BYTES` plus its JSON escaping).
@@ -258,9 +261,15 @@ impl Bundle {
         };
         let meta = if path.join(META_FILE).exists() { Some(text(META_FILE, MAX_META_JSON_BYTES)?) } else { None };
         let config = text(CONFIG_FILE, MAX_CONFIG_JSON_BYTES)?;
-        let tokenizer = text(TOKENIZER_FILE, crate::tokenizer::MAX_TOKENIZER_JSON_BYTES)?;
+        // The Hub's GPT-2 folders may carry the older vocab.json + merges.txt instead.
+        let limit = crate::tokenizer::MAX_TOKENIZER_JSON_BYTES;
+        let tokenizer = if path.join(TOKENIZER_FILE).exists() || !path.join(VOCAB_FILE).exists() {
+            Tokenizer::from_json(&text(TOKENIZER_FILE, limit)?)?
+        } else {
+            Tokenizer::from_vocab_merges(&text(VOCAB_FILE, limit)?, &text(MERGES_FILE, limit)?)?
+        };
         let weights = std::fs::read(path.join(WEIGHTS_FILE)).map_err(|e| format!("reading {}: {e}", path.join(WEIGHTS_FILE).display()))?;
-        Bundle::from_parts(&weights, &config, &tokenizer, meta.as_deref())
+        Bundle::with_tokenizer(&weights, &config, tokenizer, meta.as_deref())
     }
 
     /// The bundle as one safetensors file with the JSON documents in its metadata.
@@ -285,8 +294,12 @@ impl Bundle {
 
     /// Checks and assembles a bundle from its files' contents.
     pub fn from_parts(weights: &[u8], config_json: &str, tokenizer_json: &str, meta_json: Option<&str>) -> Result<Bundle, String> {
+        Bundle::with_tokenizer(weights, config_json, Tokenizer::from_json(tokenizer_json)?, meta_json)
+    }
+
+    /// [`Bundle::from_parts`] with the tokenizer already read (from GPT-2's vocab.json and merges.txt).
+    pub fn with_tokenizer(weights: &[u8], config_json: &str, tokenizer: Tokenizer, meta_json: Option<&str>) -> Result<Bundle, String> {
         let config = parse_hf_config(config_json)?;
-        let tokenizer = Tokenizer::from_json(tokenizer_json)?;
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(format!(
                 "the tokenizer and the config disagree: the tokenizer has {} tokens but the model only {} embeddings",

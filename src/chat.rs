@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Gpt;
+use crate::model::{Gpt, GptConfig};
 use crate::sample::{SampleOptions, TextStream};
 use crate::tokenizer::{Tokenizer, ASSISTANT, ENDOFTEXT, END_OF_TURN, SPECIAL_TOKENS, SYSTEM, USER};
 
@@ -102,6 +102,38 @@ pub struct Rendered {
 
 fn special(tokenizer: &Tokenizer, token: &str) -> Result<u32, String> {
     tokenizer.token_id(token).ok_or_else(|| format!("the tokenizer has no {token} token (it is not an llmplay tokenizer)"))
+}
+
+/// A model and its tokenizer, ready for the chat template.
+pub struct ChatReady {
+    pub model: Gpt,
+    pub config: GptConfig,
+    pub tokenizer: Tokenizer,
+    /// The chat tokens the tokenizer lacked, added with ids after its last (none for llmplay's).
+    pub added: Vec<&'static str>,
+}
+
+/// Makes a model chat-ready: a foreign tokenizer (GPT-2's has only `<|endoftext|>`) gains the
+/// chat tokens it lacks as new ids at the end, and the model an embedding row for each, the
+/// mean of the others ([`Gpt::with_new_tokens`], as transformers' `resize_token_embeddings`);
+/// the config's vocabulary grows with it, so the bundle still loads in transformers.
+pub fn chat_ready(model: Gpt, config: &GptConfig, tokenizer: &Tokenizer) -> Result<ChatReady, String> {
+    let (grown, added) = tokenizer.with_chat_tokens()?;
+    let (from, to) = (tokenizer.vocab_size(), grown.vocab_size());
+    let model = model.with_new_tokens(from, to);
+    let config = GptConfig { vocab_size: config.vocab_size.max(to), ..config.clone() };
+    Ok(ChatReady { model, config, tokenizer: grown, added })
+}
+
+/// What [`chat_ready`] did, for a log line; `None` when the tokenizer had the chat tokens.
+pub fn added_note(ready: &ChatReady) -> Option<String> {
+    let first = ready.tokenizer.token_id(ready.added.first()?)?;
+    Some(format!(
+        "the tokenizer had no chat tokens: added {} as ids {first}–{} and grew the embeddings to {} rows (each new row the mean of the others, as transformers' resize_token_embeddings)",
+        ready.added.join(" "),
+        first as usize + ready.added.len() - 1,
+        ready.config.vocab_size
+    ))
 }
 
 /// Renders a conversation with the chat template. The assistant's tag is not learned (the

@@ -495,6 +495,28 @@ impl Gpt {
         Gpt { score: Some(score), ..self }
     }
 
+    /// This GPT with token-embedding rows `from..to` set for tokens newly added to its
+    /// tokenizer (the table grows when `to` is past its end): each new row is the mean of rows
+    /// `0..from`, as transformers' `resize_token_embeddings` makes them (its default samples
+    /// around that mean with 1e-9 of the embeddings' covariance). A new token starts as the
+    /// model's average token, and the tied LM head scores it as one.
+    pub fn with_new_tokens(self, from: usize, to: usize) -> Gpt {
+        let wte = self.wte.val();
+        let [rows, _] = wte.dims();
+        assert!(0 < from && from <= to && from <= rows, "new tokens {from}..{to} for {rows} embeddings");
+        if from == to {
+            return self;
+        }
+        let mean = wte.clone().slice(0..from).mean_dim(0);
+        let mut parts = vec![wte.clone().slice(0..from), mean.repeat_dim(0, to - from)];
+        if to < rows {
+            parts.push(wte.slice(to..rows));
+        }
+        let grown = Tensor::cat(parts, 0).detach();
+        let wte = Param::initialized(self.wte.id, grown).set_require_grad(true);
+        Gpt { wte, ..self }
+    }
+
     pub fn n_layer(&self) -> usize {
         self.h.len()
     }

@@ -211,6 +211,27 @@ fn check_patterns(v: &serde_json::Value) -> Result<(), String> {
     }
 }
 
+/// A special token's entry in a `tokenizer.json`'s `added_tokens`.
+fn special_token(id: serde_json::Value, content: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true})
+}
+
+/// A `tokenizer.json` document from its parts (no normalizer, truncation or padding).
+fn document(added: Vec<serde_json::Value>, pre_tokenizer: serde_json::Value, post_processor: serde_json::Value, decoder: serde_json::Value, model: serde_json::Value) -> String {
+    serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": pre_tokenizer,
+        "post_processor": post_processor,
+        "decoder": decoder,
+        "model": model,
+    })
+    .to_string()
+}
+
 impl Tokenizer {
     /// Trains byte-level BPE (GPT-2's scheme: every byte is a symbol, so any UTF-8 text encodes)
     /// on the given texts until the vocabulary reaches `vocab_size` or no pair repeats.
@@ -276,28 +297,16 @@ impl Tokenizer {
         for (id, token) in SPECIAL_TOKENS.iter().copied().map(String::from).chain(chars.iter().map(|c| c.to_string())).enumerate() {
             vocab.insert(token, id.into());
         }
-        let added: Vec<_> = SPECIAL_TOKENS
-            .iter()
-            .enumerate()
-            .map(|(id, content)| {
-                serde_json::json!({"id": id, "content": content, "single_word": false, "lstrip": false,
-                    "rstrip": false, "normalized": false, "special": true})
-            })
-            .collect();
+        let added = SPECIAL_TOKENS.iter().enumerate().map(|(id, content)| special_token(id.into(), content)).collect();
         // `[\s\S]` (any character, newlines included) reads the same in Rust's and Python's
         // regex engines; `Fuse` joins the characters back without separators.
-        let json = serde_json::json!({
-            "version": "1.0",
-            "truncation": null,
-            "padding": null,
-            "added_tokens": added,
-            "normalizer": null,
-            "pre_tokenizer": {"type": "Split", "pattern": {"Regex": CHAR_PATTERN}, "behavior": "Isolated", "invert": false},
-            "post_processor": null,
-            "decoder": {"type": "Fuse"},
-            "model": {"type": "WordLevel", "vocab": vocab, "unk_token": UNKNOWN_CHAR.to_string()},
-        });
-        Self::from_json(&json.to_string())
+        Self::from_json(&document(
+            added,
+            serde_json::json!({"type": "Split", "pattern": {"Regex": CHAR_PATTERN}, "behavior": "Isolated", "invert": false}),
+            serde_json::Value::Null,
+            serde_json::json!({"type": "Fuse"}),
+            serde_json::json!({"type": "WordLevel", "vocab": vocab, "unk_token": UNKNOWN_CHAR.to_string()}),
+        ))
     }
 
     pub fn train<'a>(
@@ -338,6 +347,67 @@ impl Tokenizer {
             ));
         }
         Ok(tokenizer)
+    }
+
+    /// GPT-2's older tokenizer files, as the Hub still serves them beside (or instead of) a
+    /// `tokenizer.json`: `vocab.json` (token → id) and `merges.txt` (a `#version` line, then one
+    /// merge a line, highest priority first). Built as transformers builds GPT-2's fast tokenizer
+    /// from them — byte-level BPE, `<|endoftext|>` special — and checked like any tokenizer.json.
+    pub fn from_vocab_merges(vocab_json: &str, merges_txt: &str) -> Result<Self, String> {
+        use serde_json::Value;
+        for (name, len) in [("vocab.json", vocab_json.len()), ("merges.txt", merges_txt.len())] {
+            if len > MAX_TOKENIZER_JSON_BYTES {
+                return Err(format!("{name} is larger than {} MiB, the most llmplay reads (GPT-2's is about 1 MB)", MAX_TOKENIZER_JSON_BYTES >> 20));
+            }
+        }
+        let vocab: serde_json::Map<String, Value> =
+            serde_json::from_str(vocab_json).map_err(|e| format!("vocab.json is not a JSON object of token ids: {e}"))?;
+        if let Some((token, _)) = vocab.iter().find(|(_, id)| !id.is_u64()) {
+            return Err(format!("vocab.json gives the token {} an id that is not a whole number", shown(token, 20)));
+        }
+        let mut merges = Vec::new();
+        for (i, line) in merges_txt.lines().enumerate() {
+            if line.is_empty() || (i == 0 && line.starts_with("#version")) {
+                continue;
+            }
+            match line.split(' ').collect::<Vec<_>>()[..] {
+                [a, b] if !a.is_empty() && !b.is_empty() => merges.push(serde_json::json!([a, b])),
+                _ => return Err(format!("merges.txt line {}: {} is not two tokens separated by a space", i + 1, shown(line, 40))),
+            }
+        }
+        let added = vocab.get(ENDOFTEXT).map(|id| special_token(id.clone(), ENDOFTEXT)).into_iter().collect();
+        let byte_level = |trim: bool| serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": trim, "use_regex": true});
+        Self::from_json(&document(
+            added,
+            byte_level(true),
+            byte_level(false),
+            byte_level(true),
+            serde_json::json!({"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": "", "end_of_word_suffix": "",
+                               "fuse_unk": false, "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": merges}),
+        ))
+    }
+
+    /// This tokenizer with the chat tokens ([`SPECIAL_TOKENS`]) it lacks added as special
+    /// tokens, with new ids after its last, in that order (as transformers'
+    /// `add_special_tokens` numbers them); and the tokens added. A foreign tokenizer (GPT-2's
+    /// has only `<|endoftext|>`) needs them for the chat template; llmplay's have them all.
+    pub fn with_chat_tokens(&self) -> Result<(Tokenizer, Vec<&'static str>), String> {
+        let missing: Vec<&'static str> = SPECIAL_TOKENS.iter().copied().filter(|t| self.token_id(t).is_none()).collect();
+        if missing.is_empty() {
+            return Ok((self.clone(), missing));
+        }
+        let mut inner = self.inner.clone();
+        inner
+            .add_special_tokens(missing.iter().map(|t| AddedToken::from(*t, true)).collect::<Vec<_>>())
+            .map_err(|e| format!("adding the chat tokens: {e}"))?;
+        let grown = Self::wrap(inner);
+        // New ids must continue the old ones: the model's new embedding rows sit there.
+        for (i, token) in missing.iter().enumerate() {
+            if grown.token_id(token) != Some((self.id_bound + i) as u32) {
+                return Err(format!("adding {token} to the tokenizer did not give it id {}", self.id_bound + i));
+            }
+        }
+        Ok((grown, missing))
     }
 
     pub fn to_json(&self) -> String {

@@ -6,7 +6,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use llmplay::bundle::Bundle;
-use llmplay::chat::{parse_jsonl, CONVERSATION_LINE};
+use llmplay::chat::{added_note, chat_ready, parse_jsonl, CONVERSATION_LINE};
 use llmplay::data::TokenData;
 use llmplay::recipe::{sft_samples, SftSettings};
 use llmplay::sft::ChatData;
@@ -104,22 +104,28 @@ pub fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
         Some(r) => r.bundle.clone(),
         None => Bundle::load(&args.model)?,
     };
-    let data = chat_data(&args.data, &bundle.tokenizer, &args.bad_lines, train_config.seed, &settings.builtin_tasks()?)?;
-    let block_size = bundle.config.block_size;
+    // A foreign model (GPT-2's tokenizer) gains the chat tokens and their embedding rows.
+    let ready = chat_ready(bundle.model(&device)?, &bundle.config, &bundle.tokenizer)?;
+    if let Some(note) = added_note(&ready) {
+        eprintln!("{note}");
+    }
+    let (config, tokenizer, model) = (ready.config, ready.tokenizer, ready.model);
+    let data = chat_data(&args.data, &tokenizer, &args.bad_lines, train_config.seed, &settings.builtin_tasks()?)?;
+    let block_size = config.block_size;
     let mix = match &args.mix_corpus {
-        Some(path) => Some(TokenData::from_text(&bundle.tokenizer, &read_corpus(path, &args.encoding)?, block_size)?),
+        Some(path) => Some(TokenData::from_text(&tokenizer, &read_corpus(path, &args.encoding)?, block_size)?),
         None => None,
     };
     eprintln!(
         "llmplay {}: fine-tuning a {}-parameter model on {} conversations ({} held out); {:.0}% of their tokens are the assistant's",
         llmplay::version(),
-        bundle.config.num_params(),
+        config.num_params(),
         data.train.len(),
         data.val.len(),
         data.learned_fraction() * 100.0
     );
-    let mut trainer = trainer_for(bundle.model(&device)?, &train_config, resumed.as_ref(), &device)?;
-    let mut objective = settings.objective(&data, mix.as_ref(), &bundle.tokenizer, &train_config, block_size);
+    let mut trainer = trainer_for(model, &train_config, resumed.as_ref(), &device)?;
+    let mut objective = settings.objective(&data, mix.as_ref(), &tokenizer, &train_config, block_size);
     let corpus_bytes = match args.data.as_str() {
         "builtin" => None,
         file => std::fs::metadata(file).ok().map(|m| m.len() as usize),
@@ -128,8 +134,8 @@ pub fn sft(args: SftArgs, resumed: Option<Resumed>) -> Result<(), String> {
     let history = if resumed.is_some() { bundle.meta.history.clone() } else { bundle.meta.schooling() };
     let saving = Saving {
         corpus_bytes,
-        ..Saving::from_model(Stage::Sft, bundle.config.clone(), bundle.tokenizer.clone(), history, &args.data, &args.out, &args)
+        ..Saving::from_model(Stage::Sft, config.clone(), tokenizer.clone(), history, &args.data, &args.out, &args)
     };
-    let spec = sft_samples(&bundle.tokenizer);
+    let spec = sft_samples(&tokenizer);
     train_cli(&mut trainer, &mut objective, saving, &args.run, Some(&spec))
 }
