@@ -176,6 +176,10 @@ def main():
                 "corpus_name": os.path.basename(args.corpus or args.data), "llmplay_version": "transformers.Trainer"}
         json.dump(done, open(os.path.join(args.out, "llmplay.json"), "w"), indent=1)
         print(json.dumps({"steps": result.global_step, "train_loss": result.training_loss, "out": args.out}))
+    # Every process leaves together, once the first has written the folder.
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -51,15 +51,7 @@ fn an_independent_numpy_gpt2_reads_the_bundle_to_the_same_logits() {
     let ours = to_vec(bundle.model(&device).unwrap().forward(ids(&PROBE, &device)));
     let dir = tempdir("bundle-numpy");
     bundle.save_dir(&dir).unwrap();
-    let out = std::process::Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/gpt2_numpy.py"))
-        .arg(&dir)
-        .arg(serde_json::to_string(&PROBE).unwrap())
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "numpy reference failed: {}", String::from_utf8_lossy(&out.stderr));
-    let reference: Vec<Vec<f32>> = serde_json::from_slice(&out.stdout).unwrap();
-    let reference: Vec<f32> = reference.concat();
+    let reference = common::numpy_logits(&dir, &PROBE);
     let diff = max_abs_diff(&ours, &reference);
     assert!(diff < 1e-4, "logits differ from the NumPy GPT-2 by {diff}");
 }

@@ -124,14 +124,6 @@ fn llmplay_sft_fine_tunes_a_foreign_gpt2_into_a_bundle_numpy_reads_to_the_same_l
     let device = Device::default();
     let probe = [0u32, 300, 17, 42, 302, 301, 5];
     let ours = to_vec(tuned.model(&device).unwrap().forward(ids(&probe, &device)));
-    let numpy = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/gpt2_numpy.py"))
-        .arg(&out)
-        .arg(serde_json::to_string(&probe).unwrap())
-        .output()
-        .expect("python3 runs");
-    assert!(numpy.status.success(), "numpy reference failed: {}", String::from_utf8_lossy(&numpy.stderr));
-    let reference: Vec<Vec<f32>> = serde_json::from_slice(&numpy.stdout).unwrap();
-    let diff = max_abs_diff(&ours, &reference.concat());
+    let diff = max_abs_diff(&ours, &common::numpy_logits(&out, &probe));
     assert!(diff < 1e-4, "logits differ from the NumPy GPT-2 by {diff}");
 }

@@ -43,15 +43,7 @@ fn numpy_inspect(model: &Gpt, config: &GptConfig, tokenizer: &Tokenizer, ids: &[
     let _ = std::fs::remove_dir_all(&dir);
     let bundle = block_on(Bundle::from_model(model, config, tokenizer, Metadata { stage: "pretrain".into(), ..Default::default() })).unwrap();
     bundle.save_dir(&dir).unwrap();
-    let out = std::process::Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/gpt2_numpy.py"))
-        .arg(&dir)
-        .arg(serde_json::to_string(ids).unwrap())
-        .arg("--inspect")
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "numpy reference failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::numpy_reference(&dir, ids, &["--inspect"])
 }
 
 #[test]

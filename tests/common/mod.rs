@@ -56,3 +56,23 @@ pub fn sample_text() -> String {
     ];
     (0..40).map(|i| lines[i % lines.len()]).collect::<Vec<_>>().join("\n")
 }
+
+/// What the independent NumPy GPT-2 (`tests/reference/gpt2_numpy.py`) computes on the model
+/// folder `dir` for `ids`: the logits `[T][vocab]`, or with `--inspect` the attention and lens.
+pub fn numpy_reference(dir: &std::path::Path, ids: &[u32], extra: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/gpt2_numpy.py"))
+        .arg(dir)
+        .arg(serde_json::to_string(ids).unwrap())
+        .args(extra)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "numpy reference failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The NumPy GPT-2's logits, flattened.
+pub fn numpy_logits(dir: &std::path::Path, ids: &[u32]) -> Vec<f32> {
+    let rows: Vec<Vec<f32>> = serde_json::from_value(numpy_reference(dir, ids, &[])).unwrap();
+    rows.concat()
+}
