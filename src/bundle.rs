@@ -247,30 +247,51 @@ impl Bundle {
         if !path.is_dir() {
             return Err(format!("{} is not a model folder or bundle file", path.display()));
         }
-        // The JSON files are read only up to their limit (just past it, so the limit's message
-        // is what a too-large file gets): a folder may come from anyone too.
-        let text = |name: &str, limit: usize| -> Result<String, String> {
+        Bundle::from_folder(|name, limit| {
             use std::io::Read;
             let file = path.join(name);
+            if !file.exists() {
+                return Ok(None);
+            }
+            // Read only just past the limit: that is enough for its message.
             let mut bytes = Vec::new();
             std::fs::File::open(&file)
-                .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+                .and_then(|f| f.take(limit.map_or(u64::MAX, |l| l as u64 + 1)).read_to_end(&mut bytes))
                 .map_err(|e| format!("reading {}: {e}", file.display()))?;
+            Ok(Some(bytes))
+        })
+    }
+
+    /// Assembles a bundle from a model folder's files, as `read(name, limit)` gives them (None:
+    /// the folder has no such file; `limit`: the most bytes that name may have, which `read`
+    /// need not read past). The folder is ours (config.json, model.safetensors, tokenizer.json,
+    /// llmplay.json) or the Hub's (also vocab.json + merges.txt instead of tokenizer.json).
+    /// A folder may come from anyone: every file is checked.
+    pub fn from_folder(read: impl Fn(&str, Option<usize>) -> Result<Option<Vec<u8>>, String>) -> Result<Bundle, String> {
+        let text = |name: &str, limit: usize| -> Result<Option<String>, String> {
+            let Some(bytes) = read(name, Some(limit))? else { return Ok(None) };
             check_size(name, bytes.len(), limit)?;
-            String::from_utf8(bytes).map_err(|_| format!("{name} is not UTF-8 text"))
+            String::from_utf8(bytes).map(Some).map_err(|_| format!("{name} is not UTF-8 text"))
         };
-        let meta = if path.join(META_FILE).exists() { Some(text(META_FILE, MAX_META_JSON_BYTES)?) } else { None };
-        let config = text(CONFIG_FILE, MAX_CONFIG_JSON_BYTES)?;
-        // The Hub's GPT-2 folders may carry the older vocab.json + merges.txt instead.
+        const NEEDS: &str = "a model folder needs config.json, model.safetensors and tokenizer.json (or vocab.json + merges.txt)";
+        let missing = |name: &str| format!("the folder has no {name}: {NEEDS}");
+        let meta = text(META_FILE, MAX_META_JSON_BYTES)?;
+        let config = text(CONFIG_FILE, MAX_CONFIG_JSON_BYTES)?.ok_or_else(|| missing(CONFIG_FILE))?;
         let limit = crate::tokenizer::MAX_TOKENIZER_JSON_BYTES;
-        let tokenizer = if path.join(TOKENIZER_FILE).exists() || !path.join(VOCAB_FILE).exists() {
-            Tokenizer::from_json(&text(TOKENIZER_FILE, limit)?)?
-        } else {
-            Tokenizer::from_vocab_merges(&text(VOCAB_FILE, limit)?, &text(MERGES_FILE, limit)?)?
+        let tokenizer = match text(TOKENIZER_FILE, limit)? {
+            Some(json) => Tokenizer::from_json(&json)?,
+            // The Hub's older GPT-2 folders carry vocab.json + merges.txt instead.
+            None => match text(VOCAB_FILE, limit)? {
+                Some(vocab) => Tokenizer::from_vocab_merges(&vocab, &text(MERGES_FILE, limit)?.ok_or_else(|| missing(MERGES_FILE))?)?,
+                None => return Err(missing(TOKENIZER_FILE)),
+            },
         };
-        let weights = std::fs::read(path.join(WEIGHTS_FILE)).map_err(|e| format!("reading {}: {e}", path.join(WEIGHTS_FILE).display()))?;
+        let weights = read(WEIGHTS_FILE, None)?.ok_or_else(|| missing(WEIGHTS_FILE))?;
         Bundle::with_tokenizer(&weights, &config, tokenizer, meta.as_deref())
     }
+
+    /// The names [`Bundle::from_folder`] reads: what to take from a folder someone drops.
+    pub const FOLDER_FILES: [&'static str; 6] = [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, VOCAB_FILE, MERGES_FILE, META_FILE];
 
     /// The bundle as one safetensors file with the JSON documents in its metadata.
     pub fn to_single_file(&self) -> Result<Vec<u8>, String> {

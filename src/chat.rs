@@ -101,7 +101,7 @@ pub struct Rendered {
 }
 
 fn special(tokenizer: &Tokenizer, token: &str) -> Result<u32, String> {
-    tokenizer.token_id(token).ok_or_else(|| format!("the tokenizer has no {token} token (it is not an llmplay tokenizer)"))
+    tokenizer.token_id(token).ok_or_else(|| format!("the tokenizer has no {token} token: a foreign one, such as GPT-2's, gains the chat tokens when fine-tuning (SFT) starts"))
 }
 
 /// A model and its tokenizer, ready for the chat template.

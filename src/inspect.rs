@@ -60,7 +60,7 @@ pub fn defaults() -> Defaults {
 /// right answer, where a fine-tuned model's heads visibly find the question's letters.
 pub fn sample_input() -> Input {
     let task = crate::tasks::Task::Reverse;
-    Input::Chat { question: task.example().into(), reply: Some(task.example_answer().into()) }
+    Input::Chat { question: task.example(), reply: Some(task.example_answer()) }
 }
 
 /// One of the lens's guesses: a token and the probability the model gives it.

@@ -18,6 +18,7 @@ pub mod data;
 pub mod fast_exp;
 pub mod inspect;
 pub mod model;
+pub mod model_config;
 pub mod optim;
 pub mod pretrain;
 pub mod recipe;

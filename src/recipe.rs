@@ -85,7 +85,7 @@ pub fn untrained_tokens(stage: &str, tokenizer: &Tokenizer) -> Vec<u32> {
 
 /// Pretraining's objective for a run's schedule: next-token prediction on the corpus.
 pub fn pretrain_objective<'a>(data: &'a TokenData, train: &TrainConfig, block_size: usize) -> NextToken<'a> {
-    NextToken { data, batch_size: train.batch_size, block_size, seed: train.seed, eval_batches: train.eval_batches }
+    NextToken { data, batch_size: train.batch_size, block_size: train.window(block_size), seed: train.seed, eval_batches: train.eval_batches }
 }
 
 /// Supervised fine-tuning on conversations (the page's step 6).
@@ -160,7 +160,7 @@ impl SftSettings {
             data,
             corpus: corpus.filter(|_| self.mix > 0.0).map(|c| (c, self.mix)),
             batch_size: train.batch_size,
-            block_size,
+            block_size: train.window(block_size),
             seed: train.seed,
             eval_batches: train.eval_batches,
             eval_problems: self.eval_problems,
@@ -365,8 +365,8 @@ pub struct PresetInfo {
 #[derive(Serialize)]
 pub struct TaskInfo {
     pub name: &'static str,
-    pub example: &'static str,
-    pub answer: &'static str,
+    pub example: String,
+    pub answer: String,
 }
 
 /// Every recipe's defaults and the facts the page's forms list: what the engine's `recipes()`

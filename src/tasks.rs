@@ -121,22 +121,21 @@ impl Task {
     }
 
     /// A question of the task, to show what it asks.
-    pub fn example(self) -> &'static str {
-        match self {
-            Task::Addition => "What is 23 + 45?",
-            Task::Compare => "Which is bigger, 9.11 or 9.9?",
-            Task::Count => "How many r in strawberry?",
-            Task::Reverse => "Reverse the word apple.",
-        }
+    pub fn example(self) -> String {
+        self.example_problem().prompt
     }
 
-    /// The right answer to [`Task::example`], as the task's checker wants it.
-    pub fn example_answer(self) -> &'static str {
+    /// The right answer to [`Task::example`], made by the same code that makes every problem.
+    pub fn example_answer(self) -> String {
+        self.example_problem().answer
+    }
+
+    fn example_problem(self) -> Problem {
         match self {
-            Task::Addition => "68",
-            Task::Compare => "9.9",
-            Task::Count => "3",
-            Task::Reverse => "elppa",
+            Task::Addition => addition(23, 45, "What is {a} + {b}?"),
+            Task::Compare => compare("9.11", "9.9", "Which is bigger, {a} or {b}?").expect("the example's numbers differ"),
+            Task::Count => count("strawberry", 'r', "How many {l} in {w}?"),
+            Task::Reverse => reverse("apple", "Reverse the word {w}."),
         }
     }
 
@@ -146,12 +145,7 @@ impl Task {
         match self {
             Task::Addition => {
                 let (a, b) = (rng.random_range(10..100u32), rng.random_range(10..100u32));
-                let phrasing = pick(rng, &["What is {a} + {b}?", "{a} + {b} = ?", "Add {a} and {b}.", "What is {a} plus {b}?", "Compute {a}+{b}."]);
-                Problem {
-                    prompt: phrasing.replace("{a}", &a.to_string()).replace("{b}", &b.to_string()),
-                    answer: (a + b).to_string(),
-                    key: format!("add {a} {b}"),
-                }
+                addition(a, b, &pick(rng, &["What is {a} + {b}?", "{a} + {b} = ?", "Add {a} and {b}.", "What is {a} plus {b}?", "Compute {a}+{b}."]))
             }
             Task::Compare => loop {
                 // Half the pairs share the whole part: the 9.11-versus-9.9 trap.
@@ -163,17 +157,10 @@ impl Task {
                 let a_int = rng.random_range(0..21u32);
                 let b_int = if rng.random_bool(0.5) { a_int } else { rng.random_range(0..21u32) };
                 let (a, b) = (decimal(a_int, &fraction(rng)), decimal(b_int, &fraction(rng)));
-                let (va, vb): (f64, f64) = (a.parse().unwrap_or(0.0), b.parse().unwrap_or(0.0));
-                if va == vb {
-                    continue;
-                }
                 let phrasing = pick(rng, &["Which is bigger, {a} or {b}?", "Which number is larger: {a} or {b}?", "Is {a} or {b} greater?"]);
-                let (lo, hi) = if va < vb { (&a, &b) } else { (&b, &a) };
-                break Problem {
-                    prompt: phrasing.replace("{a}", &a).replace("{b}", &b),
-                    answer: hi.clone(),
-                    key: format!("cmp {lo} {hi}"),
-                };
+                if let Some(problem) = compare(&a, &b, &phrasing) {
+                    break problem;
+                }
             },
             Task::Count => {
                 let word = *words.choose(rng).expect("the word list is not empty");
@@ -183,17 +170,11 @@ impl Task {
                 } else {
                     (b'a' + rng.random_range(0..26u8)) as char
                 };
-                let phrasing = pick(rng, &["How many {l} in {w}?", "How many times does the letter {l} appear in {w}?", "Count the letter {l} in {w}."]);
-                Problem {
-                    prompt: phrasing.replace("{l}", &letter.to_string()).replace("{w}", word),
-                    answer: word.chars().filter(|&c| c == letter).count().to_string(),
-                    key: format!("word {word}"),
-                }
+                count(word, letter, &pick(rng, &["How many {l} in {w}?", "How many times does the letter {l} appear in {w}?", "Count the letter {l} in {w}."]))
             }
             Task::Reverse => {
                 let word = *words.choose(rng).expect("the word list is not empty");
-                let phrasing = pick(rng, &["Reverse the word {w}.", "Spell {w} backwards.", "What is {w} reversed?"]);
-                Problem { prompt: phrasing.replace("{w}", word), answer: word.chars().rev().collect(), key: format!("word {word}") }
+                reverse(word, &pick(rng, &["Reverse the word {w}.", "Spell {w} backwards.", "What is {w} reversed?"]))
             }
         }
     }
@@ -247,6 +228,37 @@ impl Task {
     pub fn check(self, problem: &Problem, completion: &str) -> bool {
         completion.trim() == problem.answer
     }
+}
+
+/// The four kinds of problem, each with its right answer and its split key.
+fn addition(a: u32, b: u32, phrasing: &str) -> Problem {
+    Problem {
+        prompt: phrasing.replace("{a}", &a.to_string()).replace("{b}", &b.to_string()),
+        answer: (a + b).to_string(),
+        key: format!("add {a} {b}"),
+    }
+}
+
+/// None when the two numbers are equal (no bigger one).
+fn compare(a: &str, b: &str, phrasing: &str) -> Option<Problem> {
+    let (va, vb): (f64, f64) = (a.parse().unwrap_or(0.0), b.parse().unwrap_or(0.0));
+    if va == vb {
+        return None;
+    }
+    let (lo, hi) = if va < vb { (a, b) } else { (b, a) };
+    Some(Problem { prompt: phrasing.replace("{a}", a).replace("{b}", b), answer: hi.to_string(), key: format!("cmp {lo} {hi}") })
+}
+
+fn count(word: &str, letter: char, phrasing: &str) -> Problem {
+    Problem {
+        prompt: phrasing.replace("{l}", &letter.to_string()).replace("{w}", word),
+        answer: word.chars().filter(|&c| c == letter).count().to_string(),
+        key: format!("word {word}"),
+    }
+}
+
+fn reverse(word: &str, phrasing: &str) -> Problem {
+    Problem { prompt: phrasing.replace("{w}", word), answer: word.chars().rev().collect(), key: format!("word {word}") }
 }
 
 /// Key of a problem, for tests of the split.

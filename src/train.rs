@@ -35,6 +35,9 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Micro-batches whose gradients are summed into one optimizer step.
     pub grad_accum: usize,
+    /// Tokens per training row: the model's whole context when 0, else at most this many (a
+    /// big model's activations grow with it: GPT-2 may train at 256 where 1,024 does not fit).
+    pub context: usize,
     /// Peak learning rate, reached after warmup.
     pub lr: f64,
     /// Learning rate at the end of the cosine decay.
@@ -67,6 +70,7 @@ impl Default for TrainConfig {
             minutes: 0.0,
             batch_size: 12,
             grad_accum: 1,
+            context: 0,
             lr: 1e-3,
             min_lr: 1e-4,
             warmup_steps: 100,
@@ -99,6 +103,11 @@ impl TrainConfig {
             return Err("beta1 and beta2 must be in [0, 1)".into());
         }
         Ok(())
+    }
+
+    /// The tokens per training row for a model whose context is `block_size`.
+    pub fn window(&self, block_size: usize) -> usize {
+        if self.context == 0 { block_size } else { self.context.min(block_size) }
     }
 
     /// Linear warmup to `lr`, then cosine decay to `min_lr` at the last step (nanoGPT's schedule).

@@ -25,8 +25,8 @@ fn tempdir(name: &str) -> PathBuf {
 
 /// The fixture as the Hub's older layout: config.json, model.safetensors, vocab.json and
 /// merges.txt (written from its tokenizer.json as transformers' slow GPT-2 tokenizer saves them).
-fn vocab_merges_folder() -> PathBuf {
-    let dir = tempdir("vocab-merges");
+fn vocab_merges_folder(name: &str) -> PathBuf {
+    let dir = tempdir(name);
     for file in ["config.json", "model.safetensors"] {
         std::fs::copy(Path::new(FIXTURE).join(file), dir.join(file)).unwrap();
     }
@@ -39,7 +39,7 @@ fn vocab_merges_folder() -> PathBuf {
 
 #[test]
 fn a_folder_with_vocab_json_and_merges_txt_reads_as_its_tokenizer_json_does() {
-    let dir = vocab_merges_folder();
+    let dir = vocab_merges_folder("vocab-merges");
     let old = Bundle::load(&dir).unwrap();
     let new = Bundle::load(Path::new(FIXTURE)).unwrap();
     let text = format!("{TEXT}<|endoftext|>{TEXT}");
@@ -126,4 +126,35 @@ fn llmplay_sft_fine_tunes_a_foreign_gpt2_into_a_bundle_numpy_reads_to_the_same_l
     let ours = to_vec(tuned.model(&device).unwrap().forward(ids(&probe, &device)));
     let diff = max_abs_diff(&ours, &common::numpy_logits(&out, &probe));
     assert!(diff < 1e-4, "logits differ from the NumPy GPT-2 by {diff}");
+}
+
+#[test]
+fn a_folder_read_through_from_folder_names_what_it_lacks() {
+    let read = |dir: PathBuf| {
+        move |name: &str, _limit: Option<usize>| -> Result<Option<Vec<u8>>, String> {
+            Ok(std::fs::read(dir.join(name)).ok())
+        }
+    };
+    // The same files, given by name (as the page gives them), read as the folder does.
+    let given = Bundle::from_folder(read(vocab_merges_folder("given"))).unwrap();
+    let loaded = Bundle::load(Path::new(FIXTURE)).unwrap();
+    assert_eq!(given.tokenizer.encode(TEXT).unwrap(), loaded.tokenizer.encode(TEXT).unwrap());
+    assert_eq!(given.config, loaded.config);
+    assert!(Bundle::FOLDER_FILES.contains(&"vocab.json") && Bundle::FOLDER_FILES.contains(&"model.safetensors"));
+
+    for (missing, named) in [("config.json", "config.json"), ("model.safetensors", "model.safetensors"), ("merges.txt", "merges.txt"), ("vocab.json", "tokenizer.json")] {
+        let dir = vocab_merges_folder(&format!("without-{missing}"));
+        std::fs::remove_file(dir.join(missing)).unwrap();
+        let err = Bundle::from_folder(read(dir)).unwrap_err();
+        assert!(err.contains(&format!("the folder has no {named}")) && err.contains("a model folder needs"), "{missing}: {err}");
+    }
+    // A file past its limit is refused, whatever the reader gives.
+    let huge = |name: &str, limit: Option<usize>| -> Result<Option<Vec<u8>>, String> {
+        Ok(match (name, limit) {
+            ("config.json", Some(l)) => Some(vec![b' '; l + 1]),
+            _ => std::fs::read(Path::new(FIXTURE).join(name)).ok(),
+        })
+    };
+    let err = Bundle::from_folder(huge).unwrap_err();
+    assert!(err.contains("config.json"), "{err}");
 }

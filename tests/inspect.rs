@@ -166,7 +166,7 @@ fn a_question_is_looked_at_in_the_chat_template() {
     // The page's sample is a task's question and its right answer.
     let Input::Chat { question, reply } = llmplay::inspect::sample_input() else { panic!("a chat") };
     let task = llmplay::tasks::Task::Reverse;
-    assert_eq!((question.as_str(), reply.as_deref()), (task.example(), Some(task.example_answer())));
+    assert_eq!((question.as_str(), reply.as_deref()), (task.example().as_str(), Some(task.example_answer().as_str())));
 }
 
 #[test]

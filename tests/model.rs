@@ -6,7 +6,7 @@ mod common;
 use burn::tensor::Device;
 use common::*;
 use futures_lite::future::block_on;
-use llmplay::model::{GptConfig, KvCache};
+use llmplay::model::{GptConfig, KvCache, MemoryLimits};
 use llmplay::train::{TrainConfig, Trainer};
 
 #[test]
@@ -91,4 +91,48 @@ fn invalid_configs_are_refused_with_a_reason() {
     let bad = GptConfig::new(10).with_n_embd(30).with_n_head(4);
     assert!(bad.validate().unwrap_err().contains("divisible"));
     assert!(GptConfig::new(0).validate().unwrap_err().contains("vocab_size"));
+}
+
+#[test]
+fn a_gpt2_sized_model_is_offered_the_largest_batch_and_context_that_fit() {
+    let gpt2 = GptConfig::new(50257).with_n_layer(12).with_n_head(12).with_n_embd(768).with_block_size(1024);
+    assert_eq!(gpt2.num_params(), 124_439_808, "GPT-2 small's parameters (tied head)");
+    const GIB: u64 = 1 << 30;
+    let roomy = MemoryLimits { max_buffer_bytes: GIB, max_total_bytes: 4 * GIB };
+    let fits = |b: usize, t: usize, l: &MemoryLimits| {
+        let m = gpt2.stage_memory(b, t);
+        m.total_bytes <= l.max_total_bytes && m.largest_buffer_bytes <= l.max_buffer_bytes
+    };
+
+    // Batch 8 of its whole 1,024-token context does not fit 4 GiB; a smaller batch and rows do.
+    let fit = gpt2.fit(8, 1024, &roomy);
+    let problem = fit.problem.as_deref().unwrap();
+    assert!(problem.starts_with("needs about") && problem.contains("to train with batch 8 × 1024 tokens"), "{problem}");
+    let train = fit.train.unwrap();
+    assert!(fits(train.batch, train.context, &roomy) && train.memory == gpt2.stage_memory(train.batch, train.context));
+    assert!(train.context >= 64 && train.batch <= 8 && train.context <= 1024);
+    // No candidate with more tokens a step fits (contexts and batches halve from those asked).
+    for t in [1024, 512, 256, 128, 64] {
+        for b in [8, 4, 2, 1] {
+            if b * t > train.batch * train.context {
+                assert!(!fits(b, t, &roomy), "{b} × {t} fits but {} × {} was offered", train.batch, train.context);
+            }
+        }
+    }
+    assert!(fit.generate);
+
+    // What fits is asked again: no problem, the same numbers.
+    let again = gpt2.fit(train.batch, train.context, &roomy);
+    assert_eq!((again.problem, again.train), (None, Some(train)));
+
+    // Weights, gradients, two AdamW moments and the model kept from before the stage alone are
+    // ~2.3 GiB: in 1.5 GiB it only generates.
+    let small = MemoryLimits { max_buffer_bytes: GIB, max_total_bytes: 3 * GIB / 2 };
+    let fit = gpt2.fit(8, 1024, &small);
+    assert_eq!((fit.train, fit.generate), (None, true));
+    // WebGPU's default 128 MiB per buffer is under its 147 MiB token embedding: not even that.
+    let default_webgpu = MemoryLimits { max_buffer_bytes: 128 << 20, max_total_bytes: 4 * GIB };
+    let fit = gpt2.fit(1, 64, &default_webgpu);
+    assert!(fit.problem.unwrap().contains("per buffer"));
+    assert_eq!((fit.train, fit.generate), (None, false));
 }

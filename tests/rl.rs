@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use common::small_config;
 use futures_lite::future::block_on;
 use llmplay::rl::{advantages, grpo_loss, Grpo, GrpoConfig};
-use llmplay::tasks::{builtin_conversations, Split, Task};
+use llmplay::tasks::{builtin_conversations, Problem, Split, Task};
 use llmplay::tokenizer::Tokenizer;
 use llmplay::train::{TrainConfig, Trainer};
 
@@ -217,4 +217,19 @@ fn each_tasks_baseline_is_its_most_common_answer_and_compares_chance() {
     assert!(compare.most_common_accuracy < 0.1);
     let addition = Task::Addition.baseline(&Task::Addition.held_out(200, 0));
     assert!(addition.most_common_accuracy < 0.1 && addition.chance.is_none());
+}
+
+#[test]
+fn each_tasks_example_is_answered_by_its_own_checker() {
+    let answers: Vec<_> = Task::ALL.iter().map(|t| (t.example(), t.example_answer())).collect();
+    assert_eq!(
+        answers.iter().map(|(_, a)| a.as_str()).collect::<Vec<_>>(),
+        ["68", "9.9", "3", "elppa"],
+        "{answers:?}"
+    );
+    for task in Task::ALL {
+        let problem = Problem { prompt: task.example(), answer: task.example_answer(), key: String::new() };
+        assert!(task.check(&problem, &task.example_answer()), "{task:?}");
+        assert!(!task.check(&problem, "0"), "{task:?}");
+    }
 }

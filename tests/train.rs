@@ -9,7 +9,7 @@ use futures_lite::future::block_on;
 use llmplay::data::TokenData;
 use llmplay::pretrain::NextToken;
 use llmplay::tokenizer::Tokenizer;
-use llmplay::train::{run, RunHooks, Snapshot, TrainConfig, TrainError, TrainEvent, Trainer};
+use llmplay::train::{run, Objective, RunHooks, Snapshot, TrainConfig, TrainError, TrainEvent, Trainer};
 
 struct Recorder {
     events: Vec<TrainEvent>,
@@ -348,4 +348,24 @@ fn a_speed_test_trains_the_same_seeded_work_each_time_and_times_each_step() {
     // It trains: the random tokens' loss starts near ln(40) and the steps change it.
     assert!((a[0].0.loss - 40f32.ln()).abs() < 0.5, "{}", a[0].0.loss);
     assert_ne!(a[0].0.loss, a[3].0.loss);
+}
+
+#[test]
+fn shorter_training_rows_train_the_same_model_on_fewer_tokens_a_step() {
+    let (tokenizer, data) = setup();
+    let device = Device::flex();
+    let window = TrainConfig { context: 8, ..config(30) };
+    assert_eq!((window.window(16), window.window(4), config(1).window(16)), (8, 4, 16), "0 is the whole context");
+    let mut objective = llmplay::recipe::pretrain_objective(&data, &window, 16);
+    assert_eq!(objective.block_size, 8);
+    let model = small_config(tokenizer.vocab_size()).init(3, &device);
+    let (_, tokens) = objective.loss(&model, 0, 0, &device);
+    assert_eq!(tokens, 8 * 8, "batch 8 of 8-token rows");
+    let mut trainer = Trainer::new(model, window, &device);
+    let mut hooks = Recorder { events: vec![], snapshots: vec![] };
+    block_on(run(&mut trainer, &mut objective, &mut hooks, None)).unwrap();
+    let ev = &hooks.events;
+    let early: f32 = ev[..5].iter().map(|e| e.train_loss).sum::<f32>() / 5.0;
+    let late: f32 = ev[25..].iter().map(|e| e.train_loss).sum::<f32>() / 5.0;
+    assert!(late < early - 0.3, "train loss should fall on short rows too: {early} -> {late}");
 }

@@ -75,8 +75,20 @@
  * @typedef {{backend: "wgpu" | "cpu", mode: "auto" | "wgpu" | "cpu", measuring: boolean,
  *   gpu: {available: boolean, software: boolean, reason: string, adapter_info: string,
  *     limits: {max_buffer_bytes: number} | null, timestamp_query: boolean | null},
+ *   limits: MemoryLimits,
  *   speeds: {cpu: {tokens_per_s: number, steps: number, first_step_over_s?: number},
  *     wgpu: {tokens_per_s: number, steps: number, first_step_over_s?: number, problem?: string}} | null, speeds_key: string | null}} BackendStatus
+ */
+
+/**
+ * The memory the engine may use on its backend (worker/backends.js `limitsOn`): one buffer's
+ * limit and an assumed total. A model's fit within them (`fit`, src/model_config.rs): training
+ * as asked (its estimate, and the problem when it does not fit), else the largest batch × context
+ * that does (null: none), and whether generating fits.
+ * @typedef {{max_buffer_bytes: number, max_total_bytes: number}} MemoryLimits
+ * @typedef {{total_bytes: number, largest_buffer_bytes: number}} MemoryEstimate
+ * @typedef {{params: number, asked: MemoryEstimate, problem: string | null,
+ *   train: {batch: number, context: number, memory: MemoryEstimate} | null, generate: boolean}} Fit
  */
 /**
  * @typedef {{temperature: number, top_k: number | null, top_p: number | null, max_new_tokens: number, seed: number,
@@ -100,8 +112,9 @@
  *   tokenizer: [{kind: "char" | "bpe", vocab_size: number}, {kind: string, vocab_size: number, chars_per_token: number | null}],
  *   tokenizer_info: [{}, {kind: string, vocab_size: number, chars_per_token: number | null}],
  *   tokenize: [{text: string}, [number, string][]],
- *   check_size: [{shape: ModelShape, batch: number, limits: {max_buffer_bytes: number, max_total_bytes: number},
- *     vocab_size: number}, {params: number, memory: {total_bytes: number, largest_buffer_bytes: number}, problem: string | null}],
+ *   check_size: [{shape: ModelShape, batch: number, context?: number, limits: MemoryLimits,
+ *     vocab_size: number}, {params: number, memory: MemoryEstimate, problem: string | null}],
+ *   fit: [{batch: number, context: number, limits: MemoryLimits}, Fit],
  *   init_model: [{shape: ModelShape, seed: number, batch?: number}, ModelInfo],
  *   model_info: [{}, ModelInfo],
  *   train: [{settings: PretrainSettings, ui: object}, {train_tokens: number, val_tokens: number}],
@@ -112,10 +125,13 @@
  *   inspect: [{key: Slot, input: InspectInput, top: number}, Inspection],
  *   export_bundle: [{}, Uint8Array],
  *   load_bundle: [{bytes: ArrayBuffer}, ModelInfo],
+ *   folder_files: [{}, string[]],
+ *   load_folder: [{files: Object<string, ArrayBuffer>}, ModelInfo],
  *   chat_data: [{kind: "builtin" | "jsonl", text?: string, skip_bad?: boolean, seed?: number, tasks?: string[]}, {train: number, val: number,
  *     learned_fraction: number, bad_lines: [number, string][]}],
  *   chat_example: [{index: number}, {id: number, text: string, learned: boolean}[]],
- *   sft: [{settings: SftSettings, restart: boolean, ui: object}, {train_conversations: number, val_conversations: number, started: boolean}],
+ *   sft: [{settings: SftSettings, restart: boolean, ui: object}, {train_conversations: number, val_conversations: number, started: boolean,
+ *     note: string | null}],
  *   rl: [{settings: RlSettings, js?: string | null, restart: boolean, ui: object}, {started: boolean}],
  *   prefs: [{jsonl: string}, {pairs: number, up: number, down: number, prompts: number, bad_lines: [number, string][]}],
  *   saved_prefs: [{}, string],

@@ -61,6 +61,10 @@ pub struct ScheduleArgs {
     /// Sequences (rows of the context length) per batch.
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Tokens per training row, fewer than the model's context (default: all of it): a big
+    /// model's activations shrink with it.
+    #[arg(long)]
+    pub train_context: Option<usize>,
     /// Peak learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
@@ -103,6 +107,7 @@ impl ScheduleArgs {
         }
         let mut t = train.clone();
         set(&mut t.batch_size, self.batch);
+        set(&mut t.context, self.train_context);
         set(&mut t.lr, self.lr);
         set(&mut t.min_lr, self.min_lr);
         set(&mut t.warmup_steps, self.warmup);

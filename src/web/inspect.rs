@@ -3,7 +3,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::{js_err, to_js, Engine};
+use super::{from_js, js_err, to_js, Engine};
 
 #[wasm_bindgen]
 impl Engine {
@@ -11,7 +11,7 @@ impl Engine {
     /// ([`crate::inspect::Input`]: text, or a question and reply in the chat template): every
     /// head's attention, each layer's `top` next-token guesses and the heads' measured patterns.
     pub async fn inspect(&self, slot: String, input: JsValue, top: usize) -> Result<JsValue, JsError> {
-        let input: crate::inspect::Input = serde_wasm_bindgen::from_value(input).map_err(|e| js_err(format!("inspect: {e}")))?;
+        let input: crate::inspect::Input = from_js(input)?;
         let (model, tokenizer) = self.model_for(&slot)?;
         let text = input.text(&tokenizer).map_err(js_err)?;
         let seen = crate::inspect::inspect(&model, &tokenizer, &text, top, &self.device).await.map_err(js_err)?;

@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 use super::{from_js, js_err, to_js, Engine, Training};
 use crate::bundle::Metadata;
 use crate::data::{Split, TokenData};
-use crate::model::GptConfig;
+use crate::model::{GptConfig, MemoryLimits};
 use crate::recipe::PretrainSettings;
 use crate::stage::Stage;
 use crate::tokenizer::{chunks, Tokenizer, TokenizerKind};
@@ -37,7 +37,7 @@ impl ModelShape {
     }
 }
 
-/// Parameters, memory and whether a model fits, for the page's model card.
+/// Parameters, memory and whether a new model fits, for the page's model card.
 #[derive(Serialize)]
 struct SizeCheck {
     params: usize,
@@ -46,34 +46,10 @@ struct SizeCheck {
     problem: Option<String>,
 }
 
-/// Memory limits the page read from the GPU adapter (or the wasm heap for the CPU).
-#[derive(Deserialize)]
-struct Limits {
-    max_buffer_bytes: u64,
-    max_total_bytes: u64,
-}
-
-fn size_check(config: &GptConfig, batch: usize, limits: &Limits) -> SizeCheck {
-    let memory = config.training_memory(batch);
-    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-    let problem = if memory.total_bytes > limits.max_total_bytes {
-        Some(format!(
-            "this model needs about {:.2} GiB to train with batch {batch}, more than the {:.2} GiB available here: \
-             use fewer layers, a narrower width, a shorter context or a smaller batch",
-            gib(memory.total_bytes),
-            gib(limits.max_total_bytes)
-        ))
-    } else if memory.largest_buffer_bytes > limits.max_buffer_bytes {
-        Some(format!(
-            "one of this model's buffers would be {:.2} GiB, over this GPU's {:.2} GiB limit per buffer: \
-             use a smaller batch, context or vocabulary",
-            gib(memory.largest_buffer_bytes),
-            gib(limits.max_buffer_bytes)
-        ))
-    } else {
-        None
-    };
-    SizeCheck { params: config.num_params(), memory, problem }
+fn size_check(config: &GptConfig, batch: usize, context: usize, limits: &MemoryLimits) -> SizeCheck {
+    let fit = config.fit(batch, if context == 0 { config.block_size } else { context }, limits);
+    let problem = fit.problem.map(|why| format!("this model {why}: use fewer layers, a narrower width, a shorter context or a smaller batch"));
+    SizeCheck { params: fit.params, memory: fit.asked, problem }
 }
 
 #[wasm_bindgen]
@@ -163,15 +139,27 @@ impl Engine {
         to_js(&tokenizer.pieces(text).map_err(js_err)?)
     }
 
-    /// Parameters, memory estimate and whether `shape` with `batch` fits `limits`, for the
-    /// current tokenizer's vocabulary (or `vocab_size` when there is none yet).
+    /// Parameters, memory estimate and whether `shape` training with `batch` rows of `context`
+    /// tokens (0: its whole context) fits `limits`, for the current tokenizer's vocabulary (or
+    /// `vocab_size` when there is none yet).
     #[wasm_bindgen(js_name = checkSize)]
-    pub fn check_size(&self, shape: JsValue, batch: usize, limits: JsValue, vocab_size: usize) -> Result<JsValue, JsError> {
+    pub fn check_size(&self, shape: JsValue, batch: usize, limits: JsValue, vocab_size: usize, context: usize) -> Result<JsValue, JsError> {
         let shape: ModelShape = from_js(shape)?;
-        let limits: Limits = from_js(limits)?;
+        let limits: MemoryLimits = from_js(limits)?;
         let vocab = self.tokenizer.as_ref().map_or(vocab_size, |t| t.vocab_size());
         let config = shape.config(vocab).map_err(js_err)?;
-        to_js(&size_check(&config, batch, &limits))
+        to_js(&size_check(&config, batch, context, &limits))
+    }
+
+    /// What the current model can do within `limits` ([`crate::model::Fit`]): train with `batch`
+    /// rows of `context` tokens (0: its whole context), or the largest batch and context that
+    /// fit, or only generate. The page says so when a big model (a GPT-2 from the Hub) loads,
+    /// and before a run starts.
+    pub fn fit(&self, batch: usize, context: usize, limits: JsValue) -> Result<JsValue, JsError> {
+        let limits: MemoryLimits = from_js(limits)?;
+        let (config, _, _) = self.parts()?;
+        let context = if context == 0 { config.block_size } else { context };
+        to_js(&config.fit(batch.max(1), context, &limits))
     }
 
     /// A new model with random weights (GPT-2 initialisation) for the current tokenizer.

@@ -5,12 +5,14 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use super::{from_js, js_err, to_js, Engine, Training};
-use crate::chat::{bad_lines_message, parse_jsonl, CONVERSATION_LINE};
+use crate::chat::{added_note, bad_lines_message, chat_ready, parse_jsonl, CONVERSATION_LINE};
 use crate::data::TokenData;
 use crate::recipe::SftSettings;
 use crate::sft::ChatData;
 use crate::stage::{Slot, Stage};
 use crate::tasks::Task;
+use crate::tokenizer::Tokenizer;
+use crate::train::Trainer;
 
 /// One token of a rendered conversation, for the page's mask view.
 #[derive(Serialize)]
@@ -44,7 +46,7 @@ impl Engine {
     #[wasm_bindgen(js_name = setChatData)]
     pub fn set_chat_data(&mut self, source: JsValue) -> Result<JsValue, JsError> {
         let source: ChatSource = from_js(source)?;
-        let tokenizer = self.tokenizer.as_ref().ok_or_else(|| js_err("create or load a model first"))?;
+        let tokenizer = &self.chat_tokenizer()?;
         let (data, bad) = match source.kind.as_str() {
             "builtin" => {
                 let tasks = source.tasks.iter().map(|t| t.parse::<Task>()).collect::<Result<Vec<_>, _>>().map_err(js_err)?;
@@ -82,10 +84,8 @@ impl Engine {
     /// Training conversation `index` as tokens with the loss mask: what the model learns from.
     #[wasm_bindgen(js_name = chatExample)]
     pub fn chat_example(&self, index: usize) -> Result<JsValue, JsError> {
-        let (data, tokenizer) = match (&self.chat_data, &self.tokenizer) {
-            (Some(d), Some(t)) => (d, t),
-            _ => return Err(js_err("choose conversations first")),
-        };
+        let data = self.chat_data.as_ref().ok_or_else(|| js_err("choose conversations first"))?;
+        let tokenizer = self.chat_tokenizer()?;
         let rendered = &data.train[index % data.train.len()];
         let tokens: Vec<MaskedToken> = rendered
             .ids
@@ -114,7 +114,9 @@ impl Engine {
             self.data = Some(TokenData::from_text(tokenizer, text, block_size).map_err(js_err)?);
         }
         let starting = !matches!(self.training, Training::Sft(_)) || restart;
+        let mut note = None;
         if starting {
+            note = self.make_chat_ready()?;
             // Starting over fine-tunes the pretrained model again, not the fine-tuned one.
             let base = self.stage_start(Slot::Base, restart)?;
             self.begin_stage(Stage::Sft, Slot::Base, base, settings.clone());
@@ -129,6 +131,32 @@ impl Engine {
         self.training = Training::Sft(sft);
         self.stream = None;
         let data = self.chat_data.as_ref().expect("checked above");
-        to_js(&serde_json::json!({ "train_conversations": data.train.len(), "val_conversations": data.val.len(), "started": starting }))
+        to_js(&serde_json::json!({ "train_conversations": data.train.len(), "val_conversations": data.val.len(), "started": starting, "note": note }))
+    }
+}
+
+impl Engine {
+    /// The tokenizer conversations are rendered with: the model's, with the chat tokens a
+    /// foreign one lacks (they join the model when fine-tuning starts: [`Engine::make_chat_ready`]).
+    fn chat_tokenizer(&self) -> Result<Tokenizer, JsError> {
+        let tokenizer = self.tokenizer.as_ref().ok_or_else(|| js_err("create or load a model first"))?;
+        Ok(tokenizer.with_chat_tokens().map_err(js_err)?.0)
+    }
+
+    /// A model whose tokenizer lacks the chat tokens (a GPT-2 from the Hub) gains them and an
+    /// embedding row for each ([`chat_ready`]); returns what was added, for the page's log.
+    fn make_chat_ready(&mut self) -> Result<Option<String>, JsError> {
+        let (config, trainer, tokenizer) = self.parts()?;
+        if tokenizer.with_chat_tokens().map_err(js_err)?.1.is_empty() {
+            return Ok(None);
+        }
+        let ready = chat_ready(trainer.inference_model(), config, tokenizer).map_err(js_err)?;
+        let note = added_note(&ready);
+        let mut grown = Trainer::new(ready.model, trainer.config.clone(), &self.device);
+        grown.step = trainer.step;
+        self.trainer = Some(grown);
+        self.config = Some(ready.config);
+        self.tokenizer = Some(ready.tokenizer);
+        Ok(note)
     }
 }

@@ -2,9 +2,11 @@
 //! page autosaves and restores after a reload.
 
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
-use super::{js_err, Engine, Training};
+use super::{from_js, js_err, Engine, Training};
 use crate::bundle::{Bundle, Metadata};
+use crate::model::MemoryLimits;
 use crate::recipe::{RlSettings, RunState};
 use crate::stage::Stage;
 use crate::train::{Clock, TrainConfig, Trainer};
@@ -33,9 +35,56 @@ impl Engine {
 
     /// Loads a bundle file (ours, or a transformers GPT-2 exported to one file). Everything is
     /// checked before the current model is replaced, so a bad file changes nothing.
+    /// `limits`: this device's memory ([`MemoryLimits`]; undefined: no check), which a model
+    /// must fit at least to generate in.
     #[wasm_bindgen(js_name = loadBundle)]
-    pub fn load_bundle(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
-        let bundle = Bundle::from_single_file(bytes).map_err(js_err)?;
+    pub fn load_bundle(&mut self, bytes: &[u8], limits: JsValue) -> Result<JsValue, JsError> {
+        self.adopt(Bundle::from_single_file(bytes).map_err(js_err)?, limits)
+    }
+
+    /// Loads a model folder (ours, or a Hugging Face GPT-2's from the Hub) from `files`, an
+    /// object of file name → `Uint8Array` holding the names [`Engine::folder_files`] lists (the
+    /// others are not read). Checked whole before the current model is replaced.
+    #[wasm_bindgen(js_name = loadFolder)]
+    pub fn load_folder(&mut self, files: &js_sys::Object, limits: JsValue) -> Result<JsValue, JsError> {
+        let bundle = Bundle::from_folder(|name, limit| {
+            let value = js_sys::Reflect::get(files, &name.into()).map_err(|_| format!("reading {name}"))?;
+            if value.is_undefined() || value.is_null() {
+                return Ok(None);
+            }
+            let bytes = value.dyn_into::<js_sys::Uint8Array>().map_err(|_| format!("{name} is not a byte array"))?;
+            // No more than just past the limit is copied: that is enough for its message.
+            let len = limit.map_or(bytes.length(), |l| bytes.length().min(l as u32 + 1));
+            Ok(Some(bytes.subarray(0, len).to_vec()))
+        })
+        .map_err(js_err)?;
+        self.adopt(bundle, limits)
+    }
+
+    /// The file names `loadFolder` reads, for the page to pick from a dropped folder or fetch.
+    #[wasm_bindgen(js_name = folderFiles)]
+    pub fn folder_files() -> Vec<String> {
+        Bundle::FOLDER_FILES.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Makes a checked bundle the current model, if it fits `limits` at least to generate (a
+    /// buffer over a GPU's limit would lose the device).
+    fn adopt(&mut self, bundle: Bundle, limits: JsValue) -> Result<JsValue, JsError> {
+        if !limits.is_undefined() && !limits.is_null() {
+            let limits: MemoryLimits = from_js(limits)?;
+            let fit = bundle.config.fit(1, 0, &limits);
+            if !fit.generate {
+                let need = bundle.config.generation_memory();
+                let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+                return Err(js_err(format!(
+                    "this model does not fit this device even to generate: it needs about {:.2} GiB with a buffer of {:.2} GiB, and here {:.2} GiB is the most in all and {:.2} GiB in one buffer",
+                    gib(need.total_bytes),
+                    gib(need.largest_buffer_bytes),
+                    gib(limits.max_total_bytes),
+                    gib(limits.max_buffer_bytes)
+                )));
+            }
+        }
         let model = bundle.model(&self.device).map_err(js_err)?;
         self.reset_model();
         // The bundle's own settings are someone else's: kept only when they make sense.

@@ -2,7 +2,7 @@
 // the current model, and a one-click switch (remembered in this browser). The worker times the
 // two and moves the run (worker/backends.js); `?backend=cpu|webgpu` in the address forces one.
 import { h, fill, b } from "../dom.js";
-import { $, app, params, GiB } from "./state.js";
+import { $, app, params } from "./state.js";
 import { call } from "./rpc.js";
 import { toast } from "./ui.js";
 
@@ -59,9 +59,7 @@ export function render(st) {
   app.backendStatus = st;
   if (st.speeds && st.speeds_key) keepTimed(st.speeds_key, st.speeds);
   app.timestampQuery = st.gpu.timestamp_query;
-  app.limits = st.backend === "wgpu"
-    ? { max_buffer_bytes: st.gpu.limits.max_buffer_bytes, max_total_bytes: 2 * GiB }
-    : { max_buffer_bytes: GiB, max_total_bytes: 2 * GiB };
+  app.limits = st.limits;
   const banner = $("backend");
   Object.assign(banner.dataset, { backend: st.backend, mode: st.mode, measuring: String(st.measuring) });
   const other = st.backend === "wgpu" ? "cpu" : "wgpu";

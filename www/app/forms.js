@@ -9,12 +9,12 @@ import { skillSeries } from "./charts.js";
 
 export const FORMS = {
   pretrain: {
-    "preset": "preset", "vocab": "vocab_size", "minutes": "minutes", "steps": "steps", "batch": "batch_size", "lr": "lr", "min-lr": "min_lr", "warmup": "warmup_steps",
+    "preset": "preset", "vocab": "vocab_size", "minutes": "minutes", "steps": "steps", "batch": "batch_size", "train-context": "context", "lr": "lr", "min-lr": "min_lr", "warmup": "warmup_steps",
     "eval-every": "eval_every", "sample-every": "sample_every", "sample-tokens": "sample_tokens",
     "autosave-every": "checkpoint_every", "dropout": "dropout", "seed": "seed",
   },
   sft: {
-    "sft-batch": "batch_size", "sft-minutes": "minutes", "sft-steps": "steps", "sft-lr": "lr", "sft-min-lr": "min_lr", "sft-warmup": "warmup_steps", "sft-eval-every": "eval_every", "sft-eval-n": "eval_problems",
+    "sft-batch": "batch_size", "sft-context": "context", "sft-minutes": "minutes", "sft-steps": "steps", "sft-lr": "lr", "sft-min-lr": "min_lr", "sft-warmup": "warmup_steps", "sft-eval-every": "eval_every", "sft-eval-n": "eval_problems",
     "sft-sample-every": "sample_every", "sft-autosave-every": "checkpoint_every", "sft-mix": "mix",
   },
   rl: {

@@ -23,7 +23,7 @@ import { appendChatPiece, refreshModels } from "./stages/chat.js";
 import { setPrefs, setRewardModelState } from "./stages/reward_model.js";
 import "./stages/rl.js";
 import "./stages/inspect.js";
-import { loadBundleUrl } from "./stages/share.js";
+import { loadBundleUrl, loadHub } from "./stages/share.js";
 import "./stages/ready.js";
 
 /** The worker's events (see ../protocol.js), each to the part of the page it is about. */
@@ -111,4 +111,7 @@ await boot();
 if (params.get("model")) {
   $("bundle-url").value = params.get("model");
   loadBundleUrl(params.get("model"));
+} else if (params.get("hf")) {
+  $("hf-name").value = params.get("hf");
+  loadHub(params.get("hf"));
 }

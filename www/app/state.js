@@ -22,6 +22,8 @@ export const app = {
   stage: "pretrain",
   /** Why the size check refuses the model's shape, if it does. */
   sizeProblem: null,
+  /** Why the current model (a big one loaded) cannot train here at all, if it cannot. */
+  trainProblem: null,
   /** Pretraining's events (the loss chart's data). */
   history: [],
   genPieces: [],

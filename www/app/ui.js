@@ -58,10 +58,12 @@ export function schooling(m) {
   const steps = m.steps ?? m.step ?? 0;
   return [...(m.history || []), { stage: m.stage, steps }].filter((s) => s.steps > 0 && SCHOOL[s.stage]);
 }
-/** "pretrained 1,200 steps · SFT 300 · RL 60", or "untrained". */
+/** "pretrained 1,200 steps · SFT 300 · RL 60", or "untrained" (or "trained elsewhere"). */
 export function schoolingText(m) {
   const all = schooling(m);
-  return all.length ? all.map((s, i) => `${SCHOOL[s.stage]} ${fmt.format(s.steps)}${i === 0 ? " steps" : ""}`).join(" · ") : "untrained";
+  if (all.length) return all.map((s, i) => `${SCHOOL[s.stage]} ${fmt.format(s.steps)}${i === 0 ? " steps" : ""}`).join(" · ");
+  // A model from elsewhere (a GPT-2 from the Hub) carries no step counts of ours.
+  return m.stage === "imported" ? "trained elsewhere (imported)" : "untrained";
 }
 /** For file names: "pretrain1200-sft300-rl60". */
 export function schoolingSlug(m) {

@@ -20,6 +20,19 @@ export const held = { prefs: null };
 /** Set while timing or moving: training, generating and chat wait until it is over. */
 export const busy = { now: false };
 const GiB = 1024 ** 3;
+/** Models above this many parameters (a GPT-2 from the Hub) are not timed: a throwaway copy
+ * would double their memory and take minutes on the CPU. They go to a real GPU if it fits. */
+const UNTIMED_PARAMS = 30e6;
+
+/** The memory the engine may use on `backend`, for the size and fit checks: what one buffer may
+ * hold (the adapter's limit; the CPU engine has none below wasm32's 4 GiB), and a total that
+ * is assumed, as no browser tells it: 4 GiB on a GPU (most have more), 3 GiB for the CPU engine
+ * (wasm32's 4 GiB address space, less the engine, the data and the loaded files). */
+function limitsOn(backend) {
+  return backend === "wgpu" && gpu.limits
+    ? { max_buffer_bytes: gpu.limits.max_buffer_bytes, max_total_bytes: 4 * GiB }
+    : { max_buffer_bytes: 2 * GiB, max_total_bytes: 3 * GiB };
+}
 
 // Adapters that run WebGPU on the CPU: never the default unless they measure faster.
 const SOFTWARE = /swiftshader|llvmpipe|lavapipe|softpipe|warp|microsoft basic render|software/i;
@@ -98,7 +111,7 @@ export async function start(wanted, forced, hide, known, tasks_max) {
 /** The engine's place, as the page's banner shows it (`BackendStatus` in ../protocol.js). */
 export function status(measuring = false) {
   const key = shapeKey();
-  return { backend: ctx.backend, mode, gpu: { ...gpu }, speeds: (key && timed.get(key)) || null, speeds_key: key, measuring };
+  return { backend: ctx.backend, mode, gpu: { ...gpu }, limits: limitsOn(ctx.backend), speeds: (key && timed.get(key)) || null, speeds_key: key, measuring };
 }
 
 let shape = null;
@@ -160,8 +173,13 @@ async function gpuProblem() {
   }
   if (!gpu.available) return `WebGPU cannot train here: ${gpu.reason}`;
   if (!shape) return null;
-  const limits = { max_buffer_bytes: gpu.limits.max_buffer_bytes, max_total_bytes: 2 * GiB };
-  const size = await locked(() => ctx.engine.checkSize(shape, shape.batch, limits, shape.vocab_size));
+  if (shape.params > UNTIMED_PARAMS) {
+    // A big model goes to the GPU if it can at least generate there (training is then offered
+    // the batch and context that fit: the page asks `fit`).
+    const fit = await locked(() => ctx.engine.fit(1, 0, limitsOn("wgpu")));
+    return fit.generate ? null : "on WebGPU this model does not fit even to generate";
+  }
+  const size = await locked(() => ctx.engine.checkSize(shape, shape.batch, limitsOn("wgpu"), shape.vocab_size, 0));
   return size.problem && `on WebGPU ${size.problem}`;
 }
 
@@ -171,7 +189,7 @@ async function readShape(batch) {
   const models = await locked(() => ctx.engine.models());
   const info = models.some((m) => m.key === "current") ? await locked(() => ctx.engine.modelInfo()) : null;
   const same = info && shape && ["n_layer", "n_head", "n_embd", "block_size", "vocab_size"].every((k) => shape[k] === info[k]);
-  shape = info && { n_layer: info.n_layer, n_head: info.n_head, n_embd: info.n_embd, block_size: info.block_size, vocab_size: info.vocab_size, batch: same ? shape.batch : batch };
+  shape = info && { n_layer: info.n_layer, n_head: info.n_head, n_embd: info.n_embd, block_size: info.block_size, vocab_size: info.vocab_size, params: info.params, batch: same ? shape.batch : batch };
 }
 
 /** Runs `fn` with training, generating and chat held off (see `busy`). */
@@ -197,6 +215,10 @@ export function choose(batch) {
       if (!shape) {
         // No model yet, nothing to time: wait on the likelier winner.
         await moveTo(gpu.software ? "cpu" : "wgpu");
+        return announce();
+      }
+      if (shape.params > UNTIMED_PARAMS) {
+        await moveTo(!gpu.software && !(await gpuProblem()) ? "wgpu" : "cpu");
         return announce();
       }
       const key = shapeKey();

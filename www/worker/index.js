@@ -3,7 +3,7 @@
 //
 // state.js: the engine, the run and the call queue · loops.js: the training loops · runs.js:
 // autosaves to IndexedDB (storage.js) · reward_sandbox.js: the page's own reward function.
-import init, { recipes, version } from "../pkg/llmplay.js";
+import init, { Engine, recipes, version } from "../pkg/llmplay.js";
 import * as storage from "./storage.js";
 import { ctx, run, locked, post, message, fatal, crash, yieldToMessages } from "./state.js";
 import { saving, saveSlot, BASE, START, REWARD } from "./runs.js";
@@ -18,6 +18,21 @@ function notMoving() {
 }
 /** Sequences a training step: the run's, or pretraining's default (for timing the backends). */
 const batchSize = () => run.settings?.batch_size || recipes().pretrain.batch_size;
+
+/** Replaces the model with one `load` gives the engine (a bundle, a folder) with this backend's
+ * memory limits, then puts it on the faster backend. A bad file, or one too big for the device,
+ * changes nothing (the engine checks it whole first). */
+async function loadModel(load) {
+  if (run.state === "running") throw new Error("pause or stop training first");
+  await locked(() => {
+    load(ctx.engine, backends.status().limits);
+    run.history = [];
+    run.state = "idle";
+    run.stage = "pretrain";
+  });
+  await backends.choose(batchSize());
+  return locked(() => ctx.engine.modelInfo());
+}
 
 // --- Commands -----------------------------------------------------------------------------
 const commands = {
@@ -58,8 +73,8 @@ const commands = {
   tokenize({ text }) {
     return locked(() => ctx.engine.tokenize(text));
   },
-  check_size({ shape, batch, limits, vocab_size }) {
-    return locked(() => ctx.engine.checkSize(shape, batch, limits, vocab_size));
+  check_size({ shape, batch, limits, vocab_size, context }) {
+    return locked(() => ctx.engine.checkSize(shape, batch, limits, vocab_size, context || 0));
   },
   async init_model({ shape, seed, batch }) {
     if (run.state === "running") throw new Error("pause or stop training first");
@@ -225,16 +240,18 @@ const commands = {
     const bytes = await locked(() => ctx.engine.exportBundle());
     return bytes;
   },
-  async load_bundle({ bytes }) {
-    if (run.state === "running") throw new Error("pause or stop training first");
-    await locked(() => {
-      ctx.engine.loadBundle(new Uint8Array(bytes));
-      run.history = [];
-      run.state = "idle";
-      run.stage = "pretrain";
-    });
-    await backends.choose(batchSize());
-    return locked(() => ctx.engine.modelInfo());
+  load_bundle({ bytes }) {
+    return loadModel((engine, limits) => engine.loadBundle(new Uint8Array(bytes), limits));
+  },
+  folder_files() {
+    return Engine.folderFiles();
+  },
+  load_folder({ files }) {
+    const arrays = Object.fromEntries(Object.entries(files).map(([name, bytes]) => [name, new Uint8Array(bytes)]));
+    return loadModel((engine, limits) => engine.loadFolder(arrays, limits));
+  },
+  fit({ batch, context, limits }) {
+    return locked(() => ctx.engine.fit(batch, context || 0, limits));
   },
   /** This tab's run becomes `run_id` (a new model starts a new saved run). */
   set_run({ run_id: id }) {

@@ -3,7 +3,7 @@ import { fill, b, h } from "../../dom.js";
 import { $, app } from "../state.js";
 import { call } from "../rpc.js";
 import { show, showError, enable, fmt, bytes, onFilePicked } from "../ui.js";
-import { loadBundleBytes } from "./share.js";
+import { loadBundleBytes, loadFolderFiles } from "./share.js";
 
 async function useCorpus(name, buffer) {
   showError("corpus-error", null);
@@ -49,8 +49,25 @@ document.addEventListener("dragleave", (e) => { if (!e.relatedTarget) zone.class
 document.addEventListener("drop", async (e) => {
   e.preventDefault();
   zone.classList.remove("over");
-  const file = e.dataTransfer.files[0];
+  // A dropped folder (or several files) is a model folder; its files are read one level deep.
+  const entries = [...e.dataTransfer.items].map((i) => i.webkitGetAsEntry?.()).filter(Boolean);
+  const folder = entries.find((en) => en.isDirectory);
+  const files = folder ? await folderFiles(folder) : [...e.dataTransfer.files];
+  const file = files[0];
   if (!file) return;
-  if (file.name.endsWith(".safetensors")) await loadBundleBytes(file.name, await file.arrayBuffer());
+  if (folder || files.length > 1) await loadFolderFiles(folder?.name || files.map((f) => f.name).join(", "), files);
+  else if (file.name.endsWith(".safetensors")) await loadBundleBytes(file.name, await file.arrayBuffer());
   else await useCorpus(file.name, await file.arrayBuffer());
 });
+
+/** The files directly in a dropped folder (FileSystemDirectoryEntry), as File objects. */
+async function folderFiles(dir) {
+  const reader = dir.createReader();
+  const entries = [];
+  for (;;) {
+    const batch = await new Promise((ok, fail) => reader.readEntries(ok, fail));
+    if (!batch.length) break;
+    entries.push(...batch);
+  }
+  return Promise.all(entries.filter((en) => en.isFile).map((en) => new Promise((ok, fail) => en.file(ok, fail))));
+}

@@ -18,9 +18,9 @@ $("preset").onchange = () => {
   }
   updateSize();
 };
-for (const id of [...shapeFields, "dropout", "batch"]) {
+for (const id of [...shapeFields, "dropout", "batch", "train-context"]) {
   $(id).addEventListener("input", () => {
-    if (id !== "batch" && id !== "dropout") $("preset").value = "custom";
+    if (shapeFields.includes(id)) $("preset").value = "custom";
     updateSize();
   });
 }
@@ -29,9 +29,10 @@ for (const id of [...shapeFields, "dropout", "batch"]) {
 export async function updateSize() {
   if (!started() || !app.limits) return;
   try {
-    const s = await call("check_size", { shape: currentShape(), batch: num("batch"), limits: app.limits, vocab_size: app.vocabSize || app.recipes.pretrain.vocab_size });
+    const context = num("train-context") || num("block");
+    const s = await call("check_size", { shape: currentShape(), batch: num("batch"), context, limits: app.limits, vocab_size: app.vocabSize || app.recipes.pretrain.vocab_size });
     app.sizeProblem = s.problem;
-    fill($("model-size"), b(human(s.params)), " parameters · about ", b(bytes(s.memory.total_bytes)), ` to train with batch ${num("batch")}`);
+    fill($("model-size"), b(human(s.params)), " parameters · about ", b(bytes(s.memory.total_bytes)), ` to train with batch ${num("batch")}${context < num("block") ? ` × ${context} tokens` : ""}`);
     showError("model-error", s.problem);
   } catch (e) {
     app.sizeProblem = e.message;
@@ -59,6 +60,9 @@ $("model-create").onclick = async () => {
 
 /** A new model (created or loaded): every stage starts over from it. */
 export function modelReplaced() {
+  // What fits is said again for a big loaded model (share.js `fitTraining`).
+  app.trainProblem = null;
+  for (const id of ["model-fit", "sft-fit", "sft-note"]) $(id).hidden = true;
   setRunState("idle", "pretrain");
   for (const stage of ["pretrain", "sft", "rl"]) panel(stage).reset();
   clearPane("a");

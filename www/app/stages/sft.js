@@ -9,6 +9,7 @@ import { runPanel, setRunState, onRunState } from "../run_panel.js";
 import { readForm, uiState } from "../forms.js";
 import { askPersistence } from "../saved.js";
 import { refreshModels } from "./chat.js";
+import { checkFit } from "./share.js";
 
 const sftKind = () => document.querySelector("input[name=sft-source]:checked").value;
 $("sft-mix").oninput = () => { $("sft-mix-out").value = `${Math.round(num("sft-mix") * 100)}%`; };
@@ -107,9 +108,13 @@ export const sft = runPanel({
   canStart: () => app.sft.ready,
   async start(restart) {
     askPersistence();
+    await checkFit("sft-batch", "sft-context");
     const r = await call("sft", { settings: { ...readForm("sft"), seed: num("seed"), tasks: builtinTasks() }, restart, ui: uiState() });
     if (r.started) sft.reset();
     $("sft-status").textContent = `fine-tuning on ${fmt.format(r.train_conversations)} conversations`;
+    // A foreign tokenizer (a GPT-2 from the Hub) has just gained the chat tokens: say so.
+    if (r.note) $("sft-note").textContent = `${r.note[0].toUpperCase()}${r.note.slice(1)}.`;
+    if (r.started) show($("sft-note"), !!r.note);
     refreshModels();
   },
   status(ev, h) {

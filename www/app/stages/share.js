@@ -1,9 +1,10 @@
 // 9. Share: the model as one bundle file (safetensors with config.json and tokenizer.json in its
-// metadata, loadable by transformers), and loading one from a file or a link (`?model=URL`).
+// metadata, loadable by transformers), and loading one from a file or a link (`?model=URL`);
+// a Hugging Face GPT-2 from its folder's files or from the Hub (`?hf=NAME`).
 import { h, fill, b } from "../../dom.js";
 import { $, app } from "../state.js";
 import { call } from "../rpc.js";
-import { show, showError, enable, onFilePicked, download, schoolingSlug, schoolingText } from "../ui.js";
+import { show, showError, enable, onFilePicked, download, schoolingSlug, schoolingText, num, human, bytes } from "../ui.js";
 import { onRunState } from "../run_panel.js";
 import { newRun } from "../saved.js";
 import { renderTokenizer } from "./tokenizer.js";
@@ -20,32 +21,98 @@ $("download").onclick = async () => {
 };
 onFilePicked("bundle-file", (name, bytes) => loadBundleBytes(name, bytes));
 $("bundle-url-load").onclick = () => loadBundleUrl($("bundle-url").value.trim());
-onRunState((state) => { $("bundle-url-load").disabled = state === "running"; });
+onRunState((state) => {
+  for (const id of ["bundle-url-load", "hf-load"]) $(id).disabled = state === "running";
+});
 
 /** Loads a bundle as the current model; a bad file leaves everything as it was. */
-export async function loadBundleBytes(name, buffer) {
+export function loadBundleBytes(name, buffer) {
+  return loadModel(name, () => call("load_bundle", { bytes: buffer }, [buffer]));
+}
+
+/** Loads a model folder from `buffers` (file name → ArrayBuffer), as the engine reads one. */
+function loadFolderBuffers(name, buffers) {
+  return loadModel(name, () => call("load_folder", { files: buffers }, Object.values(buffers)));
+}
+
+/** The file names the engine reads from a model folder (asked once). */
+let folderNames = null;
+const modelFileNames = async () => (folderNames ??= await call("folder_files"));
+
+/** Loads the model in `files` (File objects: a picked or dropped folder, or several files);
+ * only the names the engine reads are read. */
+export async function loadFolderFiles(label, files) {
+  const wanted = new Set(await modelFileNames());
+  const buffers = {};
+  for (const file of files) {
+    if (wanted.has(file.name) && !(file.name in buffers)) buffers[file.name] = await file.arrayBuffer();
+  }
+  if (!Object.keys(buffers).length) {
+    showError("bundle-error", `${label}: none of ${[...wanted].join(", ")} is there. The current model is unchanged.`);
+    return false;
+  }
+  return loadFolderBuffers(label, buffers);
+}
+for (const id of ["folder-files", "folder-dir"]) {
+  $(id).onchange = async (e) => {
+    const files = [...e.target.files];
+    e.target.value = "";
+    if (!files.length) return;
+    const dir = files[0].webkitRelativePath?.split("/")[0];
+    await loadFolderFiles(dir || files.map((f) => f.name).join(", "), files);
+  };
+}
+
+async function loadModel(name, load) {
   showError("bundle-error", null);
   if (app.state === "running") {
     showError("bundle-error", "pause or stop training before loading another model");
     return false;
   }
   try {
-    app.model = await call("load_bundle", { bytes: buffer }, [buffer]);
+    app.model = await load();
     await newRun();
     const tok = await call("tokenizer_info").catch(() => null);
     if (tok) await renderTokenizer(tok);
     const m = app.model;
     [m.n_layer, m.n_head, m.n_embd, m.block_size].forEach((v, i) => { $(shapeFields[i]).value = v; });
     $("preset").value = "custom";
-    updateSize();
     modelReplaced();
     enable("model", true);
     fill($("share-link"), "Loaded ", b(name), `: ${schoolingText(app.model)}.`);
+    await fitTraining();
+    updateSize();
     return true;
   } catch (e) {
     showError("bundle-error", `${name}: ${e.message}. The current model is unchanged.`);
     return false;
   }
+}
+
+/**
+ * Says what the model can do in this device's memory and, where training as the forms ask
+ * does not fit, sets pretraining's and fine-tuning's batch and row length to the largest that
+ * do (GPT-2 trains in the page on shorter rows than its 1,024 tokens).
+ */
+export async function fitTraining() {
+  const shown = [$("model-fit"), $("sft-fit")];
+  const f = await call("fit", { batch: num("sft-batch"), context: num("sft-context"), limits: app.limits }).catch(() => null);
+  app.trainProblem = null;
+  for (const el of shown) show(el, !!f?.problem);
+  if (!f?.problem) return;
+  const size = () => [b(human(f.params)), " parameters"];
+  let parts;
+  if (f.train) {
+    for (const [batch, context] of [["batch", "train-context"], ["sft-batch", "sft-context"]]) {
+      $(batch).value = f.train.batch;
+      $(context).value = f.train.context;
+    }
+    parts = () => [...size(), ` · it ${f.problem}. Training is set to batch `, b(f.train.batch), " × ", b(f.train.context), " tokens a row, which fits (about ", b(bytes(f.train.memory.total_bytes)), ")."];
+  } else {
+    app.trainProblem = `this model is too big to train here: it ${f.problem}, and even batch 1 of short rows does not fit`;
+    parts = () => [...size(), ` · too big to train here (it ${f.problem}); it ${f.generate ? "can still generate and chat" : "does not fit even to generate"}.`];
+  }
+  for (const el of shown) fill(el, ...parts());
 }
 
 /** The file name in a URL's path ("m.safetensors" for https://host/dir/m.safetensors?x=1). */
@@ -56,6 +123,104 @@ function fileNameOf(url) {
     return url;
   }
 }
+
+/** Refuses to start a run whose batch and row length (the form's) do not fit this device. */
+export async function checkFit(batchId, contextId) {
+  if (app.trainProblem) throw new Error(app.trainProblem);
+  if (!app.limits) return;
+  const f = await call("fit", { batch: num(batchId), context: num(contextId), limits: app.limits });
+  if (!f.problem) return;
+  throw new Error(f.train ? `this model ${f.problem}: set batch ${f.train.batch} and row length ${f.train.context}, which fit` : `this model is too big to train here: it ${f.problem}`);
+}
+
+/** Reads a response's body with `onBytes(received)` as it arrives. */
+async function readBody(res, onBytes) {
+  const reader = res.body.getReader();
+  const chunks = [];
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.length;
+    onBytes(value.length);
+  }
+  const buf = new Uint8Array(received);
+  let off = 0;
+  for (const c of chunks) { buf.set(c, off); off += c.length; }
+  return buf.buffer;
+}
+
+/** A Hub model's name as the Hub spells one ("owner/name", or an old bare "name"): anything else
+ * is refused, since it could make some other address. */
+const HUB_NAME = /^[A-Za-z0-9][\w.-]{0,95}(\/[A-Za-z0-9][\w.-]{0,95})?$/;
+export const HUB = "https://huggingface.co";
+
+/**
+ * Downloads a model folder from the Hugging Face Hub (`resolve/main/`: the Hub serves it with
+ * CORS) with a progress bar, and loads it; the page's link then shares it (`?hf=NAME`).
+ */
+export async function loadHub(name) {
+  showError("bundle-error", null);
+  if (!HUB_NAME.test(name) || name.includes("..")) {
+    return showError("bundle-error", `"${name}" is not a Hugging Face model name: write it as owner/name, like openai-community/gpt2`);
+  }
+  if (app.state === "running") return showError("bundle-error", "pause or stop training before loading another model");
+  const url = (file) => `${HUB}/${name.split("/").map(encodeURIComponent).join("/")}/resolve/main/${file}`;
+  const bar = $("bundle-progress");
+  const text = $("bundle-progress-text");
+  show(bar);
+  show(text);
+  bar.removeAttribute("value");
+  $("hf-load").disabled = true;
+  try {
+    const names = await modelFileNames();
+    const weights = names.find((n) => n.endsWith(".safetensors"));
+    // Every file the engine reads, the small ones first; a missing one is for the engine to
+    // judge (a folder has tokenizer.json, or vocab.json + merges.txt), except the weights.
+    const responses = {};
+    for (const file of names) {
+      let res;
+      try {
+        res = await fetch(url(file));
+      } catch {
+        throw new Error("could not reach huggingface.co: check the network connection");
+      }
+      // The Hub answers 401 for a model that does not exist as for a private one.
+      const refused = res.status === 401 || res.status === 403 || res.status === 404;
+      if (refused && file === names[0] /* config.json */) throw new Error(`the Hub has no public model ${name}: check the name (a private or gated model cannot be loaded here)`);
+      if (res.status === 401 || res.status === 403) throw new Error(`${name} is private or gated on the Hub: this page loads public models`);
+      if (res.status === 404 && file === weights) throw new Error(`${name} has no ${weights} on the Hub (this page reads safetensors weights, not PyTorch .bin files)`);
+      if (res.status === 404) continue;
+      if (!res.ok) throw new Error(`the Hub answered ${res.status} ${res.statusText} for ${file}`);
+      responses[file] = res;
+    }
+    const total = Object.values(responses).reduce((n, r) => n + (Number(r.headers.get("content-length")) || 0), 0);
+    let received = 0;
+    const progress = (n) => {
+      received += n;
+      if (total) bar.value = Math.min(1, received / total);
+      text.textContent = `${name}: ${bytes(received)}${total ? ` of ${bytes(total)}` : ""}`;
+    };
+    const buffers = {};
+    for (const [file, res] of Object.entries(responses)) buffers[file] = await readBody(res, progress);
+    text.textContent = `${name}: checking and loading the weights…`;
+    if (await loadFolderBuffers(name, buffers)) {
+      const link = new URL(location.href);
+      link.searchParams.delete("model");
+      link.searchParams.set("hf", name);
+      $("share-link").append(" Share it: ", h("a", { href: link.href }, link.href));
+    }
+  } catch (e) {
+    showError("bundle-error", `could not load ${name} from the Hub: ${e.message}. The current model is unchanged.`);
+  } finally {
+    show(bar, false);
+    show(text, false);
+    $("hf-load").disabled = app.state === "running";
+  }
+}
+$("hf-load").onclick = () => loadHub($("hf-name").value.trim());
+$("hf-name").addEventListener("keydown", (e) => { if (e.key === "Enter") $("hf-load").click(); });
 
 /** Downloads a bundle (with progress) and loads it; the page's link then shares it. */
 export async function loadBundleUrl(url) {

@@ -1,0 +1,84 @@
+// A real GPT-2's cost in the page: distilgpt2- and gpt2-shaped models (random weights, GPT-2's
+// tokenizer) served by the fixture Hub of tests/browser/hub.mjs and loaded by `?hf=`, on the
+// wasm CPU engine and on WebGPU (SwiftShader here: a CPU). For each: the load time (download,
+// check, build), the browser's peak memory (its processes' resident set, sampled), generation's
+// tokens/s, and a fine-tuning step's time at batch 1 × 64-token rows (tokens/s of rows trained
+// on). Not a test: minutes a model.
+//
+//   cargo xtask build-web && node bench/gpt2.mjs [cpu,webgpu] [distilgpt2,gpt2] [SFT_STEPS]
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { serve } from "./serve.mjs";
+import { GPT2, DISTILGPT2, makeGpt2Folder, startHub } from "../tests/browser/hub.mjs";
+
+const backends = (process.argv[2] || "cpu,webgpu").split(",");
+const shapes = (process.argv[3] || "distilgpt2,gpt2").split(",");
+const sftSteps = Number(process.argv[4] || 3);
+const SHAPES = { gpt2: ["openai-community/gpt2", GPT2], distilgpt2: ["distilbert/distilgpt2", DISTILGPT2] };
+
+const dir = mkdtempSync(join(tmpdir(), "llmplay-bench-hub-"));
+const repos = {};
+for (const name of shapes) repos[SHAPES[name][0]] = makeGpt2Folder(join(dir, name), SHAPES[name][1]);
+const { base, server } = await serve();
+const GiB = 1024 ** 3;
+
+/** The resident memory of every Chromium process, in bytes. */
+function browserRss() {
+  const out = execFileSync("ps", ["-C", "chromium", "-o", "rss="]).toString();
+  return out.split("\n").filter(Boolean).reduce((n, kb) => n + Number(kb) * 1024, 0);
+}
+
+const rows = [];
+for (const backend of backends) {
+  for (const name of shapes) {
+    const [repo] = SHAPES[name];
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--enable-unsafe-webgpu", "--no-sandbox"] });
+    const context = await browser.newContext();
+    const hub = await startHub(context, repos);
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.error("page error:", e.message));
+    let peak = 0;
+    const sampler = setInterval(() => { try { peak = Math.max(peak, browserRss()); } catch { /* between processes */ } }, 250);
+    await page.goto(`${base}?backend=${backend}&hf=${repo}`);
+    await page.waitForSelector("body[data-ready=true]", { timeout: 120_000 });
+    const t0 = Date.now();
+    await page.waitForSelector("#bundle-progress:not([hidden])");
+    await page.waitForFunction(() => document.querySelector("#bundle-progress").hidden, null, { timeout: 1_200_000 });
+    const load = (Date.now() - t0) / 1000;
+    const error = await page.evaluate(() => { const e = document.querySelector("#bundle-error"); return e.hidden ? null : e.textContent; });
+    if (error) throw new Error(error);
+    const on = await page.getAttribute("#backend", "data-backend");
+    const fit = await page.textContent("#model-fit");
+    const afterLoad = browserRss();
+
+    await page.fill("#prompt", "The meaning of life is");
+    await page.fill("#max-tokens", "16");
+    await page.evaluate(() => { delete document.querySelector("#gen-output").dataset.done; });
+    const g0 = Date.now();
+    await page.click("#gen-start");
+    await page.waitForSelector("#gen-output[data-done=true]", { timeout: 1_200_000 });
+    const genTps = 16 / ((Date.now() - g0) / 1000);
+
+    await page.waitForSelector("#sft-example span", { timeout: 120_000 });
+    for (const [id, v] of [["#sft-steps", sftSteps], ["#sft-batch", 1], ["#sft-context", 64], ["#sft-eval-every", 0], ["#sft-eval-n", 0], ["#sft-sample-every", 0], ["#sft-warmup", 1], ["#sft-autosave-every", 0], ["#sft-lr", 1e-4], ["#sft-min-lr", 1e-5]]) {
+      await page.fill(id, String(v));
+    }
+    await page.click("#sft-start");
+    await page.waitForFunction((n) => window.llmplay.app.sft.history.length === n && document.body.dataset.trainState === "done", sftSteps, { timeout: 3_600_000 });
+    const elapsed = await page.evaluate(() => window.llmplay.app.sft.history.map((e) => e.elapsed_s));
+    clearInterval(sampler);
+    // The first step builds (and on WebGPU compiles): the later ones are the speed. A step is
+    // one row of 64 tokens, forward and backward through the whole model, and AdamW's update.
+    const stepS = (elapsed.at(-1) - elapsed[0]) / Math.max(1, elapsed.length - 1);
+    rows.push({ model: name, asked: backend, ran_on: on, load_s: load.toFixed(1), rss_after_load_gib: (afterLoad / GiB).toFixed(2), peak_rss_gib: (peak / GiB).toFixed(2), generate_tokens_per_s: genTps.toFixed(2), sft_step_s: stepS.toFixed(2), sft_tokens_per_s: (64 / stepS).toFixed(1), fit });
+    console.log(JSON.stringify(rows.at(-1)));
+    hub.close();
+    await browser.close();
+  }
+}
+console.table(rows.map(({ fit, ...r }) => r));
+server.close();
+rmSync(dir, { recursive: true, force: true });
