@@ -3,9 +3,10 @@
 // wasm CPU engine and on WebGPU (SwiftShader here: a CPU). For each: the load time (download,
 // check, build), the browser's peak memory (its processes' resident set, sampled), generation's
 // tokens/s, and a fine-tuning step's time at batch 1 × 64-token rows (tokens/s of rows trained
-// on). Not a test: minutes a model.
+// on; BENCH_FITTED=1: at the batch and row length the page sets to fit). Not a test: minutes a
+// model.
 //
-//   cargo xtask build-web && node bench/gpt2.mjs [cpu,webgpu] [distilgpt2,gpt2] [SFT_STEPS]
+//   cargo xtask build-web && [BENCH_FITTED=1] node bench/gpt2.mjs [cpu,webgpu] [distilgpt2,gpt2] [SFT_STEPS]
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,7 +32,7 @@ function browserRss() {
   return out.split("\n").filter(Boolean).reduce((n, kb) => n + Number(kb) * 1024, 0);
 }
 
-const rows = [];
+const table = [];
 for (const backend of backends) {
   for (const name of shapes) {
     const [repo] = SHAPES[name];
@@ -63,7 +64,10 @@ for (const backend of backends) {
     const genTps = 16 / ((Date.now() - g0) / 1000);
 
     await page.waitForSelector("#sft-example span", { timeout: 120_000 });
-    for (const [id, v] of [["#sft-steps", sftSteps], ["#sft-batch", 1], ["#sft-context", 64], ["#sft-eval-every", 0], ["#sft-eval-n", 0], ["#sft-sample-every", 0], ["#sft-warmup", 1], ["#sft-autosave-every", 0], ["#sft-lr", 1e-4], ["#sft-min-lr", 1e-5]]) {
+    // BENCH_FITTED=1: the batch and row length the page set to fit (else one row of 64 tokens).
+    const rows = process.env.BENCH_FITTED ? [] : [["#sft-batch", 1], ["#sft-context", 64]];
+    const shape = [await page.inputValue("#sft-batch"), await page.inputValue("#sft-context")];
+    for (const [id, v] of [["#sft-steps", sftSteps], ...rows, ["#sft-eval-every", 0], ["#sft-eval-n", 0], ["#sft-sample-every", 0], ["#sft-warmup", 1], ["#sft-autosave-every", 0], ["#sft-lr", 1e-4], ["#sft-min-lr", 1e-5]]) {
       await page.fill(id, String(v));
     }
     await page.click("#sft-start");
@@ -73,12 +77,13 @@ for (const backend of backends) {
     // The first step builds (and on WebGPU compiles): the later ones are the speed. A step is
     // one row of 64 tokens, forward and backward through the whole model, and AdamW's update.
     const stepS = (elapsed.at(-1) - elapsed[0]) / Math.max(1, elapsed.length - 1);
-    rows.push({ model: name, asked: backend, ran_on: on, load_s: load.toFixed(1), rss_after_load_gib: (afterLoad / GiB).toFixed(2), peak_rss_gib: (peak / GiB).toFixed(2), generate_tokens_per_s: genTps.toFixed(2), sft_step_s: stepS.toFixed(2), sft_tokens_per_s: (64 / stepS).toFixed(1), fit });
-    console.log(JSON.stringify(rows.at(-1)));
+    const tokens = process.env.BENCH_FITTED ? shape[0] * shape[1] : 64;
+    table.push({ model: name, asked: backend, ran_on: on, load_s: load.toFixed(1), rss_after_load_gib: (afterLoad / GiB).toFixed(2), peak_rss_gib: (peak / GiB).toFixed(2), generate_tokens_per_s: genTps.toFixed(2), sft_rows: process.env.BENCH_FITTED ? shape.join(" × ") : "1 × 64", sft_step_s: stepS.toFixed(2), sft_tokens_per_s: (tokens / stepS).toFixed(1), fit });
+    console.log(JSON.stringify(table.at(-1)));
     hub.close();
     await browser.close();
   }
 }
-console.table(rows.map(({ fit, ...r }) => r));
+console.table(table.map(({ fit, ...r }) => r));
 server.close();
 rmSync(dir, { recursive: true, force: true });

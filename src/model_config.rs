@@ -201,7 +201,10 @@ impl GptConfig {
         // Per layer and token: LayerNorms, qkv, attention output and projections (~10c), the MLP
         // and GELU's intermediates (~5f), and attention scores before and after softmax (3·h·t).
         let per_layer = b * t * (10 * c + 5 * f + 3 * h * t);
-        let logits = 3 * b * t * v;
+        // The logits and what cross-entropy and its backward pass make of them (softmax, its
+        // log, their gradients): about six of them, measured the hard way in the page's wasm
+        // engine, where three let distilgpt2's batch 4 × 256 run out of memory.
+        let logits = 6 * b * t * v;
         let floats = 4 * self.num_params() as u64 + self.n_layer as u64 * per_layer + logits;
         let largest = [b * t * v, b * h * t * t, b * t * f, v * c].into_iter().max().unwrap_or(0);
         MemoryEstimate { total_bytes: 4 * floats, largest_buffer_bytes: 4 * largest }

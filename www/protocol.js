@@ -86,6 +86,8 @@
  * as asked (its estimate, and the problem when it does not fit), else the largest batch × context
  * that does (null: none), and whether generating fits.
  * @typedef {{max_buffer_bytes: number, max_total_bytes: number}} MemoryLimits
+ * @typedef {{kind: string, vocab_size: number, chars_per_token: number | null,
+ *   special_tokens: string[], chat_tokens: number}} TokenizerInfo
  * @typedef {{total_bytes: number, largest_buffer_bytes: number}} MemoryEstimate
  * @typedef {{params: number, asked: MemoryEstimate, problem: string | null,
  *   train: {batch: number, context: number, memory: MemoryEstimate} | null, generate: boolean}} Fit
@@ -109,8 +111,8 @@
  *   set_backend: [{backend: "auto" | "cpu" | "wgpu"}, BackendStatus],
  *   corpus: [{name: string, bytes: ArrayBuffer}, {name: string, bytes: number, chars: number, lines: number,
  *     preview: string, encoding: string | null}],
- *   tokenizer: [{kind: "char" | "bpe", vocab_size: number}, {kind: string, vocab_size: number, chars_per_token: number | null}],
- *   tokenizer_info: [{}, {kind: string, vocab_size: number, chars_per_token: number | null}],
+ *   tokenizer: [{kind: "char" | "bpe", vocab_size: number}, TokenizerInfo],
+ *   tokenizer_info: [{}, TokenizerInfo],
  *   tokenize: [{text: string}, [number, string][]],
  *   check_size: [{shape: ModelShape, batch: number, context?: number, limits: MemoryLimits,
  *     vocab_size: number}, {params: number, memory: MemoryEstimate, problem: string | null}],
@@ -126,6 +128,7 @@
  *   export_bundle: [{}, Uint8Array],
  *   load_bundle: [{bytes: ArrayBuffer}, ModelInfo],
  *   folder_files: [{}, string[]],
+ *   check_config: [{config_json: string}, {params: number, weights_bytes: number}],
  *   load_folder: [{files: Object<string, ArrayBuffer>}, ModelInfo],
  *   chat_data: [{kind: "builtin" | "jsonl", text?: string, skip_bad?: boolean, seed?: number, tasks?: string[]}, {train: number, val: number,
  *     learned_fraction: number, bad_lines: [number, string][]}],

@@ -10,7 +10,7 @@ use crate::data::{Split, TokenData};
 use crate::model::{GptConfig, MemoryLimits};
 use crate::recipe::PretrainSettings;
 use crate::stage::Stage;
-use crate::tokenizer::{chunks, Tokenizer, TokenizerKind};
+use crate::tokenizer::{chunks, Tokenizer, TokenizerKind, SPECIAL_TOKENS};
 use crate::train::{TrainConfig, Trainer};
 
 /// The model shape the page chooses (the vocabulary comes from the tokenizer).
@@ -111,11 +111,17 @@ impl Engine {
             kind: String,
             vocab_size: usize,
             chars_per_token: Option<f64>,
+            /// The special tokens it has of llmplay's (`<|endoftext|>` and the chat tokens):
+            /// all of them for ours, only `<|endoftext|>` for GPT-2's until SFT adds the rest.
+            special_tokens: Vec<&'static str>,
+            chat_tokens: usize,
         }
         to_js(&TokenizerInfo {
             kind: tokenizer.kind().map_or("other".into(), |k| format!("{k:?}").to_lowercase()),
             vocab_size: tokenizer.vocab_size(),
             chars_per_token: (tokens > 0).then(|| sample.chars().count() as f64 / tokens as f64),
+            special_tokens: SPECIAL_TOKENS.iter().copied().filter(|t| tokenizer.token_id(t).is_some()).collect(),
+            chat_tokens: SPECIAL_TOKENS.len(),
         })
     }
 

@@ -61,6 +61,17 @@ impl Engine {
         self.adopt(bundle, limits)
     }
 
+    /// Checks a model folder's `config.json` against this device's memory (`limits`) before
+    /// its weights are downloaded or read: a model that does not fit even to generate is
+    /// refused with the reason; else its parameters and the size of its f32 weights.
+    #[wasm_bindgen(js_name = checkConfig)]
+    pub fn check_config(config_json: &str, limits: JsValue) -> Result<JsValue, JsError> {
+        let config = crate::bundle::parse_hf_config(config_json).map_err(js_err)?;
+        generation_fits(&config, &from_js(limits)?)?;
+        let params = config.num_params();
+        super::to_js(&serde_json::json!({ "params": params, "weights_bytes": 4 * params as u64 }))
+    }
+
     /// The file names `loadFolder` reads, for the page to pick from a dropped folder or fetch.
     #[wasm_bindgen(js_name = folderFiles)]
     pub fn folder_files() -> Vec<String> {
@@ -71,19 +82,7 @@ impl Engine {
     /// buffer over a GPU's limit would lose the device).
     fn adopt(&mut self, bundle: Bundle, limits: JsValue) -> Result<JsValue, JsError> {
         if !limits.is_undefined() && !limits.is_null() {
-            let limits: MemoryLimits = from_js(limits)?;
-            let fit = bundle.config.fit(1, 0, &limits);
-            if !fit.generate {
-                let need = bundle.config.generation_memory();
-                let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-                return Err(js_err(format!(
-                    "this model does not fit this device even to generate: it needs about {:.2} GiB with a buffer of {:.2} GiB, and here {:.2} GiB is the most in all and {:.2} GiB in one buffer",
-                    gib(need.total_bytes),
-                    gib(need.largest_buffer_bytes),
-                    gib(limits.max_total_bytes),
-                    gib(limits.max_buffer_bytes)
-                )));
-            }
+            generation_fits(&bundle.config, &from_js(limits)?)?;
         }
         let model = bundle.model(&self.device).map_err(js_err)?;
         self.reset_model();
@@ -163,4 +162,21 @@ impl Engine {
         self.clock.pause();
         self.model_info()
     }
+}
+
+/// Refuses a model that does not fit `limits` even to generate (a buffer over a GPU's limit
+/// would lose the device; past wasm32's memory the engine would abort).
+fn generation_fits(config: &crate::model::GptConfig, limits: &MemoryLimits) -> Result<(), JsError> {
+    if config.fit(1, 0, limits).generate {
+        return Ok(());
+    }
+    let need = config.generation_memory();
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    Err(js_err(format!(
+        "this model does not fit this device even to generate: it needs about {:.2} GiB with a buffer of {:.2} GiB, and here {:.2} GiB is the most in all and {:.2} GiB in one buffer",
+        gib(need.total_bytes),
+        gib(need.largest_buffer_bytes),
+        gib(limits.max_total_bytes),
+        gib(limits.max_buffer_bytes)
+    )))
 }

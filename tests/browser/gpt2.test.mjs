@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync, rmSync, openSync, readSync, closeSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync, openSync, readSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useBrowser, shared, SHOTS } from "./helpers.mjs";
@@ -65,6 +65,7 @@ test("a GPT-2 from the Hub loads by ?hf=, generates, fine-tunes to chat and expo
 
     // What fits: the CPU engine's memory does not hold batch 8 of 1,024-token rows; fine-tuning
     // is set to the largest batch and row length that fit, and the page says so.
+    assert.match(await page.textContent("#tok-stats"), /^Byte-level BPE: 50,257 tokens in the vocabulary \(no chat tokens yet: fine-tuning adds them\)/);
     const fit = await page.textContent("#model-fit");
     assert.match(fit, /124\.44M parameters · it needs about [\d.]+ GiB to train with batch 8 × 1024 tokens, more than the [\d.]+ GiB available here\. Training is set to batch \d+ × \d+ tokens a row/);
     const [, batch, rows] = fit.match(/set to batch (\d+) × (\d+)/);
@@ -95,6 +96,7 @@ test("a GPT-2 from the Hub loads by ?hf=, generates, fine-tunes to chat and expo
     await page.waitForFunction(() => window.llmplay.app.sft.history.length === 2 && document.body.dataset.trainState === "done", null, { timeout: 900_000 });
     console.log(`# 2 SFT steps (batch 1 × 64 tokens) in ${((Date.now() - sft) / 1000).toFixed(1)} s`);
     assert.match(await page.textContent("#sft-note"), /^The tokenizer had no chat tokens: added <\|user\|> <\|assistant\|> <\|end\|> <\|system\|> as ids 50257–50260 and grew the embeddings to 50261 rows/);
+    assert.match(await page.textContent("#tok-stats"), /^Byte-level BPE: 50,261 tokens in the vocabulary \(5 reserved for chat\)/);
     const losses = await page.evaluate(() => window.llmplay.app.sft.history.map((e) => e.train_loss));
     assert.ok(losses.every((l) => Number.isFinite(l) && l > 0), JSON.stringify(losses));
 
@@ -126,9 +128,12 @@ test("a GPT-2 from the Hub loads by ?hf=, generates, fine-tunes to chat and expo
 test("a Hub name that is not one, a model the Hub lacks and no network each say so; a folder or its files load by the pickers", async () => {
   const dir = mkdtempSync(join(tmpdir(), "llmplay-hub-"));
   const context = await shared.browser.newContext({ viewport: { width: 390, height: 844 } });
-  const hub = await startHub(context, { "someone/no-weights": dir });
+  const large = mkdtempSync(join(tmpdir(), "llmplay-hub-large-"));
+  const hub = await startHub(context, { "someone/no-weights": dir, "openai-community/gpt2-large": large });
   try {
-    writeFileSync(join(dir, "config.json"), "{}");
+    writeFileSync(join(dir, "config.json"), readFileSync("tests/fixtures/hf-tiny-gpt2/config.json"));
+    // GPT-2 large's config (774M parameters): past the CPU engine's memory even to generate.
+    writeFileSync(join(large, "config.json"), JSON.stringify({ model_type: "gpt2", vocab_size: 50257, n_positions: 1024, n_embd: 1280, n_layer: 36, n_head: 20 }));
     const page = await context.newPage();
     page.errors = [];
     page.on("pageerror", (e) => page.errors.push(String(e)));
@@ -146,6 +151,8 @@ test("a Hub name that is not one, a model the Hub lacks and no network each say 
     assert.equal(hub.requests.length, 0, "nothing was fetched for a bad name");
     assert.match(await tryName("nobody/nothing"), /the Hub has no public model nobody\/nothing: check the name .*The current model is unchanged/);
     assert.match(await tryName("someone/no-weights"), /has no model\.safetensors on the Hub/);
+    assert.match(await tryName("openai-community/gpt2-large"), /does not fit this device even to generate: it needs about [\d.]+ GiB/);
+    assert.ok(!hub.requests.some((p) => p.includes("gpt2-large") && !p.endsWith("config.json")), `only its config.json was fetched: ${hub.requests}`);
     hub.offline();
     assert.match(await tryName("openai-community/gpt2"), /could not reach huggingface\.co: check the network connection/);
     assert.equal(await page.evaluate(() => window.llmplay.app.model), null, "no model appeared");
@@ -153,7 +160,7 @@ test("a Hub name that is not one, a model the Hub lacks and no network each say 
 
     // A model folder picked (its other files ignored), or its files picked one by one.
     await page.setInputFiles("#folder-dir", "tests/fixtures/hf-tiny-gpt2");
-    await page.waitForFunction(() => /Loaded/.test(document.querySelector("#share-link").textContent));
+    await page.waitForFunction(() => /Loaded/.test(document.querySelector("#share-link").textContent) && !window.llmplay.app.loading);
     assert.match(await page.textContent("#share-link"), /^Loaded hf-tiny-gpt2: trained elsewhere \(imported\)\.$/);
     assert.equal(await page.evaluate(() => window.llmplay.app.model.vocab_size), 300);
     assert.equal(await page.isHidden("#model-fit"), true, "a small model fits: nothing to say");
@@ -165,6 +172,6 @@ test("a Hub name that is not one, a model the Hub lacks and no network each say 
   } finally {
     await context.close();
     hub.close();
-    rmSync(dir, { recursive: true, force: true });
+    for (const d of [dir, large]) rmSync(d, { recursive: true, force: true });
   }
 });

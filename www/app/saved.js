@@ -9,7 +9,8 @@ import { restoreUi, restoreFields } from "./forms.js";
 import { panel, setRunState } from "./run_panel.js";
 import { renderCorpus } from "./stages/data.js";
 import { renderTokenizer } from "./stages/tokenizer.js";
-import { updateSize, renderModelInfo, enableModelStages } from "./stages/model.js";
+import { updateSize, renderModelInfo, enableModelStages, forgetFit } from "./stages/model.js";
+import { fitTraining } from "./stages/share.js";
 import { pretrain } from "./stages/pretrain.js";
 import { restoreChatSource } from "./stages/sft.js";
 import { renderRules } from "./stages/rl.js";
@@ -59,6 +60,7 @@ export async function resumeRun(id) {
   if (!(await tabs.own(id))) return toast("That run is open in another tab: continue it there, or close that tab first.");
   try {
     const r = await call("resume_saved", { run_id: id });
+    forgetFit(); // before the run's own settings come back
     renderCorpus(r.corpus);
     enable("tokenizer", true);
     if (r.ui) restoreUi(r.ui);
@@ -80,6 +82,7 @@ export async function resumeRun(id) {
     for (const ev of r.history) stage.push(ev);
     renderModelInfo();
     enableModelStages();
+    await fitTraining();
     const doing = { sft: "fine-tuning", rl: "RL" }[r.stage] || "training";
     setRunState("paused", r.stage);
     toast(r.finished

@@ -24,6 +24,10 @@ export const app = {
   sizeProblem: null,
   /** Why the current model (a big one loaded) cannot train here at all, if it cannot. */
   trainProblem: null,
+  /** Whether the forms' batch and row length were set to what fits a big model. */
+  fitted: false,
+  /** Whether a model is being downloaded or loaded (one at a time). */
+  loading: false,
   /** Pretraining's events (the loss chart's data). */
   history: [],
   genPieces: [],

@@ -246,6 +246,9 @@ const commands = {
   folder_files() {
     return Engine.folderFiles();
   },
+  check_config({ config_json }) {
+    return Engine.checkConfig(config_json, backends.status().limits);
+  },
   load_folder({ files }) {
     const arrays = Object.fromEntries(Object.entries(files).map(([name, bytes]) => [name, new Uint8Array(bytes)]));
     return loadModel((engine, limits) => engine.loadFolder(arrays, limits));

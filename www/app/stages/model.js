@@ -58,11 +58,20 @@ $("model-create").onclick = async () => {
   }
 };
 
-/** A new model (created or loaded): every stage starts over from it. */
-export function modelReplaced() {
-  // What fits is said again for a big loaded model (share.js `fitTraining`).
+/** What was said and set for the last big model (share.js `fitTraining`) is for it alone: the
+ * notes go, and batch and row length it set go back to the recipes'. */
+export function forgetFit() {
   app.trainProblem = null;
   for (const id of ["model-fit", "sft-fit", "sft-note"]) $(id).hidden = true;
+  if (!app.fitted) return;
+  app.fitted = false;
+  const { pretrain, sft } = app.recipes;
+  for (const [id, v] of [["batch", pretrain.batch_size], ["train-context", pretrain.context], ["sft-batch", sft.batch_size], ["sft-context", sft.context]]) $(id).value = v;
+}
+
+/** A new model (created or loaded): every stage starts over from it. */
+export function modelReplaced() {
+  forgetFit();
   setRunState("idle", "pretrain");
   for (const stage of ["pretrain", "sft", "rl"]) panel(stage).reset();
   clearPane("a");

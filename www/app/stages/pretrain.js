@@ -3,12 +3,12 @@
 import { b } from "../../dom.js";
 import { $, app } from "../state.js";
 import { call } from "../rpc.js";
-import { fmt } from "../ui.js";
+import { fmt, num } from "../ui.js";
 import { charts } from "../charts.js";
 import { runPanel } from "../run_panel.js";
 import { readForm, uiState } from "../forms.js";
 import { askPersistence } from "../saved.js";
-import { checkFit } from "./share.js";
+import { checkFit, setRows } from "./share.js";
 
 const lastVal = (h) => [...h].reverse().find((e) => e.val_loss != null);
 
@@ -19,7 +19,7 @@ export const pretrain = runPanel({
   canStart: () => !app.sizeProblem,
   async start() {
     askPersistence();
-    await checkFit("batch", "train-context");
+    await checkFit(num("batch"), num("train-context"), setRows);
     const counts = await call("train", { settings: readForm("pretrain"), ui: uiState() });
     $("train-status").textContent = `${fmt.format(counts.train_tokens)} training tokens, ${fmt.format(counts.val_tokens)} validation tokens`;
   },

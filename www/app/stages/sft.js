@@ -9,7 +9,8 @@ import { runPanel, setRunState, onRunState } from "../run_panel.js";
 import { readForm, uiState } from "../forms.js";
 import { askPersistence } from "../saved.js";
 import { refreshModels } from "./chat.js";
-import { checkFit } from "./share.js";
+import { checkFit, setRows } from "./share.js";
+import { renderTokenizer } from "./tokenizer.js";
 
 const sftKind = () => document.querySelector("input[name=sft-source]:checked").value;
 $("sft-mix").oninput = () => { $("sft-mix-out").value = `${Math.round(num("sft-mix") * 100)}%`; };
@@ -108,12 +109,15 @@ export const sft = runPanel({
   canStart: () => app.sft.ready,
   async start(restart) {
     askPersistence();
-    await checkFit("sft-batch", "sft-context");
+    await checkFit(num("sft-batch"), num("sft-context"), setRows);
     const r = await call("sft", { settings: { ...readForm("sft"), seed: num("seed"), tasks: builtinTasks() }, restart, ui: uiState() });
     if (r.started) sft.reset();
     $("sft-status").textContent = `fine-tuning on ${fmt.format(r.train_conversations)} conversations`;
     // A foreign tokenizer (a GPT-2 from the Hub) has just gained the chat tokens: say so.
-    if (r.note) $("sft-note").textContent = `${r.note[0].toUpperCase()}${r.note.slice(1)}.`;
+    if (r.note) {
+      $("sft-note").textContent = `${r.note[0].toUpperCase()}${r.note.slice(1)}.`;
+      renderTokenizer(await call("tokenizer_info"));
+    }
     if (r.started) show($("sft-note"), !!r.note);
     refreshModels();
   },

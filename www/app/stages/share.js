@@ -25,10 +25,26 @@ onRunState((state) => {
   for (const id of ["bundle-url-load", "hf-load"]) $(id).disabled = state === "running";
 });
 
+/** Runs one model load at a time (a download, reading files, the engine's load): one asked for
+ * meanwhile is refused with a sentence, as loads share the progress bar and the message. */
+async function oneLoad(fn) {
+  if (app.loading) {
+    showError("bundle-error", "another model is loading: wait until it has loaded");
+    return false;
+  }
+  app.loading = true;
+  try {
+    return await fn();
+  } finally {
+    app.loading = false;
+  }
+}
+
 /** Loads a bundle as the current model; a bad file leaves everything as it was. */
 export function loadBundleBytes(name, buffer) {
-  return loadModel(name, () => call("load_bundle", { bytes: buffer }, [buffer]));
+  return oneLoad(() => loadBundleBuffer(name, buffer));
 }
+const loadBundleBuffer = (name, buffer) => loadModel(name, () => call("load_bundle", { bytes: buffer }, [buffer]));
 
 /** Loads a model folder from `buffers` (file name → ArrayBuffer), as the engine reads one. */
 function loadFolderBuffers(name, buffers) {
@@ -39,19 +55,39 @@ function loadFolderBuffers(name, buffers) {
 let folderNames = null;
 const modelFileNames = async () => (folderNames ??= await call("folder_files"));
 
-/** Loads the model in `files` (File objects: a picked or dropped folder, or several files);
- * only the names the engine reads are read. */
-export async function loadFolderFiles(label, files) {
-  const wanted = new Set(await modelFileNames());
-  const buffers = {};
-  for (const file of files) {
-    if (wanted.has(file.name) && !(file.name in buffers)) buffers[file.name] = await file.arrayBuffer();
-  }
-  if (!Object.keys(buffers).length) {
-    showError("bundle-error", `${label}: none of ${[...wanted].join(", ")} is there. The current model is unchanged.`);
-    return false;
-  }
-  return loadFolderBuffers(label, buffers);
+/** Refuses, from its config.json, a model too big for this device even to generate, before its
+ * weights are downloaded or read; returns its parameter count and weights' size. */
+const checkConfig = (configJson) => call("check_config", { config_json: configJson });
+
+/**
+ * Loads the model in `files` (File objects: a picked or dropped folder, or several files). Only
+ * the names the engine reads are read, each from the folder's top (a subfolder's checkpoint of
+ * the same name is not mixed in), config.json first: a model too big is refused before its
+ * weights are read.
+ */
+export function loadFolderFiles(label, files) {
+  return oneLoad(async () => {
+    showError("bundle-error", null);
+    const wanted = await modelFileNames();
+    const depth = (f) => (f.webkitRelativePath || f.name).split("/").length;
+    const byName = {};
+    for (const file of [...files].sort((a, b) => depth(a) - depth(b))) {
+      if (wanted.includes(file.name)) byName[file.name] ??= file;
+    }
+    if (!Object.keys(byName).length) {
+      showError("bundle-error", `${label}: none of ${wanted.join(", ")} is there. The current model is unchanged.`);
+      return false;
+    }
+    const buffers = {};
+    try {
+      if (byName[wanted[0]]) await checkConfig(await byName[wanted[0]].text()); // config.json
+      for (const [name, file] of Object.entries(byName)) buffers[name] = await file.arrayBuffer();
+    } catch (e) {
+      showError("bundle-error", `${label}: ${e.message}. The current model is unchanged.`);
+      return false;
+    }
+    return loadFolderBuffers(label, buffers);
+  });
 }
 for (const id of ["folder-files", "folder-dir"]) {
   $(id).onchange = async (e) => {
@@ -107,6 +143,7 @@ export async function fitTraining() {
       $(batch).value = f.train.batch;
       $(context).value = f.train.context;
     }
+    app.fitted = true;
     parts = () => [...size(), ` · it ${f.problem}. Training is set to batch `, b(f.train.batch), " × ", b(f.train.context), " tokens a row, which fits (about ", b(bytes(f.train.memory.total_bytes)), ")."];
   } else {
     app.trainProblem = `this model is too big to train here: it ${f.problem}, and even batch 1 of short rows does not fit`;
@@ -124,14 +161,17 @@ function fileNameOf(url) {
   }
 }
 
-/** Refuses to start a run whose batch and row length (the form's) do not fit this device. */
-export async function checkFit(batchId, contextId) {
+/** Refuses to start a run of `batch` rows of `context` tokens (0: the whole context) that does
+ * not fit this device; `hint(fit)` says what to change when a smaller one would. */
+export async function checkFit(batch, context, hint) {
   if (app.trainProblem) throw new Error(app.trainProblem);
   if (!app.limits) return;
-  const f = await call("fit", { batch: num(batchId), context: num(contextId), limits: app.limits });
+  const f = await call("fit", { batch, context, limits: app.limits });
   if (!f.problem) return;
-  throw new Error(f.train ? `this model ${f.problem}: set batch ${f.train.batch} and row length ${f.train.context}, which fit` : `this model is too big to train here: it ${f.problem}`);
+  throw new Error(f.train ? `this model ${f.problem}: ${hint(f.train)}` : `this model is too big to train here: it ${f.problem}`);
 }
+/** The hint for a form with a batch and a row length. */
+export const setRows = (t) => `set batch ${t.batch} and row length ${t.context}, which fit`;
 
 /** Reads a response's body with `onBytes(received)` as it arrives. */
 async function readBody(res, onBytes) {
@@ -166,6 +206,10 @@ export async function loadHub(name) {
     return showError("bundle-error", `"${name}" is not a Hugging Face model name: write it as owner/name, like openai-community/gpt2`);
   }
   if (app.state === "running") return showError("bundle-error", "pause or stop training before loading another model");
+  return oneLoad(() => downloadHub(name));
+}
+
+async function downloadHub(name) {
   const url = (file) => `${HUB}/${name.split("/").map(encodeURIComponent).join("/")}/resolve/main/${file}`;
   const bar = $("bundle-progress");
   const text = $("bundle-progress-text");
@@ -176,9 +220,11 @@ export async function loadHub(name) {
   try {
     const names = await modelFileNames();
     const weights = names.find((n) => n.endsWith(".safetensors"));
-    // Every file the engine reads, the small ones first; a missing one is for the engine to
-    // judge (a folder has tokenizer.json, or vocab.json + merges.txt), except the weights.
+    // Every file the engine reads, config.json first (a model too big for this device is
+    // refused before its weights download); a missing one is for the engine to judge (a folder
+    // has tokenizer.json, or vocab.json + merges.txt), except the weights.
     const responses = {};
+    const buffers = {};
     for (const file of names) {
       let res;
       try {
@@ -190,10 +236,15 @@ export async function loadHub(name) {
       const refused = res.status === 401 || res.status === 403 || res.status === 404;
       if (refused && file === names[0] /* config.json */) throw new Error(`the Hub has no public model ${name}: check the name (a private or gated model cannot be loaded here)`);
       if (res.status === 401 || res.status === 403) throw new Error(`${name} is private or gated on the Hub: this page loads public models`);
-      if (res.status === 404 && file === weights) throw new Error(`${name} has no ${weights} on the Hub (this page reads safetensors weights, not PyTorch .bin files)`);
+      if (res.status === 404 && file === weights) throw new Error(`${name} has no ${weights} on the Hub (this page reads safetensors weights, not PyTorch .bin files or sharded ones)`);
       if (res.status === 404) continue;
       if (!res.ok) throw new Error(`the Hub answered ${res.status} ${res.statusText} for ${file}`);
-      responses[file] = res;
+      if (file === names[0]) {
+        buffers[file] = await res.arrayBuffer();
+        await checkConfig(new TextDecoder().decode(buffers[file]));
+      } else {
+        responses[file] = res;
+      }
     }
     const total = Object.values(responses).reduce((n, r) => n + (Number(r.headers.get("content-length")) || 0), 0);
     let received = 0;
@@ -202,7 +253,6 @@ export async function loadHub(name) {
       if (total) bar.value = Math.min(1, received / total);
       text.textContent = `${name}: ${bytes(received)}${total ? ` of ${bytes(total)}` : ""}`;
     };
-    const buffers = {};
     for (const [file, res] of Object.entries(responses)) buffers[file] = await readBody(res, progress);
     text.textContent = `${name}: checking and loading the weights…`;
     if (await loadFolderBuffers(name, buffers)) {
@@ -226,33 +276,28 @@ $("hf-name").addEventListener("keydown", (e) => { if (e.key === "Enter") $("hf-l
 export async function loadBundleUrl(url) {
   showError("bundle-error", null);
   if (!url) return showError("bundle-error", "enter the URL of a .safetensors model bundle");
-  const bar = $("bundle-progress");
-  show(bar);
-  bar.removeAttribute("value");
-  try {
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`the server answered ${res.status} ${res.statusText}`);
-    const total = Number(res.headers.get("content-length")) || 0;
-    const reader = res.body.getReader();
-    const chunks = [];
-    let received = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      received += value.length;
-      if (total) bar.value = received / total;
+  return oneLoad(async () => {
+    const bar = $("bundle-progress");
+    show(bar);
+    bar.removeAttribute("value");
+    try {
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`the server answered ${res.status} ${res.statusText}`);
+      const total = Number(res.headers.get("content-length")) || 0;
+      let received = 0;
+      const buf = await readBody(res, (n) => {
+        received += n;
+        if (total) bar.value = received / total;
+      });
+      if (!(await loadBundleBuffer(fileNameOf(url), buf))) return;
+      const link = new URL(location.href);
+      link.searchParams.delete("hf");
+      link.searchParams.set("model", url);
+      $("share-link").append(" Share it: ", h("a", { href: link.href }, link.href));
+    } catch (e) {
+      showError("bundle-error", `could not load ${url}: ${e.message}. The current model is unchanged.`);
+    } finally {
+      show(bar, false);
     }
-    const buf = new Uint8Array(received);
-    let off = 0;
-    for (const c of chunks) { buf.set(c, off); off += c.length; }
-    await loadBundleBytes(fileNameOf(url), buf.buffer);
-    const link = new URL(location.href);
-    link.searchParams.set("model", url);
-    $("share-link").append(" Share it: ", h("a", { href: link.href }, link.href));
-  } catch (e) {
-    showError("bundle-error", `could not load ${url}: ${e.message}. The current model is unchanged.`);
-  } finally {
-    show(bar, false);
-  }
+  });
 }

@@ -36,7 +36,11 @@ $("tok-train").onclick = async () => {
 export async function renderTokenizer(info) {
   app.vocabSize = info.vocab_size;
   const cpt = info.chars_per_token ? [", ", b(info.chars_per_token.toFixed(2)), " characters per token"] : [];
-  fill($("tok-stats"), `${info.kind === "bpe" ? "Byte-level BPE" : "Characters"}: `, b(fmt.format(info.vocab_size)), " tokens in the vocabulary (5 reserved for chat)", cpt);
+  // A foreign tokenizer (GPT-2's) has only <|endoftext|>: fine-tuning adds the chat tokens.
+  const reserved = info.special_tokens.length === info.chat_tokens
+    ? ` (${info.chat_tokens} reserved for chat)`
+    : ` (no chat tokens yet: fine-tuning adds them)`;
+  fill($("tok-stats"), `${info.kind === "bpe" ? "Byte-level BPE" : "Characters"}: `, b(fmt.format(info.vocab_size)), ` tokens in the vocabulary${reserved}`, cpt);
   const text = $("corpus-preview").textContent.slice(0, 800);
   const box = $("tok-preview");
   box.textContent = "";
