@@ -13,7 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { serve } from "./serve.mjs";
-import { GPT2, DISTILGPT2, makeGpt2Folder, startHub } from "../tests/browser/hub.mjs";
+import { GPT2, DISTILGPT2, makeGpt2Folder, startHub, fewSftSteps } from "../tests/browser/hub.mjs";
+import { generate } from "../tests/browser/helpers.mjs";
 
 const backends = (process.argv[2] || "cpu,webgpu").split(",");
 const shapes = (process.argv[3] || "distilgpt2,gpt2").split(",");
@@ -55,21 +56,14 @@ for (const backend of backends) {
     const fit = await page.textContent("#model-fit");
     const afterLoad = browserRss();
 
-    await page.fill("#prompt", "The meaning of life is");
-    await page.fill("#max-tokens", "16");
-    await page.evaluate(() => { delete document.querySelector("#gen-output").dataset.done; });
     const g0 = Date.now();
-    await page.click("#gen-start");
-    await page.waitForSelector("#gen-output[data-done=true]", { timeout: 1_200_000 });
+    await generate(page, { prompt: "The meaning of life is", tokens: 16, timeout: 1_200_000 });
     const genTps = 16 / ((Date.now() - g0) / 1000);
 
     await page.waitForSelector("#sft-example span", { timeout: 120_000 });
     // BENCH_FITTED=1: the batch and row length the page set to fit (else one row of 64 tokens).
-    const rows = process.env.BENCH_FITTED ? [] : [["#sft-batch", 1], ["#sft-context", 64]];
     const shape = [await page.inputValue("#sft-batch"), await page.inputValue("#sft-context")];
-    for (const [id, v] of [["#sft-steps", sftSteps], ...rows, ["#sft-eval-every", 0], ["#sft-eval-n", 0], ["#sft-sample-every", 0], ["#sft-warmup", 1], ["#sft-autosave-every", 0], ["#sft-lr", 1e-4], ["#sft-min-lr", 1e-5]]) {
-      await page.fill(id, String(v));
-    }
+    await fewSftSteps(page, sftSteps, process.env.BENCH_FITTED ? null : [1, 64]);
     await page.click("#sft-start");
     await page.waitForFunction((n) => window.llmplay.app.sft.history.length === n && document.body.dataset.trainState === "done", sftSteps, { timeout: 3_600_000 });
     const elapsed = await page.evaluate(() => window.llmplay.app.sft.history.map((e) => e.elapsed_s));

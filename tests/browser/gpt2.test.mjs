@@ -11,8 +11,8 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync, openSync, readSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { useBrowser, shared, SHOTS } from "./helpers.mjs";
-import { GPT2, makeGpt2Folder, startHub } from "./hub.mjs";
+import { useBrowser, shared, SHOTS, generate } from "./helpers.mjs";
+import { GPT2, makeGpt2Folder, startHub, fewSftSteps } from "./hub.mjs";
 
 useBrowser();
 
@@ -74,12 +74,8 @@ test("a GPT-2 from the Hub loads by ?hf=, generates, fine-tunes to chat and expo
     await page.locator("#share").screenshot({ path: `${SHOTS}/gpt2-share.png` });
 
     // It generates with GPT-2's vocabulary: whole-word pieces from its 50,257 tokens.
-    await page.fill("#prompt", "The meaning of life is");
-    await page.fill("#max-tokens", "8");
-    await page.evaluate(() => { delete document.querySelector("#gen-output").dataset.done; });
     const gen = Date.now();
-    await page.click("#gen-start");
-    await page.waitForSelector("#gen-output[data-done=true]", { timeout: 300_000 });
+    await generate(page, { prompt: "The meaning of life is", tokens: 8, timeout: 300_000 });
     const pieces = await page.evaluate(() => window.llmplay.app.genPieces);
     console.log(`# 8 tokens generated in ${((Date.now() - gen) / 1000).toFixed(1)} s`);
     assert.equal(pieces.length, 8, JSON.stringify(pieces));
@@ -88,9 +84,7 @@ test("a GPT-2 from the Hub loads by ?hf=, generates, fine-tunes to chat and expo
 
     // A few fine-tuning steps: the chat tokens join the tokenizer and the model first.
     await page.waitForSelector("#sft-example span", { timeout: 120_000 });
-    for (const [id, v] of [["#sft-steps", 2], ["#sft-batch", 1], ["#sft-context", 64], ["#sft-eval-every", 0], ["#sft-eval-n", 0], ["#sft-sample-every", 0], ["#sft-warmup", 1], ["#sft-autosave-every", 0], ["#sft-lr", 1e-4], ["#sft-min-lr", 1e-5]]) {
-      await page.fill(id, String(v));
-    }
+    await fewSftSteps(page, 2, [1, 64]);
     const sft = Date.now();
     await page.click("#sft-start");
     await page.waitForFunction(() => window.llmplay.app.sft.history.length === 2 && document.body.dataset.trainState === "done", null, { timeout: 900_000 });

@@ -74,14 +74,14 @@ export const history = (page) => page.evaluate(() => window.llmplay.app.history.
 export const plotted = (page) => page.evaluate(() => window.llmplay.charts.loss.data.map((s) => Array.from(s)));
 export const trainState = (page) => page.evaluate(() => document.body.dataset.trainState);
 
-export async function generate(page, { prompt = "Mary", seed = 7, tokens = 24 } = {}) {
+export async function generate(page, { prompt = "Mary", seed = 7, tokens = 24, timeout = 120_000 } = {}) {
   await page.fill("#prompt", prompt);
   await page.fill("#seed", String(seed));
   await page.fill("#max-tokens", String(tokens));
   await page.fill("#temperature", "1");
   await page.evaluate(() => { delete document.querySelector("#gen-output").dataset.done; });
   await page.click("#gen-start");
-  await page.waitForSelector("#gen-output[data-done=true]", { timeout: 120_000 });
+  await page.waitForSelector("#gen-output[data-done=true]", { timeout });
   return page.evaluate(() => window.llmplay.app.genPieces.join(""));
 }
 

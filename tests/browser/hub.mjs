@@ -111,3 +111,12 @@ export async function startHub(context, repos) {
   });
   return { requests: hub.requests, offline: () => { hub.down = true; }, close: () => server.close() };
 }
+
+/** SFT's form for a few steps of a big model, nothing else on the way (no evaluations, samples
+ * or autosaves); `rows`: [batch, row length], or the page's own (what it set to fit). */
+export async function fewSftSteps(page, steps, rows) {
+  const shape = rows ? [["#sft-batch", rows[0]], ["#sft-context", rows[1]]] : [];
+  for (const [id, v] of [["#sft-steps", steps], ...shape, ["#sft-eval-every", 0], ["#sft-eval-n", 0], ["#sft-sample-every", 0], ["#sft-warmup", 1], ["#sft-autosave-every", 0], ["#sft-lr", 1e-4], ["#sft-min-lr", 1e-5]]) {
+    await page.fill(id, String(v));
+  }
+}
