@@ -3,10 +3,10 @@
 // wasm CPU engine and on WebGPU (SwiftShader here: a CPU). For each: the load time (download,
 // check, build), the browser's peak memory (its processes' resident set, sampled), generation's
 // tokens/s, and a fine-tuning step's time at batch 1 × 64-token rows (tokens/s of rows trained
-// on; BENCH_FITTED=1: at the batch and row length the page sets to fit). Not a test: minutes a
-// model.
+// on; BENCH_FITTED=1: at the batch and row length the page sets to fit); BENCH_RL=1: an RL
+// step's at the answers a step the page sets to fit. Not a test: minutes a model.
 //
-//   cargo xtask build-web && [BENCH_FITTED=1] node bench/gpt2.mjs [cpu,webgpu] [distilgpt2,gpt2] [SFT_STEPS]
+//   cargo xtask build-web && [BENCH_FITTED=1] [BENCH_RL=1] node bench/gpt2.mjs [cpu,webgpu] [distilgpt2,gpt2] [SFT_STEPS]
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -67,12 +67,25 @@ for (const backend of backends) {
     await page.click("#sft-start");
     await page.waitForFunction((n) => window.llmplay.app.sft.history.length === n && document.body.dataset.trainState === "done", sftSteps, { timeout: 3_600_000 });
     const elapsed = await page.evaluate(() => window.llmplay.app.sft.history.map((e) => e.elapsed_s));
-    clearInterval(sampler);
     // The first step builds (and on WebGPU compiles): the later ones are the speed. A step is
     // one row of 64 tokens, forward and backward through the whole model, and AdamW's update.
     const stepS = (elapsed.at(-1) - elapsed[0]) / Math.max(1, elapsed.length - 1);
+
+    // BENCH_RL=1: RL at the answers a step the page set to fit, when it fits at all (a step
+    // samples every answer, then trains on them all).
+    let rl = {};
+    if (process.env.BENCH_RL && /too big/.test(await page.textContent("#rl-fit"))) rl = { rl_rows: "does not fit" };
+    else if (process.env.BENCH_RL) {
+      const rows = `${await page.inputValue("#rl-group")} × ${await page.inputValue("#rl-prompts")}`;
+      for (const [id, v] of [["#rl-steps", sftSteps], ["#rl-eval-every", 0], ["#rl-autosave-every", 0]]) await page.fill(id, String(v));
+      await page.click("#rl-start");
+      await page.waitForFunction((n) => window.llmplay.app.rl.history.length === n && document.body.dataset.trainState === "done", sftSteps, { timeout: 3_600_000 });
+      const at = await page.evaluate(() => window.llmplay.app.rl.history.map((e) => e.elapsed_s));
+      rl = { rl_rows: rows, rl_step_s: ((at.at(-1) - at[0]) / Math.max(1, at.length - 1)).toFixed(2) };
+    }
+    clearInterval(sampler);
     const tokens = process.env.BENCH_FITTED ? shape[0] * shape[1] : 64;
-    table.push({ model: name, asked: backend, ran_on: on, load_s: load.toFixed(1), rss_after_load_gib: (afterLoad / GiB).toFixed(2), peak_rss_gib: (peak / GiB).toFixed(2), generate_tokens_per_s: genTps.toFixed(2), sft_rows: process.env.BENCH_FITTED ? shape.join(" × ") : "1 × 64", sft_step_s: stepS.toFixed(2), sft_tokens_per_s: (tokens / stepS).toFixed(1), fit });
+    table.push({ model: name, asked: backend, ran_on: on, load_s: load.toFixed(1), rss_after_load_gib: (afterLoad / GiB).toFixed(2), peak_rss_gib: (peak / GiB).toFixed(2), generate_tokens_per_s: genTps.toFixed(2), sft_rows: process.env.BENCH_FITTED ? shape.join(" × ") : "1 × 64", sft_step_s: stepS.toFixed(2), sft_tokens_per_s: (tokens / stepS).toFixed(1), ...rl, fit });
     console.log(JSON.stringify(table.at(-1)));
     hub.close();
     await browser.close();

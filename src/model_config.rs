@@ -5,6 +5,12 @@ use burn::config::Config;
 use burn::tensor::{Device, Distribution, TensorData};
 
 use crate::model::Gpt;
+use crate::stage::Stage;
+
+/// `n`, `n / 2`, `n / 4`, … while at least `min` (or `n` alone when it is under `min`).
+pub fn halvings(n: usize, min: usize) -> impl Iterator<Item = usize> {
+    std::iter::successors(Some(n), |x| Some(x / 2)).take_while(move |&x| x >= min.min(n).max(1))
+}
 
 /// The hyper-parameters of a GPT. Field names follow Hugging Face's `GPT2Config` where it has one.
 #[derive(Config, Debug, PartialEq)]
@@ -210,11 +216,12 @@ impl GptConfig {
         MemoryEstimate { total_bytes: 4 * floats, largest_buffer_bytes: 4 * largest }
     }
 
-    /// [`GptConfig::training_memory`] plus one more copy of the weights: a stage keeps the model
-    /// it started from beside the one it trains (to compare with, and as RL's reference).
-    pub fn stage_memory(&self, batch: usize, context: usize) -> MemoryEstimate {
+    /// [`GptConfig::training_memory`] plus the models `stage` keeps beside the one it trains
+    /// ([`Stage::kept_models`]: SFT's model from before it, RL's too and its reference).
+    pub fn stage_memory(&self, stage: Stage, batch: usize, context: usize) -> MemoryEstimate {
         let m = self.training_memory(batch, context);
-        MemoryEstimate { total_bytes: m.total_bytes + 4 * self.num_params() as u64, ..m }
+        let kept = 4 * (stage.kept_models() * self.num_params()) as u64;
+        MemoryEstimate { total_bytes: m.total_bytes + kept, ..m }
     }
 
     /// Memory to generate one sequence of the whole context: the weights, the key/value cache
@@ -225,27 +232,41 @@ impl GptConfig {
         MemoryEstimate { total_bytes: 4 * floats, largest_buffer_bytes: 4 * (v * c).max(t * v) }
     }
 
-    /// What this model can do within `limits` ([`GptConfig::stage_memory`]): train with `batch`
-    /// rows of `context` tokens as asked; else the largest batch and context that fit (the most
-    /// tokens a step, the longer rows on a tie; rows of at least [`MIN_TRAIN_CONTEXT`] tokens);
-    /// else only generate; else nothing.
-    pub fn fit(&self, batch: usize, context: usize, limits: &MemoryLimits) -> Fit {
+    /// What this model can do within `limits` in `stage` ([`GptConfig::stage_memory`]): train
+    /// with `batch` rows of `context` tokens as asked; else the largest batch and context that
+    /// fit (the most tokens a step, the longer rows on a tie; rows of at least
+    /// [`MIN_TRAIN_CONTEXT`] tokens); else only generate; else nothing.
+    pub fn fit(&self, stage: Stage, batch: usize, context: usize, limits: &MemoryLimits) -> Fit {
         let context = context.clamp(1, self.block_size);
-        let asked = self.stage_memory(batch, context);
-        let problem = limits.problem(&asked, &format!("to train with batch {batch} × {context} tokens"));
+        let candidates = halvings(context, MIN_TRAIN_CONTEXT).flat_map(|t| halvings(batch, 1).map(move |b| (b, t)));
+        self.fit_among(stage, (batch, context), &format!("to train with batch {batch} × {context} tokens"), candidates, limits)
+    }
+
+    /// [`GptConfig::fit`] among given `(batch, context)` candidates: `asked` when it fits (the
+    /// problem says what it needs `what` for), else the candidate with the most tokens a step.
+    pub fn fit_among(
+        &self,
+        stage: Stage,
+        (batch, context): (usize, usize),
+        what: &str,
+        candidates: impl IntoIterator<Item = (usize, usize)>,
+        limits: &MemoryLimits,
+    ) -> Fit {
+        let asked = self.stage_memory(stage, batch, context);
+        let problem = limits.problem(&asked, what);
         let train = if problem.is_none() {
             Some(TrainFit { batch, context, memory: asked })
         } else {
-            let contexts = std::iter::successors(Some(context), |t| Some(t / 2)).take_while(|&t| t >= MIN_TRAIN_CONTEXT.min(context));
-            let candidates = contexts.flat_map(|t| std::iter::successors(Some(batch), |b| Some(b / 2)).take_while(|&b| b >= 1).map(move |b| (b, t)));
             candidates
-                .map(|(b, t)| TrainFit { batch: b, context: t, memory: self.stage_memory(b, t) })
+                .into_iter()
+                .map(|(b, t)| TrainFit { batch: b, context: t, memory: self.stage_memory(stage, b, t) })
                 .filter(|f| limits.problem(&f.memory, "").is_none())
                 .max_by_key(|f| (f.batch * f.context, f.context))
         };
         let generate = limits.problem(&self.generation_memory(), "").is_none();
         Fit { params: self.num_params(), asked, problem, train, generate }
     }
+
     /// Every parameter's Hugging Face GPT-2 name and shape, in the one fixed order used for
     /// export, import and optimizer state.
     pub fn parameter_shapes(&self) -> Vec<(String, Vec<usize>)> {

@@ -10,6 +10,7 @@ use crate::bundle::Bundle;
 use crate::chat::Conversation;
 use crate::data::TokenData;
 use crate::model::{Gpt, PRESETS};
+use crate::model_config::{halvings, Fit, GptConfig, MemoryLimits};
 use crate::pretrain::NextToken;
 use crate::reward_model::{RewardData, RewardTraining};
 use crate::reward_rules::{Rule, Rules};
@@ -253,6 +254,26 @@ impl RlSettings {
         self.train_config().validate()
     }
 
+    /// The rows a step trains on: every answer to every problem, each its prompt (about
+    /// [`RL_PROMPT_TOKENS`]) and answer.
+    pub fn rows(&self) -> (usize, usize) {
+        (self.grpo.prompts_per_step * self.grpo.group_size, RL_PROMPT_TOKENS + self.grpo.max_new_tokens)
+    }
+
+    /// What RL as set can do within `limits` for `config` ([`GptConfig::fit`]); where it does
+    /// not fit, the most answers a step that do: fewer problems a step first, then fewer answers
+    /// to each (at least two: GRPO learns from how a problem's answers differ).
+    pub fn fit(&self, config: &GptConfig, limits: &MemoryLimits) -> RlFit {
+        let (group, prompts) = (self.grpo.group_size, self.grpo.prompts_per_step);
+        let (rows, context) = self.rows();
+        let sizes: Vec<(usize, usize)> = halvings(group, 2).flat_map(|g| halvings(prompts, 1).map(move |p| (g, p))).collect();
+        let what = format!("to train on {group} answers to each of {prompts} problems ({rows} rows of ~{context} tokens)");
+        let fit = config.fit_among(Stage::Rl, (rows, context), &what, sizes.iter().map(|&(g, p)| (g * p, context)), limits);
+        // Of the sizes with the rows chosen, the one with more answers to each problem.
+        let chosen = fit.train.and_then(|t| sizes.iter().filter(|&&(g, p)| g * p == t.batch).max_by_key(|&&(g, _)| g).copied());
+        RlFit { group_size: chosen.map(|c| c.0), prompts_per_step: chosen.map(|c| c.1), fit }
+    }
+
     /// Checks that what the settings ask for exists before a run starts.
     pub fn check_inputs(&self, reward_model: Option<&Gpt>, prompts: &[Conversation]) -> Result<(), String> {
         if self.reward_model && reward_model.is_none() {
@@ -270,6 +291,9 @@ impl RlSettings {
     pub fn objective(&self, tokenizer: &Tokenizer, reference: Option<Gpt>, reward_model: Option<&Gpt>, prompts: &[Conversation]) -> Result<Grpo, String> {
         self.grpo.validate()?;
         let task: Task = self.task.parse()?;
+        if SPECIAL_TOKENS.iter().any(|t| tokenizer.token_id(t).is_none()) {
+            return Err("RL practises answering in the chat template, and this model's tokenizer has no chat tokens: fine-tune it (SFT) first, which adds them and teaches it to answer".into());
+        }
         let mut grpo = Grpo::new(self.grpo.clone(), task, tokenizer.clone(), reference, self.seed);
         if let Some(rules) = &self.rules {
             grpo.rules = Rules::new(rules.clone())?;
@@ -282,6 +306,19 @@ impl RlSettings {
         }
         Ok(grpo)
     }
+}
+
+/// About the most tokens a practice task's prompt takes in the chat template (the longest is
+/// well under it with characters or GPT-2's tokens); RL's rows are it and an answer.
+pub const RL_PROMPT_TOKENS: usize = 64;
+
+/// [`RlSettings::fit`]: the fit, and the answers per problem and problems a step that fit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RlFit {
+    #[serde(flatten)]
+    pub fit: Fit,
+    pub group_size: Option<usize>,
+    pub prompts_per_step: Option<usize>,
 }
 
 /// Checks that `reward` can score answers for a policy using `tokenizer`: it has a score head and

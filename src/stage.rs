@@ -30,6 +30,17 @@ impl Stage {
         }
     }
 
+    /// How many models the stage keeps beside the one it trains, for its memory: SFT keeps
+    /// the model from before it ("base"); RL keeps that one and its own start (the KL penalty's
+    /// reference); a reward model is trained beside the chat model.
+    pub fn kept_models(self) -> usize {
+        match self {
+            Stage::Pretrain => 0,
+            Stage::Sft | Stage::RewardModel => 1,
+            Stage::Rl => 2,
+        }
+    }
+
     /// The CLI command that trains it (`llmplay rm` is the reward model's, for short).
     pub fn command(self) -> &'static str {
         match self {

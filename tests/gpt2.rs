@@ -77,6 +77,11 @@ fn a_foreign_tokenizer_gains_the_chat_tokens_after_its_last_id_and_the_model_a_m
     assert_eq!(ready.tokenizer.encode(TEXT).unwrap(), bundle.tokenizer.encode(TEXT).unwrap());
     let chat = Conversation { messages: vec![Message { role: Role::User, content: "Hi".into() }, Message { role: Role::Assistant, content: "Hello".into() }] };
     assert!(render(&bundle.tokenizer, &chat).is_err(), "without the chat tokens there is no template");
+    // RL practises in the template: it asks for fine-tuning first, then starts.
+    let rl = llmplay::recipe::RlSettings::default();
+    let refused = rl.objective(&bundle.tokenizer, None, None, &[]).err().unwrap();
+    assert!(refused.contains("fine-tune it (SFT) first"), "{refused}");
+    assert!(rl.objective(&ready.tokenizer, None, None, &[]).is_ok());
     let rendered = render(&ready.tokenizer, &chat).unwrap();
     assert!(rendered.ids.contains(&(v as u32)) && rendered.ids.contains(&(v as u32 + 2)));
 

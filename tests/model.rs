@@ -6,7 +6,9 @@ mod common;
 use burn::tensor::Device;
 use common::*;
 use futures_lite::future::block_on;
-use llmplay::model::{GptConfig, KvCache, MemoryLimits};
+use llmplay::model::{GptConfig, KvCache, MemoryEstimate, MemoryLimits};
+use llmplay::recipe::RlSettings;
+use llmplay::stage::Stage;
 use llmplay::train::{TrainConfig, Trainer};
 
 #[test]
@@ -99,17 +101,15 @@ fn a_gpt2_sized_model_is_offered_the_largest_batch_and_context_that_fit() {
     assert_eq!(gpt2.num_params(), 124_439_808, "GPT-2 small's parameters (tied head)");
     const GIB: u64 = 1 << 30;
     let roomy = MemoryLimits { max_buffer_bytes: GIB, max_total_bytes: 4 * GIB };
-    let fits = |b: usize, t: usize, l: &MemoryLimits| {
-        let m = gpt2.stage_memory(b, t);
-        m.total_bytes <= l.max_total_bytes && m.largest_buffer_bytes <= l.max_buffer_bytes
-    };
+    let fits_in = |m: MemoryEstimate, l: &MemoryLimits| m.total_bytes <= l.max_total_bytes && m.largest_buffer_bytes <= l.max_buffer_bytes;
+    let fits = |b: usize, t: usize, l: &MemoryLimits| fits_in(gpt2.stage_memory(Stage::Sft, b, t), l);
 
     // Batch 8 of its whole 1,024-token context does not fit 4 GiB; a smaller batch and rows do.
-    let fit = gpt2.fit(8, 1024, &roomy);
+    let fit = gpt2.fit(Stage::Sft, 8, 1024, &roomy);
     let problem = fit.problem.as_deref().unwrap();
     assert!(problem.starts_with("needs about") && problem.contains("to train with batch 8 × 1024 tokens"), "{problem}");
     let train = fit.train.unwrap();
-    assert!(fits(train.batch, train.context, &roomy) && train.memory == gpt2.stage_memory(train.batch, train.context));
+    assert!(fits(train.batch, train.context, &roomy) && train.memory == gpt2.stage_memory(Stage::Sft, train.batch, train.context));
     assert!(train.context >= 64 && train.batch <= 8 && train.context <= 1024);
     // No candidate with more tokens a step fits (contexts and batches halve from those asked).
     for t in [1024, 512, 256, 128, 64] {
@@ -122,17 +122,47 @@ fn a_gpt2_sized_model_is_offered_the_largest_batch_and_context_that_fit() {
     assert!(fit.generate);
 
     // What fits is asked again: no problem, the same numbers.
-    let again = gpt2.fit(train.batch, train.context, &roomy);
+    let again = gpt2.fit(Stage::Sft, train.batch, train.context, &roomy);
     assert_eq!((again.problem, again.train), (None, Some(train)));
 
     // Weights, gradients, two AdamW moments and the model kept from before the stage alone are
     // ~2.3 GiB: in 1.5 GiB it only generates.
     let small = MemoryLimits { max_buffer_bytes: GIB, max_total_bytes: 3 * GIB / 2 };
-    let fit = gpt2.fit(8, 1024, &small);
+    let fit = gpt2.fit(Stage::Sft, 8, 1024, &small);
     assert_eq!((fit.train, fit.generate), (None, true));
+    // RL keeps two models beside the one it trains (its start and SFT's): more than SFT's one.
+    assert!(gpt2.stage_memory(Stage::Rl, 1, 64).total_bytes > gpt2.stage_memory(Stage::Sft, 1, 64).total_bytes);
+    assert!(gpt2.stage_memory(Stage::Sft, 1, 64).total_bytes > gpt2.stage_memory(Stage::Pretrain, 1, 64).total_bytes);
+    // RL's default 8 answers × 8 problems do not fit 4 GiB; fewer problems a step come first,
+    // then fewer answers, never under two to a problem.
+    let rl = RlSettings::default();
+    let (rows, context) = rl.rows();
+    let rl_fits = |g: usize, p: usize| fits_in(gpt2.stage_memory(Stage::Rl, g * p, context), &roomy);
+    let fit = rl.fit(&gpt2, &roomy);
+    assert!(fit.fit.problem.as_deref().unwrap().contains(&format!("8 answers to each of 8 problems ({rows} rows")), "{:?}", fit.fit.problem);
+    let (g, p) = (fit.group_size.unwrap(), fit.prompts_per_step.unwrap());
+    assert!(rl_fits(g, p) && (2..=8).contains(&g) && p <= 8, "{g} × {p}");
+    assert_eq!(fit.fit.train.unwrap().batch, g * p);
+    for (g2, p2) in [(8, 8), (8, 4), (8, 2), (8, 1), (4, 8), (4, 4), (4, 2), (4, 1), (2, 8), (2, 4), (2, 2), (2, 1)] {
+        assert!(g2 * p2 < g * p || (g2 * p2 == g * p && g2 <= g) || !rl_fits(g2, p2), "{g2} × {p2} fits and is more than {g} × {p}");
+    }
+    // What fits, asked again, is as asked.
+    let mut smaller = rl.clone();
+    (smaller.grpo.group_size, smaller.grpo.prompts_per_step) = (g, p);
+    let again = smaller.fit(&gpt2, &roomy);
+    assert_eq!((again.fit.problem, again.group_size, again.prompts_per_step), (None, Some(g), Some(p)));
+    // In the page's CPU engine (3 GiB) GPT-2 small fine-tunes but its RL does not fit (six
+    // copies of its weights are ~2.8 GiB); distilgpt2's does.
+    let cpu = MemoryLimits { max_buffer_bytes: 2 * GIB, max_total_bytes: 3 * GIB };
+    assert!(gpt2.fit(Stage::Sft, 8, 1024, &cpu).train.is_some());
+    let fit = rl.fit(&gpt2, &cpu);
+    assert_eq!((fit.fit.train, fit.group_size, fit.fit.generate), (None, None, true));
+    let distilgpt2 = GptConfig::new(50257).with_n_layer(6).with_n_head(12).with_n_embd(768).with_block_size(1024);
+    assert!(rl.fit(&distilgpt2, &cpu).group_size.is_some());
+
     // WebGPU's default 128 MiB per buffer is under its 147 MiB token embedding: not even that.
     let default_webgpu = MemoryLimits { max_buffer_bytes: 128 << 20, max_total_bytes: 4 * GIB };
-    let fit = gpt2.fit(1, 64, &default_webgpu);
+    let fit = gpt2.fit(Stage::Sft, 1, 64, &default_webgpu);
     assert!(fit.problem.unwrap().contains("per buffer"));
     assert_eq!((fit.train, fit.generate), (None, false));
 }

@@ -91,6 +91,8 @@
  * @typedef {{total_bytes: number, largest_buffer_bytes: number}} MemoryEstimate
  * @typedef {{params: number, asked: MemoryEstimate, problem: string | null,
  *   train: {batch: number, context: number, memory: MemoryEstimate} | null, generate: boolean}} Fit
+ * RL's fit (`RlSettings::fit`, src/recipe.rs): the answers per problem and problems a step that fit.
+ * @typedef {Fit & {group_size: number | null, prompts_per_step: number | null}} RlFit
  */
 /**
  * @typedef {{temperature: number, top_k: number | null, top_p: number | null, max_new_tokens: number, seed: number,
@@ -116,7 +118,8 @@
  *   tokenize: [{text: string}, [number, string][]],
  *   check_size: [{shape: ModelShape, batch: number, context?: number, limits: MemoryLimits,
  *     vocab_size: number}, {params: number, memory: MemoryEstimate, problem: string | null}],
- *   fit: [{batch: number, context: number, limits: MemoryLimits}, Fit],
+ *   fit: [{stage: Stage, batch: number, context: number, limits: MemoryLimits}, Fit],
+ *   fit_rl: [{settings: RlSettings, limits: MemoryLimits}, RlFit],
  *   init_model: [{shape: ModelShape, seed: number, batch?: number}, ModelInfo],
  *   model_info: [{}, ModelInfo],
  *   train: [{settings: PretrainSettings, ui: object}, {train_tokens: number, val_tokens: number}],

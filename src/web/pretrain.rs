@@ -47,7 +47,7 @@ struct SizeCheck {
 }
 
 fn size_check(config: &GptConfig, batch: usize, context: usize, limits: &MemoryLimits) -> SizeCheck {
-    let fit = config.fit(batch, if context == 0 { config.block_size } else { context }, limits);
+    let fit = config.fit(Stage::Pretrain, batch, if context == 0 { config.block_size } else { context }, limits);
     let problem = fit.problem.map(|why| format!("this model {why}: use fewer layers, a narrower width, a shorter context or a smaller batch"));
     SizeCheck { params: fit.params, memory: fit.asked, problem }
 }
@@ -157,15 +157,16 @@ impl Engine {
         to_js(&size_check(&config, batch, context, &limits))
     }
 
-    /// What the current model can do within `limits` ([`crate::model::Fit`]): train with `batch`
-    /// rows of `context` tokens (0: its whole context), or the largest batch and context that
-    /// fit, or only generate. The page says so when a big model (a GPT-2 from the Hub) loads,
-    /// and before a run starts.
-    pub fn fit(&self, batch: usize, context: usize, limits: JsValue) -> Result<JsValue, JsError> {
+    /// What the current model can do within `limits` in `stage` ([`crate::model::Fit`]): train
+    /// with `batch` rows of `context` tokens (0: its whole context), or the largest batch and
+    /// context that fit, or only generate. The page says so when a big model (a GPT-2 from the
+    /// Hub) loads, and before a run starts.
+    pub fn fit(&self, stage: &str, batch: usize, context: usize, limits: JsValue) -> Result<JsValue, JsError> {
+        let stage: Stage = stage.parse().map_err(js_err)?;
         let limits: MemoryLimits = from_js(limits)?;
         let (config, _, _) = self.parts()?;
         let context = if context == 0 { config.block_size } else { context };
-        to_js(&config.fit(batch.max(1), context, &limits))
+        to_js(&config.fit(stage, batch.max(1), context, &limits))
     }
 
     /// A new model with random weights (GPT-2 initialisation) for the current tokenizer.

@@ -45,6 +45,15 @@ impl Engine {
         to_js(&serde_json::json!({ "started": starting }))
     }
 
+    /// What RL with `rl`'s settings can do within `limits` with the current model
+    /// ([`RlSettings::fit`]): the answers per problem and problems a step that fit.
+    #[wasm_bindgen(js_name = fitRl)]
+    pub fn fit_rl(&self, rl: JsValue, limits: JsValue) -> Result<JsValue, JsError> {
+        let rl: RlSettings = from_js(rl)?;
+        let limits = from_js(limits)?;
+        to_js(&rl.fit(self.parts()?.0, &limits))
+    }
+
     /// Samples the next RL step's groups with the current model, scored by the task's rules,
     /// and returns them: the page then scores them itself (`rlScore`) before `trainStep`.
     #[wasm_bindgen(js_name = rlSample)]

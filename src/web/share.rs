@@ -167,7 +167,7 @@ impl Engine {
 /// Refuses a model that does not fit `limits` even to generate (a buffer over a GPU's limit
 /// would lose the device; past wasm32's memory the engine would abort).
 fn generation_fits(config: &crate::model::GptConfig, limits: &MemoryLimits) -> Result<(), JsError> {
-    if config.fit(1, 0, limits).generate {
+    if config.fit(crate::stage::Stage::Pretrain, 1, 0, limits).generate {
         return Ok(());
     }
     let need = config.generation_memory();

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync, openSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useBrowser, shared, SHOTS, generate } from "./helpers.mjs";
-import { GPT2, makeGpt2Folder, startHub, fewSftSteps } from "./hub.mjs";
+import { GPT2, DISTILGPT2, makeGpt2Folder, startHub, fewSftSteps } from "./hub.mjs";
 
 useBrowser();
 
@@ -94,6 +94,12 @@ test("a GPT-2 from the Hub loads by ?hf=, generates, fine-tunes to chat and expo
     const losses = await page.evaluate(() => window.llmplay.app.sft.history.map((e) => e.train_loss));
     assert.ok(losses.every((l) => Number.isFinite(l) && l > 0), JSON.stringify(losses));
 
+    // RL keeps two more copies of the model: GPT-2 small's does not fit the CPU engine.
+    assert.match(await page.textContent("#rl-fit"), /^RL is too big for this device with this model: it needs about [\d.]+ GiB to train on 8 answers to each of 8 problems \(64 rows of ~74 tokens\), more than/);
+    await page.click("#rl-start");
+    await page.waitForSelector("#rl-error:not([hidden])");
+    assert.match(await page.textContent("#rl-error"), /RL is too big for this device with this model/);
+
     // The exported bundle: a GPT-2 of 50,261 tokens whose logits NumPy computes the same.
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
     const out = join(dir, "export");
@@ -115,6 +121,54 @@ test("a GPT-2 from the Hub loads by ?hf=, generates, fine-tunes to chat and expo
     assert.equal(page.errors.length, 2, page.errors.join("\n"));
   } finally {
     for (const done of cleanup) await done();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a distilgpt2 from the Hub fine-tunes, then practises with RL at the answers a step that fit", { timeout: 1_200_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "llmplay-hub-"));
+  const context = await shared.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const hub = await startHub(context, { "distilbert/distilgpt2": dir });
+  try {
+    makeGpt2Folder(dir, DISTILGPT2, 2);
+    const page = await context.newPage();
+    page.errors = [];
+    page.on("pageerror", (e) => page.errors.push(String(e)));
+    await page.goto(`${URL_BASE}?backend=cpu&hf=distilbert/distilgpt2`);
+    await page.waitForFunction(() => window.llmplay?.app.model?.n_layer === 6 && !window.llmplay.app.loading, null, { timeout: 600_000 });
+    for (const [id, v] of [["#rl-steps", 2], ["#rl-eval-every", 0], ["#rl-autosave-every", 0], ["#rl-lr", 1e-5]]) await page.fill(id, String(v));
+
+    // RL's 8 × 8 answers a step do not fit the CPU engine: the page sets what does.
+    const fit = await page.textContent("#rl-fit");
+    assert.match(fit, /^RL as set needs about [\d.]+ GiB to train on 8 answers to each of 8 problems \(64 rows of ~74 tokens\), more than the [\d.]+ GiB available here: it is set to \d+ answers to each of \d+ problems? a step, which fits/);
+    const [, group, prompts] = fit.match(/set to (\d+) answers to each of (\d+)/).map(Number);
+    assert.ok(group >= 2 && group * prompts < 64, fit);
+    assert.deepEqual([await page.inputValue("#rl-group"), await page.inputValue("#rl-prompts")], [String(group), String(prompts)]);
+
+    // A base GPT-2 has no chat tokens: RL asks for fine-tuning first.
+    await page.click("#rl-start");
+    await page.waitForSelector("#rl-error:not([hidden])");
+    assert.match(await page.textContent("#rl-error"), /chat tokens/);
+
+    await page.waitForSelector("#sft-example span", { timeout: 120_000 });
+    await fewSftSteps(page, 1, [1, 64]);
+    await page.click("#sft-start");
+    await page.waitForFunction(() => window.llmplay.app.sft.history.length === 1 && document.body.dataset.trainState === "done", null, { timeout: 600_000 });
+
+    const started = Date.now();
+    await page.click("#rl-start");
+    await page.waitForFunction(() => window.llmplay.app.rl.history.length === 2 && document.body.dataset.trainState === "done", null, { timeout: 900_000 });
+    console.log(`# 2 RL steps of ${group} answers to ${prompts} problem(s) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    assert.equal(await page.isHidden("#rl-error"), true, await page.textContent("#rl-error"));
+    const h = await page.evaluate(() => window.llmplay.app.rl.history.map((e) => e.metrics));
+    for (const m of h) assert.ok(Number.isFinite(m.mean_reward) && Number.isFinite(m.kl) && m.completion_tokens > 0, JSON.stringify(m));
+    assert.equal((await page.$$("#rl-groups tbody tr")).length, prompts, "a row for each problem of the step");
+    assert.deepEqual(await page.$$eval("#chat-model option", (o) => o.map((x) => x.value)), ["current", "start", "base"]);
+    await page.locator("#rl").screenshot({ path: `${SHOTS}/gpt2-rl.png` });
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await context.close();
+    hub.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -253,8 +253,11 @@ const commands = {
     const arrays = Object.fromEntries(Object.entries(files).map(([name, bytes]) => [name, new Uint8Array(bytes)]));
     return loadModel((engine, limits) => engine.loadFolder(arrays, limits));
   },
-  fit({ batch, context, limits }) {
-    return locked(() => ctx.engine.fit(batch, context || 0, limits));
+  fit({ stage, batch, context, limits }) {
+    return locked(() => ctx.engine.fit(stage, batch, context || 0, limits));
+  },
+  fit_rl({ settings, limits }) {
+    return locked(() => ctx.engine.fitRl(settings, limits));
   },
   /** This tab's run becomes `run_id` (a new model starts a new saved run). */
   set_run({ run_id: id }) {

@@ -62,11 +62,12 @@ $("model-create").onclick = async () => {
  * notes go, and batch and row length it set go back to the recipes'. */
 export function forgetFit() {
   app.trainProblem = null;
-  for (const id of ["model-fit", "sft-fit", "sft-note"]) $(id).hidden = true;
+  for (const id of ["model-fit", "sft-fit", "sft-note", "rl-fit"]) $(id).hidden = true;
   if (!app.fitted) return;
   app.fitted = false;
-  const { pretrain, sft } = app.recipes;
-  for (const [id, v] of [["batch", pretrain.batch_size], ["train-context", pretrain.context], ["sft-batch", sft.batch_size], ["sft-context", sft.context]]) $(id).value = v;
+  const { pretrain, sft, rl } = app.recipes;
+  const recipes = [["batch", pretrain.batch_size], ["train-context", pretrain.context], ["sft-batch", sft.batch_size], ["sft-context", sft.context], ["rl-group", rl.grpo.group_size], ["rl-prompts", rl.grpo.prompts_per_step]];
+  for (const [id, v] of recipes) $(id).value = v;
 }
 
 /** A new model (created or loaded): every stage starts over from it. */

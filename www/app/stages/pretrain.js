@@ -8,7 +8,7 @@ import { charts } from "../charts.js";
 import { runPanel } from "../run_panel.js";
 import { readForm, uiState } from "../forms.js";
 import { askPersistence } from "../saved.js";
-import { checkFit, setRows } from "./share.js";
+import { checkFit } from "./share.js";
 
 const lastVal = (h) => [...h].reverse().find((e) => e.val_loss != null);
 
@@ -19,7 +19,7 @@ export const pretrain = runPanel({
   canStart: () => !app.sizeProblem,
   async start() {
     askPersistence();
-    await checkFit(num("batch"), num("train-context"), setRows);
+    await checkFit("pretrain", num("batch"), num("train-context"));
     const counts = await call("train", { settings: readForm("pretrain"), ui: uiState() });
     $("train-status").textContent = `${fmt.format(counts.train_tokens)} training tokens, ${fmt.format(counts.val_tokens)} validation tokens`;
   },

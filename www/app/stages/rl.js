@@ -11,7 +11,7 @@ import { readForm, uiState } from "../forms.js";
 import { askPersistence } from "../saved.js";
 import { refreshModels, modelLabel } from "./chat.js";
 import { lookInside } from "./inspect.js";
-import { checkFit } from "./share.js";
+import { checkRlFit } from "./share.js";
 
 const RULE_KINDS = {
   correct: { label: "is exactly right", field: null },
@@ -86,8 +86,7 @@ export const rl = runPanel({
   async start(restart) {
     const js = $("rl-reward").value === "js" ? $("rl-js").value : null;
     askPersistence();
-    // A step trains on every answer to every problem: rows of a prompt (~64 tokens) and answer.
-    await checkFit(num("rl-group") * num("rl-prompts"), 64 + num("rl-max-tokens"), () => "use fewer answers per problem or problems per step");
+    await checkRlFit(rlSettings());
     const r = await call("rl", { settings: rlSettings(), js, restart, ui: uiState() });
     if (r.started) rl.reset();
     $("rl-status").textContent = "sampling the first answers…";

@@ -9,7 +9,7 @@ import { runPanel, setRunState, onRunState } from "../run_panel.js";
 import { readForm, uiState } from "../forms.js";
 import { askPersistence } from "../saved.js";
 import { refreshModels } from "./chat.js";
-import { checkFit, setRows } from "./share.js";
+import { checkFit } from "./share.js";
 import { renderTokenizer } from "./tokenizer.js";
 
 const sftKind = () => document.querySelector("input[name=sft-source]:checked").value;
@@ -109,7 +109,7 @@ export const sft = runPanel({
   canStart: () => app.sft.ready,
   async start(restart) {
     askPersistence();
-    await checkFit(num("sft-batch"), num("sft-context"), setRows);
+    await checkFit("sft", num("sft-batch"), num("sft-context"));
     const r = await call("sft", { settings: { ...readForm("sft"), seed: num("seed"), tasks: builtinTasks() }, restart, ui: uiState() });
     if (r.started) sft.reset();
     $("sft-status").textContent = `fine-tuning on ${fmt.format(r.train_conversations)} conversations`;

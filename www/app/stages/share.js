@@ -6,6 +6,7 @@ import { $, app } from "../state.js";
 import { call } from "../rpc.js";
 import { show, showError, enable, onFilePicked, download, schoolingSlug, schoolingText, num, human, bytes } from "../ui.js";
 import { onRunState } from "../run_panel.js";
+import { readForm } from "../forms.js";
 import { newRun } from "../saved.js";
 import { renderTokenizer } from "./tokenizer.js";
 import { shapeFields, updateSize, modelReplaced } from "./model.js";
@@ -127,15 +128,16 @@ async function loadModel(name, load) {
 
 /**
  * Says what the model can do in this device's memory and, where training as the forms ask
- * does not fit, sets pretraining's and fine-tuning's batch and row length to the largest that
- * do (GPT-2 trains in the page on shorter rows than its 1,024 tokens).
+ * does not fit, sets pretraining's and fine-tuning's batch and row length, and RL's answers
+ * and problems a step, to the largest that do (GPT-2 trains in the page on shorter rows than
+ * its 1,024 tokens).
  */
 export async function fitTraining() {
   const shown = [$("model-fit"), $("sft-fit")];
-  const f = await call("fit", { batch: num("sft-batch"), context: num("sft-context"), limits: app.limits }).catch(() => null);
+  const f = await call("fit", { stage: "sft", batch: num("sft-batch"), context: num("sft-context"), limits: app.limits }).catch(() => null);
   app.trainProblem = null;
   for (const el of shown) show(el, !!f?.problem);
-  if (!f?.problem) return;
+  if (!f?.problem) return fitRl();
   const size = () => [b(human(f.params)), " parameters"];
   let parts;
   if (f.train) {
@@ -150,6 +152,47 @@ export async function fitTraining() {
     parts = () => [...size(), ` · too big to train here (it ${f.problem}); it ${f.generate ? "can still generate and chat" : "does not fit even to generate"}.`];
   }
   for (const el of shown) fill(el, ...parts());
+  return fitRl();
+}
+
+/** fitTraining's part for RL, which keeps more models and trains on every answer at once. */
+async function fitRl() {
+  const el = $("rl-fit");
+  let f = null;
+  try {
+    f = await call("fit_rl", { settings: readForm("rl"), limits: app.limits });
+  } catch {
+    // An RL form not filled in yet (no length): RL says so itself when it starts.
+  }
+  show(el, !!f?.problem);
+  if (!f?.problem) return;
+  if (f.group_size) {
+    $("rl-group").value = f.group_size;
+    $("rl-prompts").value = f.prompts_per_step;
+    app.fitted = true;
+    fill(el, `RL as set ${f.problem}: it is set to `, b(f.group_size), " answers to each of ", b(f.prompts_per_step), ` problem${f.prompts_per_step === 1 ? "" : "s"} a step, which fits (about `, b(bytes(f.train.memory.total_bytes)), ").");
+  } else {
+    fill(el, `RL is too big for this device with this model: it ${f.problem}, and even 2 answers to 1 problem do not fit (RL keeps the model from before it and the one from before fine-tuning beside the one it trains).`);
+  }
+}
+
+/** Refuses to start `stage`'s run of `batch` rows of `context` tokens (0: the whole context)
+ * that does not fit this device, saying what would. */
+export async function checkFit(stage, batch, context) {
+  if (app.trainProblem) throw new Error(app.trainProblem);
+  if (!app.limits) return;
+  const f = await call("fit", { stage, batch, context, limits: app.limits });
+  if (!f.problem) return;
+  throw new Error(f.train ? `this model ${f.problem}: set batch ${f.train.batch} and row length ${f.train.context}, which fit` : `this model is too big to train here: it ${f.problem}`);
+}
+
+/** checkFit for RL's `settings`: its rows are every answer to each problem of a step. */
+export async function checkRlFit(settings) {
+  if (app.trainProblem) throw new Error(app.trainProblem);
+  if (!app.limits) return;
+  const f = await call("fit_rl", { settings, limits: app.limits });
+  if (!f.problem) return;
+  throw new Error(f.group_size ? `RL ${f.problem}: use ${f.group_size} answers to each of ${f.prompts_per_step} problem${f.prompts_per_step === 1 ? "" : "s"}, which fit` : `RL is too big for this device with this model: it ${f.problem}`);
 }
 
 /** The file name in a URL's path ("m.safetensors" for https://host/dir/m.safetensors?x=1). */
@@ -160,18 +203,6 @@ function fileNameOf(url) {
     return url;
   }
 }
-
-/** Refuses to start a run of `batch` rows of `context` tokens (0: the whole context) that does
- * not fit this device; `hint(fit)` says what to change when a smaller one would. */
-export async function checkFit(batch, context, hint) {
-  if (app.trainProblem) throw new Error(app.trainProblem);
-  if (!app.limits) return;
-  const f = await call("fit", { batch, context, limits: app.limits });
-  if (!f.problem) return;
-  throw new Error(f.train ? `this model ${f.problem}: ${hint(f.train)}` : `this model is too big to train here: it ${f.problem}`);
-}
-/** The hint for a form with a batch and a row length. */
-export const setRows = (t) => `set batch ${t.batch} and row length ${t.context}, which fit`;
 
 /** Reads a response's body with `onBytes(received)` as it arrives. */
 async function readBody(res, onBytes) {
