@@ -5,11 +5,12 @@ use burn::config::Config;
 use burn::tensor::{Device, Distribution, TensorData};
 
 use crate::model::Gpt;
-use crate::stage::Stage;
 
-/// `n`, `n / 2`, `n / 4`, … while at least `min` (or `n` alone when it is under `min`).
+/// `n`, `n / 2`, `n / 4`, … while over `min`, then `min` itself (`n` alone when it is not over
+/// `min`; nothing for 0): the sizes a fit tries, largest first.
 pub fn halvings(n: usize, min: usize) -> impl Iterator<Item = usize> {
-    std::iter::successors(Some(n), |x| Some(x / 2)).take_while(move |&x| x >= min.min(n).max(1))
+    let min = min.min(n);
+    std::iter::successors(Some(n), |x| Some(x / 2)).take_while(move |&x| x > min).chain(std::iter::once(min)).filter(|&x| x > 0)
 }
 
 /// The hyper-parameters of a GPT. Field names follow Hugging Face's `GPT2Config` where it has one.
@@ -57,6 +58,10 @@ pub struct MemoryLimits {
 }
 
 impl MemoryLimits {
+    pub fn fits(&self, need: &MemoryEstimate) -> bool {
+        self.problem(need, "").is_none()
+    }
+
     /// Why `need` does not fit `what` ("to generate"), as a sentence's end, or None.
     fn problem(&self, need: &MemoryEstimate, what: &str) -> Option<String> {
         let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
@@ -216,12 +221,11 @@ impl GptConfig {
         MemoryEstimate { total_bytes: 4 * floats, largest_buffer_bytes: 4 * largest }
     }
 
-    /// [`GptConfig::training_memory`] plus the models `stage` keeps beside the one it trains
-    /// ([`Stage::kept_models`]: SFT's model from before it, RL's too and its reference).
-    pub fn stage_memory(&self, stage: Stage, batch: usize, context: usize) -> MemoryEstimate {
+    /// [`GptConfig::training_memory`] plus `kept` more models of this size held beside the one
+    /// training (SFT's model from before it, RL's start, a reward model: the engine counts them).
+    pub fn stage_memory(&self, kept: usize, batch: usize, context: usize) -> MemoryEstimate {
         let m = self.training_memory(batch, context);
-        let kept = 4 * (stage.kept_models() * self.num_params()) as u64;
-        MemoryEstimate { total_bytes: m.total_bytes + kept, ..m }
+        MemoryEstimate { total_bytes: m.total_bytes + 4 * (kept * self.num_params()) as u64, ..m }
     }
 
     /// Memory to generate one sequence of the whole context: the weights, the key/value cache
@@ -232,38 +236,38 @@ impl GptConfig {
         MemoryEstimate { total_bytes: 4 * floats, largest_buffer_bytes: 4 * (v * c).max(t * v) }
     }
 
-    /// What this model can do within `limits` in `stage` ([`GptConfig::stage_memory`]): train
-    /// with `batch` rows of `context` tokens as asked; else the largest batch and context that
-    /// fit (the most tokens a step, the longer rows on a tie; rows of at least
-    /// [`MIN_TRAIN_CONTEXT`] tokens); else only generate; else nothing.
-    pub fn fit(&self, stage: Stage, batch: usize, context: usize, limits: &MemoryLimits) -> Fit {
+    /// What this model can do within `limits` with `kept` models beside it
+    /// ([`GptConfig::stage_memory`]): train with `batch` rows of `context` tokens as asked; else
+    /// the largest batch and context that fit (the most tokens a step, the longer rows on a tie;
+    /// rows of at least [`MIN_TRAIN_CONTEXT`] tokens); else only generate; else nothing.
+    pub fn fit(&self, kept: usize, batch: usize, context: usize, limits: &MemoryLimits) -> Fit {
         let context = context.clamp(1, self.block_size);
         let candidates = halvings(context, MIN_TRAIN_CONTEXT).flat_map(|t| halvings(batch, 1).map(move |b| (b, t)));
-        self.fit_among(stage, (batch, context), &format!("to train with batch {batch} × {context} tokens"), candidates, limits)
+        self.fit_among(kept, (batch, context), &format!("to train with batch {batch} × {context} tokens"), candidates, limits)
     }
 
     /// [`GptConfig::fit`] among given `(batch, context)` candidates: `asked` when it fits (the
     /// problem says what it needs `what` for), else the candidate with the most tokens a step.
     pub fn fit_among(
         &self,
-        stage: Stage,
+        kept: usize,
         (batch, context): (usize, usize),
         what: &str,
         candidates: impl IntoIterator<Item = (usize, usize)>,
         limits: &MemoryLimits,
     ) -> Fit {
-        let asked = self.stage_memory(stage, batch, context);
+        let asked = self.stage_memory(kept, batch, context);
         let problem = limits.problem(&asked, what);
         let train = if problem.is_none() {
             Some(TrainFit { batch, context, memory: asked })
         } else {
             candidates
                 .into_iter()
-                .map(|(b, t)| TrainFit { batch: b, context: t, memory: self.stage_memory(stage, b, t) })
-                .filter(|f| limits.problem(&f.memory, "").is_none())
+                .map(|(b, t)| TrainFit { batch: b, context: t, memory: self.stage_memory(kept, b, t) })
+                .filter(|f| limits.fits(&f.memory))
                 .max_by_key(|f| (f.batch * f.context, f.context))
         };
-        let generate = limits.problem(&self.generation_memory(), "").is_none();
+        let generate = limits.fits(&self.generation_memory());
         Fit { params: self.num_params(), asked, problem, train, generate }
     }
 

@@ -14,7 +14,7 @@ use crate::model_config::{halvings, Fit, GptConfig, MemoryLimits};
 use crate::pretrain::NextToken;
 use crate::reward_model::{RewardData, RewardTraining};
 use crate::reward_rules::{Rule, Rules};
-use crate::rl::{Grpo, GrpoConfig};
+use crate::rl::{Grpo, GrpoConfig, MIN_GROUP};
 use crate::sft::{ChatData, Sft};
 use crate::stage::Stage;
 use crate::tasks::Task;
@@ -254,28 +254,47 @@ impl RlSettings {
         self.train_config().validate()
     }
 
-    /// The rows a step trains on: every answer to every problem, each its prompt (about
-    /// [`RL_PROMPT_TOKENS`]) and answer.
-    pub fn rows(&self) -> (usize, usize) {
-        (self.grpo.prompts_per_step * self.grpo.group_size, RL_PROMPT_TOKENS + self.grpo.max_new_tokens)
+    /// The rows a step trains on: every answer to every problem, each its prompt and answer, at
+    /// most `config`'s context. A task's prompt is at most [`RL_PROMPT_TOKENS`]; judged
+    /// `prompts` (people's own) are measured.
+    pub fn rows(&self, config: &GptConfig, tokenizer: &Tokenizer, prompts: &[Conversation]) -> (usize, usize) {
+        let chat = tokenizer.with_chat_tokens().map(|(t, _)| t);
+        let judged = prompts.iter().filter_map(|p| chat.as_ref().ok().and_then(|t| crate::chat::prompt(t, p).ok())).map(|ids| ids.len());
+        let prompt = if self.judged_prompts { judged.max().unwrap_or(RL_PROMPT_TOKENS) } else { RL_PROMPT_TOKENS };
+        (self.grpo.prompts_per_step * self.grpo.group_size, (prompt + self.grpo.max_new_tokens).min(config.block_size))
     }
 
-    /// What RL as set can do within `limits` for `config` ([`GptConfig::fit`]); where it does
-    /// not fit, the most answers a step that do: fewer problems a step first, then fewer answers
-    /// to each (at least two: GRPO learns from how a problem's answers differ).
-    pub fn fit(&self, config: &GptConfig, limits: &MemoryLimits) -> RlFit {
-        let (group, prompts) = (self.grpo.group_size, self.grpo.prompts_per_step);
-        let (rows, context) = self.rows();
-        let sizes: Vec<(usize, usize)> = halvings(group, 2).flat_map(|g| halvings(prompts, 1).map(move |p| (g, p))).collect();
-        let what = format!("to train on {group} answers to each of {prompts} problems ({rows} rows of ~{context} tokens)");
-        let fit = config.fit_among(Stage::Rl, (rows, context), &what, sizes.iter().map(|&(g, p)| (g * p, context)), limits);
-        // Of the sizes with the rows chosen, the one with more answers to each problem.
+    /// What RL as set can do within `limits` for `config` with `kept` more models beside it
+    /// ([`GptConfig::fit`]); where it does not fit, the most answers a step that do (the more
+    /// answers to each problem on a tie: GRPO learns from how a problem's answers differ), down
+    /// to [`MIN_GROUP`] answers to one problem.
+    pub fn fit(&self, config: &GptConfig, tokenizer: &Tokenizer, prompts: &[Conversation], kept: usize, limits: &MemoryLimits) -> RlFit {
+        let (group, problems) = (self.grpo.group_size, self.grpo.prompts_per_step);
+        let (rows, context) = self.rows(config, tokenizer, prompts);
+        let sizes: Vec<(usize, usize)> = halvings(group, MIN_GROUP).flat_map(|g| halvings(problems, 1).map(move |p| (g, p))).collect();
+        let copies = match kept {
+            0 => String::new(),
+            1 => ", with 1 more copy of the model kept".into(),
+            n => format!(", with {n} more copies of the model kept"),
+        };
+        let what = format!("to train on {} ({rows} rows of ~{context} tokens{copies})", answers_to(group, problems));
+        let fit = config.fit_among(kept, (rows, context), &what, sizes.iter().map(|&(g, p)| (g * p, context)), limits);
         let chosen = fit.train.and_then(|t| sizes.iter().filter(|&&(g, p)| g * p == t.batch).max_by_key(|&&(g, _)| g).copied());
-        RlFit { group_size: chosen.map(|c| c.0), prompts_per_step: chosen.map(|c| c.1), fit }
+        RlFit {
+            group_size: chosen.map(|c| c.0),
+            prompts_per_step: chosen.map(|c| c.1),
+            set_to: chosen.map(|(g, p)| answers_to(g, p)),
+            smallest: answers_to(MIN_GROUP.min(group), 1),
+            fit,
+        }
     }
 
-    /// Checks that what the settings ask for exists before a run starts.
-    pub fn check_inputs(&self, reward_model: Option<&Gpt>, prompts: &[Conversation]) -> Result<(), String> {
+    /// Checks that what the settings ask for exists before a run starts, and that the model
+    /// speaks the chat template RL practises in.
+    pub fn check_inputs(&self, tokenizer: &Tokenizer, reward_model: Option<&Gpt>, prompts: &[Conversation]) -> Result<(), String> {
+        if !tokenizer.missing_chat_tokens().is_empty() {
+            return Err("RL practises answering in the chat template, and this model's tokenizer has no chat tokens: fine-tune it (SFT) first, which adds them and teaches it to answer".into());
+        }
         if self.reward_model && reward_model.is_none() {
             return Err("train a reward model on your judgements first".into());
         }
@@ -291,9 +310,6 @@ impl RlSettings {
     pub fn objective(&self, tokenizer: &Tokenizer, reference: Option<Gpt>, reward_model: Option<&Gpt>, prompts: &[Conversation]) -> Result<Grpo, String> {
         self.grpo.validate()?;
         let task: Task = self.task.parse()?;
-        if SPECIAL_TOKENS.iter().any(|t| tokenizer.token_id(t).is_none()) {
-            return Err("RL practises answering in the chat template, and this model's tokenizer has no chat tokens: fine-tune it (SFT) first, which adds them and teaches it to answer".into());
-        }
         let mut grpo = Grpo::new(self.grpo.clone(), task, tokenizer.clone(), reference, self.seed);
         if let Some(rules) = &self.rules {
             grpo.rules = Rules::new(rules.clone())?;
@@ -319,6 +335,17 @@ pub struct RlFit {
     pub fit: Fit,
     pub group_size: Option<usize>,
     pub prompts_per_step: Option<usize>,
+    /// Those in words ("8 answers to 1 problem"), and the smallest RL tried.
+    pub set_to: Option<String>,
+    pub smallest: String,
+}
+
+/// "8 answers to each of 4 problems", "8 answers to 1 problem".
+fn answers_to(group: usize, problems: usize) -> String {
+    match problems {
+        1 => format!("{group} answers to 1 problem"),
+        n => format!("{group} answers to each of {n} problems"),
+    }
 }
 
 /// Checks that `reward` can score answers for a policy using `tokenizer`: it has a score head and

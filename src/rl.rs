@@ -32,6 +32,9 @@ use crate::tasks::{Problem, Split, Task};
 use crate::tokenizer::{Tokenizer, END_OF_TURN, SPECIAL_TOKENS};
 use crate::train::Objective;
 
+/// The fewest answers to a problem GRPO learns from: it compares them with each other.
+pub const MIN_GROUP: usize = 2;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GrpoConfig {
@@ -78,8 +81,8 @@ impl Default for GrpoConfig {
 
 impl GrpoConfig {
     pub fn validate(&self) -> Result<(), String> {
-        if self.group_size < 2 {
-            return Err("a group needs at least 2 answers to compare".into());
+        if self.group_size < MIN_GROUP {
+            return Err(format!("a group needs at least {MIN_GROUP} answers to compare"));
         }
         if self.prompts_per_step == 0 || self.max_new_tokens == 0 || self.updates_per_rollout == 0 {
             return Err("prompts per step, answer length and updates per rollout must be at least 1".into());

@@ -30,14 +30,13 @@ impl Stage {
         }
     }
 
-    /// How many models the stage keeps beside the one it trains, for its memory: SFT keeps
-    /// the model from before it ("base"); RL keeps that one and its own start (the KL penalty's
-    /// reference); a reward model is trained beside the chat model.
-    pub fn kept_models(self) -> usize {
+    /// The model the stage keeps beside the one it trains when it starts (counted in its
+    /// memory): SFT the model from before it, RL its start (the KL penalty's reference).
+    pub fn keeps(self) -> Option<Slot> {
         match self {
-            Stage::Pretrain => 0,
-            Stage::Sft | Stage::RewardModel => 1,
-            Stage::Rl => 2,
+            Stage::Sft => Some(Slot::Base),
+            Stage::Rl => Some(Slot::Start),
+            Stage::Pretrain | Stage::RewardModel => None,
         }
     }
 

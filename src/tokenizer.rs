@@ -387,12 +387,18 @@ impl Tokenizer {
         ))
     }
 
+    /// The chat tokens ([`SPECIAL_TOKENS`]) this tokenizer lacks: none for llmplay's, all but
+    /// `<|endoftext|>` for GPT-2's.
+    pub fn missing_chat_tokens(&self) -> Vec<&'static str> {
+        SPECIAL_TOKENS.iter().copied().filter(|t| self.token_id(t).is_none()).collect()
+    }
+
     /// This tokenizer with the chat tokens ([`SPECIAL_TOKENS`]) it lacks added as special
     /// tokens, with new ids after its last, in that order (as transformers'
     /// `add_special_tokens` numbers them); and the tokens added. A foreign tokenizer (GPT-2's
     /// has only `<|endoftext|>`) needs them for the chat template; llmplay's have them all.
     pub fn with_chat_tokens(&self) -> Result<(Tokenizer, Vec<&'static str>), String> {
-        let missing: Vec<&'static str> = SPECIAL_TOKENS.iter().copied().filter(|t| self.token_id(t).is_none()).collect();
+        let missing = self.missing_chat_tokens();
         if missing.is_empty() {
             return Ok((self.clone(), missing));
         }

@@ -79,9 +79,9 @@ fn a_foreign_tokenizer_gains_the_chat_tokens_after_its_last_id_and_the_model_a_m
     assert!(render(&bundle.tokenizer, &chat).is_err(), "without the chat tokens there is no template");
     // RL practises in the template: it asks for fine-tuning first, then starts.
     let rl = llmplay::recipe::RlSettings::default();
-    let refused = rl.objective(&bundle.tokenizer, None, None, &[]).err().unwrap();
+    let refused = rl.check_inputs(&bundle.tokenizer, None, &[]).unwrap_err();
     assert!(refused.contains("fine-tune it (SFT) first"), "{refused}");
-    assert!(rl.objective(&ready.tokenizer, None, None, &[]).is_ok());
+    assert_eq!(rl.check_inputs(&ready.tokenizer, None, &[]), Ok(()));
     let rendered = render(&ready.tokenizer, &chat).unwrap();
     assert!(rendered.ids.contains(&(v as u32)) && rendered.ids.contains(&(v as u32 + 2)));
 

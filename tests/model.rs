@@ -7,8 +7,10 @@ use burn::tensor::Device;
 use common::*;
 use futures_lite::future::block_on;
 use llmplay::model::{GptConfig, KvCache, MemoryEstimate, MemoryLimits};
-use llmplay::recipe::RlSettings;
-use llmplay::stage::Stage;
+use llmplay::model_config::halvings;
+use llmplay::recipe::{RlSettings, RL_PROMPT_TOKENS};
+use llmplay::rl::MIN_GROUP;
+use llmplay::tokenizer::Tokenizer;
 use llmplay::train::{TrainConfig, Trainer};
 
 #[test]
@@ -102,14 +104,14 @@ fn a_gpt2_sized_model_is_offered_the_largest_batch_and_context_that_fit() {
     const GIB: u64 = 1 << 30;
     let roomy = MemoryLimits { max_buffer_bytes: GIB, max_total_bytes: 4 * GIB };
     let fits_in = |m: MemoryEstimate, l: &MemoryLimits| m.total_bytes <= l.max_total_bytes && m.largest_buffer_bytes <= l.max_buffer_bytes;
-    let fits = |b: usize, t: usize, l: &MemoryLimits| fits_in(gpt2.stage_memory(Stage::Sft, b, t), l);
+    let fits = |b: usize, t: usize, l: &MemoryLimits| fits_in(gpt2.stage_memory(1, b, t), l);
 
     // Batch 8 of its whole 1,024-token context does not fit 4 GiB; a smaller batch and rows do.
-    let fit = gpt2.fit(Stage::Sft, 8, 1024, &roomy);
+    let fit = gpt2.fit(1, 8, 1024, &roomy);
     let problem = fit.problem.as_deref().unwrap();
     assert!(problem.starts_with("needs about") && problem.contains("to train with batch 8 × 1024 tokens"), "{problem}");
     let train = fit.train.unwrap();
-    assert!(fits(train.batch, train.context, &roomy) && train.memory == gpt2.stage_memory(Stage::Sft, train.batch, train.context));
+    assert!(fits(train.batch, train.context, &roomy) && train.memory == gpt2.stage_memory(1, train.batch, train.context));
     assert!(train.context >= 64 && train.batch <= 8 && train.context <= 1024);
     // No candidate with more tokens a step fits (contexts and batches halve from those asked).
     for t in [1024, 512, 256, 128, 64] {
@@ -122,47 +124,71 @@ fn a_gpt2_sized_model_is_offered_the_largest_batch_and_context_that_fit() {
     assert!(fit.generate);
 
     // What fits is asked again: no problem, the same numbers.
-    let again = gpt2.fit(Stage::Sft, train.batch, train.context, &roomy);
+    let again = gpt2.fit(1, train.batch, train.context, &roomy);
     assert_eq!((again.problem, again.train), (None, Some(train)));
 
     // Weights, gradients, two AdamW moments and the model kept from before the stage alone are
     // ~2.3 GiB: in 1.5 GiB it only generates.
     let small = MemoryLimits { max_buffer_bytes: GIB, max_total_bytes: 3 * GIB / 2 };
-    let fit = gpt2.fit(Stage::Sft, 8, 1024, &small);
+    let fit = gpt2.fit(1, 8, 1024, &small);
     assert_eq!((fit.train, fit.generate), (None, true));
-    // RL keeps two models beside the one it trains (its start and SFT's): more than SFT's one.
-    assert!(gpt2.stage_memory(Stage::Rl, 1, 64).total_bytes > gpt2.stage_memory(Stage::Sft, 1, 64).total_bytes);
-    assert!(gpt2.stage_memory(Stage::Sft, 1, 64).total_bytes > gpt2.stage_memory(Stage::Pretrain, 1, 64).total_bytes);
-    // RL's default 8 answers × 8 problems do not fit 4 GiB; fewer problems a step come first,
-    // then fewer answers, never under two to a problem.
+    // RL as the lesson runs it holds two models beside the one it trains (its start, the one
+    // before SFT). The recipe's 8 answers to each of 8 problems do not fit 4 GiB: the most
+    // answers a step that do, the more answers to each problem on a tie.
+    let tokenizer = Tokenizer::train_chars(std::iter::once("abc")).unwrap();
     let rl = RlSettings::default();
-    let (rows, context) = rl.rows();
-    let rl_fits = |g: usize, p: usize| fits_in(gpt2.stage_memory(Stage::Rl, g * p, context), &roomy);
-    let fit = rl.fit(&gpt2, &roomy);
-    assert!(fit.fit.problem.as_deref().unwrap().contains(&format!("8 answers to each of 8 problems ({rows} rows")), "{:?}", fit.fit.problem);
+    let (rows, context) = rl.rows(&gpt2, &tokenizer, &[]);
+    assert_eq!((rows, context), (64, RL_PROMPT_TOKENS + rl.grpo.max_new_tokens));
+    let rl_fits = |g: usize, p: usize, kept: usize, l: &MemoryLimits| fits_in(gpt2.stage_memory(kept, g * p, context), l);
+    let fit = rl.fit(&gpt2, &tokenizer, &[], 2, &roomy);
+    let problem = fit.fit.problem.as_deref().unwrap();
+    assert!(problem.contains("to train on 8 answers to each of 8 problems (64 rows of ~74 tokens, with 2 more copies of the model kept)"), "{problem}");
     let (g, p) = (fit.group_size.unwrap(), fit.prompts_per_step.unwrap());
-    assert!(rl_fits(g, p) && (2..=8).contains(&g) && p <= 8, "{g} × {p}");
+    assert!(rl_fits(g, p, 2, &roomy) && (MIN_GROUP..=8).contains(&g) && p <= 8, "{g} × {p}");
     assert_eq!(fit.fit.train.unwrap().batch, g * p);
+    assert_eq!(fit.set_to.as_deref(), Some(if p == 1 { format!("{g} answers to 1 problem") } else { format!("{g} answers to each of {p} problems") }).as_deref());
     for (g2, p2) in [(8, 8), (8, 4), (8, 2), (8, 1), (4, 8), (4, 4), (4, 2), (4, 1), (2, 8), (2, 4), (2, 2), (2, 1)] {
-        assert!(g2 * p2 < g * p || (g2 * p2 == g * p && g2 <= g) || !rl_fits(g2, p2), "{g2} × {p2} fits and is more than {g} × {p}");
+        assert!(g2 * p2 < g * p || (g2 * p2 == g * p && g2 <= g) || !rl_fits(g2, p2, 2, &roomy), "{g2} × {p2} fits and is more than {g} × {p}");
     }
     // What fits, asked again, is as asked.
     let mut smaller = rl.clone();
     (smaller.grpo.group_size, smaller.grpo.prompts_per_step) = (g, p);
-    let again = smaller.fit(&gpt2, &roomy);
+    let again = smaller.fit(&gpt2, &tokenizer, &[], 2, &roomy);
     assert_eq!((again.fit.problem, again.group_size, again.prompts_per_step), (None, Some(g), Some(p)));
-    // In the page's CPU engine (3 GiB) GPT-2 small fine-tunes but its RL does not fit (six
-    // copies of its weights are ~2.8 GiB); distilgpt2's does.
+    // In the page's CPU engine (3 GiB) GPT-2 small fine-tunes, but RL with two models beside it
+    // (six copies of its weights, ~2.8 GiB) does not fit even 2 answers to 1 problem; with one
+    // (RL on a model that came fine-tuned) it does. distilgpt2's RL fits with two.
     let cpu = MemoryLimits { max_buffer_bytes: 2 * GIB, max_total_bytes: 3 * GIB };
-    assert!(gpt2.fit(Stage::Sft, 8, 1024, &cpu).train.is_some());
-    let fit = rl.fit(&gpt2, &cpu);
-    assert_eq!((fit.fit.train, fit.group_size, fit.fit.generate), (None, None, true));
+    assert!(gpt2.fit(1, 8, 1024, &cpu).train.is_some());
+    let fit = rl.fit(&gpt2, &tokenizer, &[], 2, &cpu);
+    assert_eq!((fit.fit.train, fit.group_size, fit.fit.generate, fit.smallest.as_str()), (None, None, true, "2 answers to 1 problem"));
+    assert!(rl.fit(&gpt2, &tokenizer, &[], 1, &cpu).group_size.is_some());
     let distilgpt2 = GptConfig::new(50257).with_n_layer(6).with_n_head(12).with_n_embd(768).with_block_size(1024);
-    assert!(rl.fit(&distilgpt2, &cpu).group_size.is_some());
+    assert!(rl.fit(&distilgpt2, &tokenizer, &[], 2, &cpu).group_size.is_some());
+    // A group that is not a power of two still goes down to the smallest (6, 3, then 2): in
+    // 2.75 GiB three rows do not fit, two do.
+    let mut six = rl.clone();
+    six.grpo.group_size = 6;
+    let tight = MemoryLimits { max_buffer_bytes: 2 * GIB, max_total_bytes: 11 * GIB / 4 };
+    assert!(!rl_fits(3, 1, 1, &tight) && rl_fits(2, 1, 1, &tight));
+    let fit = six.fit(&gpt2, &tokenizer, &[], 1, &tight);
+    assert_eq!((fit.group_size, fit.prompts_per_step), (Some(2), Some(1)), "{fit:?}");
 
     // WebGPU's default 128 MiB per buffer is under its 147 MiB token embedding: not even that.
     let default_webgpu = MemoryLimits { max_buffer_bytes: 128 << 20, max_total_bytes: 4 * GIB };
-    let fit = gpt2.fit(Stage::Sft, 1, 64, &default_webgpu);
+    let fit = gpt2.fit(1, 1, 64, &default_webgpu);
     assert!(fit.problem.unwrap().contains("per buffer"));
     assert_eq!((fit.train, fit.generate), (None, false));
+}
+
+#[test]
+fn the_sizes_a_fit_tries_halve_down_to_the_smallest() {
+    let tries = |n, min| halvings(n, min).collect::<Vec<_>>();
+    assert_eq!(tries(1024, 64), [1024, 512, 256, 128, 64]);
+    assert_eq!(tries(100, 64), [100, 64]);
+    assert_eq!(tries(8, 1), [8, 4, 2, 1]);
+    assert_eq!(tries(6, 2), [6, 3, 2]);
+    assert_eq!(tries(3, 2), [3, 2]);
+    assert_eq!(tries(48, 64), [48], "under the smallest: as asked");
+    assert_eq!(tries(0, 1), Vec::<usize>::new());
 }

@@ -6,6 +6,7 @@ mod common;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::small_config;
 use futures_lite::future::block_on;
+use llmplay::recipe::{RlSettings, RL_PROMPT_TOKENS};
 use llmplay::rl::{advantages, grpo_loss, Grpo, GrpoConfig};
 use llmplay::tasks::{builtin_conversations, Problem, Split, Task};
 use llmplay::tokenizer::Tokenizer;
@@ -232,4 +233,24 @@ fn each_tasks_example_is_answered_by_its_own_checker() {
         assert!(task.check(&problem, &task.example_answer()), "{task:?}");
         assert!(!task.check(&problem, "0"), "{task:?}");
     }
+}
+
+#[test]
+fn rls_memory_allows_for_the_longest_task_prompt_and_measures_judged_ones() {
+    // Characters are the longest tokens a task's prompt can take: each within RL_PROMPT_TOKENS.
+    let tokenizer = task_tokenizer();
+    for task in Task::ALL {
+        let longest = task.held_out(500, 0).iter().map(|p| llmplay::chat::prompt(&tokenizer, &p.conversation_prompt()).unwrap().len()).max().unwrap();
+        assert!(longest <= RL_PROMPT_TOKENS, "{task:?}: a prompt of {longest} tokens");
+    }
+    // People's own prompts are measured (as the chat template renders them), within the context.
+    let config = small_config(tokenizer.vocab_size()).with_block_size(256);
+    let long = Problem { prompt: "a".repeat(150), answer: String::new(), key: String::new() }.conversation_prompt();
+    let mut rl = RlSettings { judged_prompts: true, ..RlSettings::default() };
+    let prompt = llmplay::chat::prompt(&tokenizer, &long).unwrap().len();
+    assert!(prompt > 150);
+    assert_eq!(rl.rows(&config, &tokenizer, std::slice::from_ref(&long)).1, prompt + rl.grpo.max_new_tokens);
+    rl.judged_prompts = false;
+    assert_eq!(rl.rows(&config, &tokenizer, std::slice::from_ref(&long)).1, RL_PROMPT_TOKENS + rl.grpo.max_new_tokens);
+    assert_eq!(rl.rows(&config.with_block_size(48), &tokenizer, &[]).1, 48, "never past the model's context");
 }

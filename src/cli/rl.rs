@@ -151,6 +151,7 @@ pub fn rl(args: RlArgs, resumed: Option<Resumed>) -> Result<(), String> {
         }
         None => Vec::new(),
     };
+    settings.check_inputs(&bundle.tokenizer, reward_model.as_ref(), &prompts)?;
     let model = bundle.model(&device)?;
     eprintln!(
         "llmplay {}: GRPO on {} with a {}-parameter {} model: {} prompts x {} answers a step, KL beta {}",

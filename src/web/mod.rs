@@ -320,6 +320,15 @@ impl Engine {
         self.last_val_loss = None;
     }
 
+    /// How many models `stage` holds beside the one it trains, for its memory: those kept now
+    /// (before SFT, before RL, a reward model, one loaded to compare) and the one it keeps when
+    /// it starts.
+    fn kept_beside(&self, stage: Stage) -> usize {
+        let mut held: std::collections::HashSet<Slot> = self.slots.keys().copied().collect();
+        held.extend(stage.keeps());
+        held.len()
+    }
+
     /// The distinct prompts the user judged, for RL on them.
     fn judged_prompts(&self) -> Vec<Conversation> {
         crate::reward_model::distinct_prompts(self.preferences.iter().map(|p| p.prompt().clone()))

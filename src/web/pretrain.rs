@@ -47,7 +47,8 @@ struct SizeCheck {
 }
 
 fn size_check(config: &GptConfig, batch: usize, context: usize, limits: &MemoryLimits) -> SizeCheck {
-    let fit = config.fit(Stage::Pretrain, batch, if context == 0 { config.block_size } else { context }, limits);
+    // A new model: nothing is kept beside it yet.
+    let fit = config.fit(0, batch, if context == 0 { config.block_size } else { context }, limits);
     let problem = fit.problem.map(|why| format!("this model {why}: use fewer layers, a narrower width, a shorter context or a smaller batch"));
     SizeCheck { params: fit.params, memory: fit.asked, problem }
 }
@@ -166,7 +167,15 @@ impl Engine {
         let limits: MemoryLimits = from_js(limits)?;
         let (config, _, _) = self.parts()?;
         let context = if context == 0 { config.block_size } else { context };
-        to_js(&config.fit(stage, batch.max(1), context, &limits))
+        to_js(&config.fit(self.kept_beside(stage), batch.max(1), context, &limits))
+    }
+
+    /// Whether the current model fits `limits` to generate (the worker asks before moving a
+    /// big model to WebGPU).
+    #[wasm_bindgen(js_name = fitsToGenerate)]
+    pub fn fits_to_generate(&self, limits: JsValue) -> Result<bool, JsError> {
+        let limits: MemoryLimits = from_js(limits)?;
+        Ok(limits.fits(&self.parts()?.0.generation_memory()))
     }
 
     /// A new model with random weights (GPT-2 initialisation) for the current tokenizer.

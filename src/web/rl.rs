@@ -21,8 +21,9 @@ impl Engine {
         let mut settings = rl.train_config();
         let reward_model = self.slots.get(&Slot::Reward).map(|s| s.model.clone());
         let prompts = self.judged_prompts();
-        rl.check_inputs(reward_model.as_ref(), &prompts).map_err(js_err)?;
         let tokenizer = self.parts()?.2.clone();
+        // Before anything is kept: a refused start leaves the engine as it was.
+        rl.check_inputs(&tokenizer, reward_model.as_ref(), &prompts).map_err(js_err)?;
         let starting = !matches!(self.training, Training::Rl(..)) || restart;
         if starting {
             let start = self.stage_start(Slot::Start, restart)?;
@@ -45,13 +46,15 @@ impl Engine {
         to_js(&serde_json::json!({ "started": starting }))
     }
 
-    /// What RL with `rl`'s settings can do within `limits` with the current model
-    /// ([`RlSettings::fit`]): the answers per problem and problems a step that fit.
+    /// What RL with `rl`'s settings can do within `limits` with the current model and the
+    /// models kept beside it ([`RlSettings::fit`]): the answers per problem and problems a step
+    /// that fit.
     #[wasm_bindgen(js_name = fitRl)]
     pub fn fit_rl(&self, rl: JsValue, limits: JsValue) -> Result<JsValue, JsError> {
         let rl: RlSettings = from_js(rl)?;
         let limits = from_js(limits)?;
-        to_js(&rl.fit(self.parts()?.0, &limits))
+        let (config, _, tokenizer) = self.parts()?;
+        to_js(&rl.fit(config, tokenizer, &self.judged_prompts(), self.kept_beside(Stage::Rl), &limits))
     }
 
     /// Samples the next RL step's groups with the current model, scored by the task's rules,

@@ -147,7 +147,7 @@ impl Engine {
     /// embedding row for each ([`chat_ready`]); returns what was added, for the page's log.
     fn make_chat_ready(&mut self) -> Result<Option<String>, JsError> {
         let (config, trainer, tokenizer) = self.parts()?;
-        if tokenizer.with_chat_tokens().map_err(js_err)?.1.is_empty() {
+        if tokenizer.missing_chat_tokens().is_empty() {
             return Ok(None);
         }
         let ready = chat_ready(trainer.inference_model(), config, tokenizer).map_err(js_err)?;

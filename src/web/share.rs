@@ -167,10 +167,10 @@ impl Engine {
 /// Refuses a model that does not fit `limits` even to generate (a buffer over a GPU's limit
 /// would lose the device; past wasm32's memory the engine would abort).
 fn generation_fits(config: &crate::model::GptConfig, limits: &MemoryLimits) -> Result<(), JsError> {
-    if config.fit(crate::stage::Stage::Pretrain, 1, 0, limits).generate {
+    let need = config.generation_memory();
+    if limits.fits(&need) {
         return Ok(());
     }
-    let need = config.generation_memory();
     let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
     Err(js_err(format!(
         "this model does not fit this device even to generate: it needs about {:.2} GiB with a buffer of {:.2} GiB, and here {:.2} GiB is the most in all and {:.2} GiB in one buffer",

@@ -26,6 +26,9 @@ export const FORMS = {
 };
 
 const getPath = (o, path) => path.split(".").reduce((v, k) => (v == null ? v : v[k]), o);
+
+/** The recipe's value for form field `id` of `stage`. */
+export const recipeValue = (stage, id) => getPath(app.recipes[stage], FORMS[stage][id]);
 function setPath(o, path, value) {
   const keys = path.split(".");
   const last = keys.pop();

@@ -23,7 +23,7 @@ import { appendChatPiece, refreshModels } from "./stages/chat.js";
 import { setPrefs, setRewardModelState } from "./stages/reward_model.js";
 import "./stages/rl.js";
 import "./stages/inspect.js";
-import { loadBundleUrl, loadHub } from "./stages/share.js";
+import { loadBundleUrl, loadHub, refit } from "./stages/share.js";
 import "./stages/ready.js";
 
 /** The worker's events (see ../protocol.js), each to the part of the page it is about. */
@@ -53,7 +53,14 @@ function onEvent(msg) {
     case "save_failed": return onSaveFailed(msg);
     case "piece": return appendPiece(msg.text);
     case "warning": return toast(msg.message);
-    case "backend": return backend.render(msg);
+    case "backend": {
+      const before = JSON.stringify(app.limits);
+      backend.render(msg);
+      // The model moved to the other engine, with other memory: what fits is said again (a
+      // model being loaded is fitted when it has loaded).
+      if (app.model && !app.loading && JSON.stringify(app.limits) !== before) refit();
+      return;
+    }
     case "crashed": return recover(msg.message);
   }
 }

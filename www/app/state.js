@@ -22,10 +22,10 @@ export const app = {
   stage: "pretrain",
   /** Why the size check refuses the model's shape, if it does. */
   sizeProblem: null,
-  /** Why the current model (a big one loaded) cannot train here at all, if it cannot. */
-  trainProblem: null,
-  /** Whether the forms' batch and row length were set to what fits a big model. */
+  /** Whether the forms' sizes (batch and row length, RL's answers) were set to what fits a big model. */
   fitted: false,
+  /** RL's answers and problems a step as the page last set them ([group, problems]), or null. */
+  rlFitted: null,
   /** Whether a model is being downloaded or loaded (one at a time). */
   loading: false,
   /** Pretraining's events (the loss chart's data). */

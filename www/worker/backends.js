@@ -176,8 +176,8 @@ async function gpuProblem() {
   if (shape.params > UNTIMED_PARAMS) {
     // A big model goes to the GPU if it can at least generate there (training is then offered
     // the batch and context that fit: the page asks `fit`).
-    const fit = await locked(() => ctx.engine.fit(1, 0, limitsOn("wgpu")));
-    return fit.generate ? null : "on WebGPU this model does not fit even to generate";
+    const fits = await locked(() => ctx.engine.fitsToGenerate(limitsOn("wgpu")));
+    return fits ? null : "on WebGPU this model does not fit even to generate";
   }
   const size = await locked(() => ctx.engine.checkSize(shape, shape.batch, limitsOn("wgpu"), shape.vocab_size, 0));
   return size.problem && `on WebGPU ${size.problem}`;

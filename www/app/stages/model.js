@@ -6,6 +6,7 @@ import { showError, enable, human, bytes, num, schoolingText, LOSS_NAMES } from 
 import { setRunState, panel, onRunState, onModelProgress } from "../run_panel.js";
 import { newRun } from "../saved.js";
 import { clearPane, modelChanged } from "./chat.js";
+import { recipeValue } from "../forms.js";
 
 export const shapeFields = ["n-layer", "n-head", "n-embd", "block"];
 export function currentShape() {
@@ -59,15 +60,15 @@ $("model-create").onclick = async () => {
 };
 
 /** What was said and set for the last big model (share.js `fitTraining`) is for it alone: the
- * notes go, and batch and row length it set go back to the recipes'. */
+ * notes go, and the sizes it set go back to the recipes'. */
 export function forgetFit() {
-  app.trainProblem = null;
   for (const id of ["model-fit", "sft-fit", "sft-note", "rl-fit"]) $(id).hidden = true;
   if (!app.fitted) return;
   app.fitted = false;
-  const { pretrain, sft, rl } = app.recipes;
-  const recipes = [["batch", pretrain.batch_size], ["train-context", pretrain.context], ["sft-batch", sft.batch_size], ["sft-context", sft.context], ["rl-group", rl.grpo.group_size], ["rl-prompts", rl.grpo.prompts_per_step]];
-  for (const [id, v] of recipes) $(id).value = v;
+  app.rlFitted = null;
+  for (const [stage, ids] of [["pretrain", ["batch", "train-context"]], ["sft", ["sft-batch", "sft-context"]], ["rl", ["rl-group", "rl-prompts"]]]) {
+    for (const id of ids) $(id).value = recipeValue(stage, id);
+  }
 }
 
 /** A new model (created or loaded): every stage starts over from it. */

@@ -9,7 +9,7 @@ import { runPanel, setRunState, onRunState } from "../run_panel.js";
 import { readForm, uiState } from "../forms.js";
 import { askPersistence } from "../saved.js";
 import { refreshModels } from "./chat.js";
-import { checkFit } from "./share.js";
+import { checkFit, fitRl } from "./share.js";
 import { renderTokenizer } from "./tokenizer.js";
 
 const sftKind = () => document.querySelector("input[name=sft-source]:checked").value;
@@ -112,6 +112,8 @@ export const sft = runPanel({
     await checkFit("sft", num("sft-batch"), num("sft-context"));
     const r = await call("sft", { settings: { ...readForm("sft"), seed: num("seed"), tasks: builtinTasks() }, restart, ui: uiState() });
     if (r.started) sft.reset();
+    // RL will also keep the model from before fine-tuning: what fits it may shrink.
+    if (r.started) fitRl();
     $("sft-status").textContent = `fine-tuning on ${fmt.format(r.train_conversations)} conversations`;
     // A foreign tokenizer (a GPT-2 from the Hub) has just gained the chat tokens: say so.
     if (r.note) {

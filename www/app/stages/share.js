@@ -6,10 +6,10 @@ import { $, app } from "../state.js";
 import { call } from "../rpc.js";
 import { show, showError, enable, onFilePicked, download, schoolingSlug, schoolingText, num, human, bytes } from "../ui.js";
 import { onRunState } from "../run_panel.js";
-import { readForm } from "../forms.js";
+import { readForm, recipeValue } from "../forms.js";
 import { newRun } from "../saved.js";
 import { renderTokenizer } from "./tokenizer.js";
-import { shapeFields, updateSize, modelReplaced } from "./model.js";
+import { shapeFields, updateSize, modelReplaced, forgetFit } from "./model.js";
 
 $("download").onclick = async () => {
   try {
@@ -130,39 +130,48 @@ async function loadModel(name, load) {
  * Says what the model can do in this device's memory and, where training as the forms ask
  * does not fit, sets pretraining's and fine-tuning's batch and row length, and RL's answers
  * and problems a step, to the largest that do (GPT-2 trains in the page on shorter rows than
- * its 1,024 tokens).
+ * its 1,024 tokens). Each stage is fitted with the models it keeps (the engine counts them).
  */
 export async function fitTraining() {
   const shown = [$("model-fit"), $("sft-fit")];
-  const f = await call("fit", { stage: "sft", batch: num("sft-batch"), context: num("sft-context"), limits: app.limits }).catch(() => null);
-  app.trainProblem = null;
+  const ask = (stage, batch, context) => call("fit", { stage, batch: num(batch), context: num(context), limits: app.limits }).catch(() => null);
+  const sft = await ask("sft", "sft-batch", "sft-context");
+  const pre = await ask("pretrain", "batch", "train-context");
+  const f = sft?.problem ? sft : pre;
   for (const el of shown) show(el, !!f?.problem);
-  if (!f?.problem) return fitRl();
-  const size = () => [b(human(f.params)), " parameters"];
-  let parts;
-  if (f.train) {
-    for (const [batch, context] of [["batch", "train-context"], ["sft-batch", "sft-context"]]) {
-      $(batch).value = f.train.batch;
-      $(context).value = f.train.context;
+  if (f?.problem) {
+    const set = [];
+    for (const [fit, batch, context, name] of [[sft, "sft-batch", "sft-context", "fine-tuning"], [pre, "batch", "train-context", "pretraining"]]) {
+      if (!fit?.problem || !fit.train) continue;
+      $(batch).value = fit.train.batch;
+      $(context).value = fit.train.context;
+      app.fitted = true;
+      set.push([set.length ? `, ${name} to ` : `${name[0].toUpperCase()}${name.slice(1)} is set to `, fit.train]);
     }
-    app.fitted = true;
-    parts = () => [...size(), ` · it ${f.problem}. Training is set to batch `, b(f.train.batch), " × ", b(f.train.context), " tokens a row, which fits (about ", b(bytes(f.train.memory.total_bytes)), ")."];
-  } else {
-    app.trainProblem = `this model is too big to train here: it ${f.problem}, and even batch 1 of short rows does not fit`;
-    parts = () => [...size(), ` · too big to train here (it ${f.problem}); it ${f.generate ? "can still generate and chat" : "does not fit even to generate"}.`];
+    // New nodes for each place the note is shown.
+    const rows = (t) => [b(`batch ${t.batch} × ${t.context}`), " tokens a row (about ", b(bytes(t.memory.total_bytes)), ")"];
+    const parts = () => [b(human(f.params)), ` parameters · it ${f.problem}. `,
+      set.length ? [...set.map(([words, t]) => [words, ...rows(t)]), ": what fits."] : `Too big to train here: it ${f.generate ? "can still generate and chat" : "does not fit even to generate"}.`];
+    for (const el of shown) fill(el, ...parts());
   }
-  for (const el of shown) fill(el, ...parts());
   return fitRl();
 }
 
-/** fitTraining's part for RL, which keeps more models and trains on every answer at once. */
-async function fitRl() {
+/** fitTraining's part for RL, which keeps more models and trains on every answer at once;
+ * again when fine-tuning starts (RL then also keeps the model from before it). */
+export async function fitRl() {
   const el = $("rl-fit");
   let f = null;
   try {
-    f = await call("fit_rl", { settings: readForm("rl"), limits: app.limits });
+    const settings = readForm("rl");
+    const { grpo } = settings;
+    // Sizes this page set (not the user's own) are fitted again from the recipe's.
+    if (app.rlFitted?.join() === [grpo.group_size, grpo.prompts_per_step].join()) {
+      [grpo.group_size, grpo.prompts_per_step] = ["rl-group", "rl-prompts"].map((id) => recipeValue("rl", id));
+    }
+    f = await call("fit_rl", { settings, limits: app.limits });
   } catch {
-    // An RL form not filled in yet (no length): RL says so itself when it starts.
+    // No model, or an RL form not filled in yet (no length): RL says so itself when it starts.
   }
   show(el, !!f?.problem);
   if (!f?.problem) return;
@@ -170,16 +179,22 @@ async function fitRl() {
     $("rl-group").value = f.group_size;
     $("rl-prompts").value = f.prompts_per_step;
     app.fitted = true;
-    fill(el, `RL as set ${f.problem}: it is set to `, b(f.group_size), " answers to each of ", b(f.prompts_per_step), ` problem${f.prompts_per_step === 1 ? "" : "s"} a step, which fits (about `, b(bytes(f.train.memory.total_bytes)), ").");
+    app.rlFitted = [f.group_size, f.prompts_per_step];
+    fill(el, `RL as set ${f.problem}: it is set to `, b(f.set_to), " a step (about ", b(bytes(f.train.memory.total_bytes)), "): what fits.");
   } else {
-    fill(el, `RL is too big for this device with this model: it ${f.problem}, and even 2 answers to 1 problem do not fit (RL keeps the model from before it and the one from before fine-tuning beside the one it trains).`);
+    fill(el, `RL is too big for this device with this model: it ${f.problem}, and even ${f.smallest} does not fit.`);
   }
+}
+
+/** The model moved to the other engine, with other memory: what fits is said and set again. */
+export async function refit() {
+  forgetFit();
+  await fitTraining();
 }
 
 /** Refuses to start `stage`'s run of `batch` rows of `context` tokens (0: the whole context)
  * that does not fit this device, saying what would. */
 export async function checkFit(stage, batch, context) {
-  if (app.trainProblem) throw new Error(app.trainProblem);
   if (!app.limits) return;
   const f = await call("fit", { stage, batch, context, limits: app.limits });
   if (!f.problem) return;
@@ -188,11 +203,10 @@ export async function checkFit(stage, batch, context) {
 
 /** checkFit for RL's `settings`: its rows are every answer to each problem of a step. */
 export async function checkRlFit(settings) {
-  if (app.trainProblem) throw new Error(app.trainProblem);
   if (!app.limits) return;
   const f = await call("fit_rl", { settings, limits: app.limits });
   if (!f.problem) return;
-  throw new Error(f.group_size ? `RL ${f.problem}: use ${f.group_size} answers to each of ${f.prompts_per_step} problem${f.prompts_per_step === 1 ? "" : "s"}, which fit` : `RL is too big for this device with this model: it ${f.problem}`);
+  throw new Error(f.group_size ? `RL ${f.problem}: use ${f.set_to}, which fits` : `RL is too big for this device with this model: it ${f.problem}, and even ${f.smallest} does not fit`);
 }
 
 /** The file name in a URL's path ("m.safetensors" for https://host/dir/m.safetensors?x=1). */
