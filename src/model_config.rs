@@ -221,11 +221,12 @@ impl GptConfig {
         MemoryEstimate { total_bytes: 4 * floats, largest_buffer_bytes: 4 * largest }
     }
 
-    /// [`GptConfig::training_memory`] plus `kept` more models of this size held beside the one
-    /// training (SFT's model from before it, RL's start, a reward model: the engine counts them).
-    pub fn stage_memory(&self, kept: usize, batch: usize, context: usize) -> MemoryEstimate {
+    /// [`GptConfig::training_memory`] plus the weights of the models held beside the one
+    /// training, `kept_params` parameters in all (SFT's model from before it, RL's start, a
+    /// reward model: the engine counts them).
+    pub fn stage_memory(&self, kept_params: usize, batch: usize, context: usize) -> MemoryEstimate {
         let m = self.training_memory(batch, context);
-        MemoryEstimate { total_bytes: m.total_bytes + 4 * (kept * self.num_params()) as u64, ..m }
+        MemoryEstimate { total_bytes: m.total_bytes + 4 * kept_params as u64, ..m }
     }
 
     /// Memory to generate one sequence of the whole context: the weights, the key/value cache
@@ -236,34 +237,34 @@ impl GptConfig {
         MemoryEstimate { total_bytes: 4 * floats, largest_buffer_bytes: 4 * (v * c).max(t * v) }
     }
 
-    /// What this model can do within `limits` with `kept` models beside it
+    /// What this model can do within `limits` with `kept_params` parameters held beside it
     /// ([`GptConfig::stage_memory`]): train with `batch` rows of `context` tokens as asked; else
     /// the largest batch and context that fit (the most tokens a step, the longer rows on a tie;
     /// rows of at least [`MIN_TRAIN_CONTEXT`] tokens); else only generate; else nothing.
-    pub fn fit(&self, kept: usize, batch: usize, context: usize, limits: &MemoryLimits) -> Fit {
+    pub fn fit(&self, kept_params: usize, batch: usize, context: usize, limits: &MemoryLimits) -> Fit {
         let context = context.clamp(1, self.block_size);
         let candidates = halvings(context, MIN_TRAIN_CONTEXT).flat_map(|t| halvings(batch, 1).map(move |b| (b, t)));
-        self.fit_among(kept, (batch, context), &format!("to train with batch {batch} × {context} tokens"), candidates, limits)
+        self.fit_among(kept_params, (batch, context), &format!("to train with batch {batch} × {context} tokens"), candidates, limits)
     }
 
     /// [`GptConfig::fit`] among given `(batch, context)` candidates: `asked` when it fits (the
     /// problem says what it needs `what` for), else the candidate with the most tokens a step.
     pub fn fit_among(
         &self,
-        kept: usize,
+        kept_params: usize,
         (batch, context): (usize, usize),
         what: &str,
         candidates: impl IntoIterator<Item = (usize, usize)>,
         limits: &MemoryLimits,
     ) -> Fit {
-        let asked = self.stage_memory(kept, batch, context);
+        let asked = self.stage_memory(kept_params, batch, context);
         let problem = limits.problem(&asked, what);
         let train = if problem.is_none() {
             Some(TrainFit { batch, context, memory: asked })
         } else {
             candidates
                 .into_iter()
-                .map(|(b, t)| TrainFit { batch: b, context: t, memory: self.stage_memory(kept, b, t) })
+                .map(|(b, t)| TrainFit { batch: b, context: t, memory: self.stage_memory(kept_params, b, t) })
                 .filter(|f| limits.fits(&f.memory))
                 .max_by_key(|f| (f.batch * f.context, f.context))
         };

@@ -264,21 +264,22 @@ impl RlSettings {
         (self.grpo.prompts_per_step * self.grpo.group_size, (prompt + self.grpo.max_new_tokens).min(config.block_size))
     }
 
-    /// What RL as set can do within `limits` for `config` with `kept` more models beside it
+    /// What RL as set can do within `limits` for `config` with the models of `held` parameters
+    /// each beside it
     /// ([`GptConfig::fit`]); where it does not fit, the most answers a step that do (the more
     /// answers to each problem on a tie: GRPO learns from how a problem's answers differ), down
     /// to [`MIN_GROUP`] answers to one problem.
-    pub fn fit(&self, config: &GptConfig, tokenizer: &Tokenizer, prompts: &[Conversation], kept: usize, limits: &MemoryLimits) -> RlFit {
+    pub fn fit(&self, config: &GptConfig, tokenizer: &Tokenizer, prompts: &[Conversation], held: &[usize], limits: &MemoryLimits) -> RlFit {
         let (group, problems) = (self.grpo.group_size, self.grpo.prompts_per_step);
         let (rows, context) = self.rows(config, tokenizer, prompts);
         let sizes: Vec<(usize, usize)> = halvings(group, MIN_GROUP).flat_map(|g| halvings(problems, 1).map(move |p| (g, p))).collect();
-        let copies = match kept {
+        let beside = match held.len() {
             0 => String::new(),
-            1 => ", with 1 more copy of the model kept".into(),
-            n => format!(", with {n} more copies of the model kept"),
+            1 => ", beside 1 other model held".into(),
+            n => format!(", beside {n} other models held"),
         };
-        let what = format!("to train on {} ({rows} rows of ~{context} tokens{copies})", answers_to(group, problems));
-        let fit = config.fit_among(kept, (rows, context), &what, sizes.iter().map(|&(g, p)| (g * p, context)), limits);
+        let what = format!("to train on {} a step ({rows} rows of ~{context} tokens{beside})", answers_to(group, problems));
+        let fit = config.fit_among(held.iter().sum(), (rows, context), &what, sizes.iter().map(|&(g, p)| (g * p, context)), limits);
         let chosen = fit.train.and_then(|t| sizes.iter().filter(|&&(g, p)| g * p == t.batch).max_by_key(|&&(g, _)| g).copied());
         RlFit {
             group_size: chosen.map(|c| c.0),

@@ -101,17 +101,19 @@ fn invalid_configs_are_refused_with_a_reason() {
 fn a_gpt2_sized_model_is_offered_the_largest_batch_and_context_that_fit() {
     let gpt2 = GptConfig::new(50257).with_n_layer(12).with_n_head(12).with_n_embd(768).with_block_size(1024);
     assert_eq!(gpt2.num_params(), 124_439_808, "GPT-2 small's parameters (tied head)");
+    // Fine-tuning holds one more copy (the model from before it).
+    let p1 = gpt2.num_params();
     const GIB: u64 = 1 << 30;
     let roomy = MemoryLimits { max_buffer_bytes: GIB, max_total_bytes: 4 * GIB };
     let fits_in = |m: MemoryEstimate, l: &MemoryLimits| m.total_bytes <= l.max_total_bytes && m.largest_buffer_bytes <= l.max_buffer_bytes;
-    let fits = |b: usize, t: usize, l: &MemoryLimits| fits_in(gpt2.stage_memory(1, b, t), l);
+    let fits = |b: usize, t: usize, l: &MemoryLimits| fits_in(gpt2.stage_memory(p1, b, t), l);
 
     // Batch 8 of its whole 1,024-token context does not fit 4 GiB; a smaller batch and rows do.
-    let fit = gpt2.fit(1, 8, 1024, &roomy);
+    let fit = gpt2.fit(p1, 8, 1024, &roomy);
     let problem = fit.problem.as_deref().unwrap();
     assert!(problem.starts_with("needs about") && problem.contains("to train with batch 8 × 1024 tokens"), "{problem}");
     let train = fit.train.unwrap();
-    assert!(fits(train.batch, train.context, &roomy) && train.memory == gpt2.stage_memory(1, train.batch, train.context));
+    assert!(fits(train.batch, train.context, &roomy) && train.memory == gpt2.stage_memory(p1, train.batch, train.context));
     assert!(train.context >= 64 && train.batch <= 8 && train.context <= 1024);
     // No candidate with more tokens a step fits (contexts and batches halve from those asked).
     for t in [1024, 512, 256, 128, 64] {
@@ -124,13 +126,13 @@ fn a_gpt2_sized_model_is_offered_the_largest_batch_and_context_that_fit() {
     assert!(fit.generate);
 
     // What fits is asked again: no problem, the same numbers.
-    let again = gpt2.fit(1, train.batch, train.context, &roomy);
+    let again = gpt2.fit(p1, train.batch, train.context, &roomy);
     assert_eq!((again.problem, again.train), (None, Some(train)));
 
     // Weights, gradients, two AdamW moments and the model kept from before the stage alone are
     // ~2.3 GiB: in 1.5 GiB it only generates.
     let small = MemoryLimits { max_buffer_bytes: GIB, max_total_bytes: 3 * GIB / 2 };
-    let fit = gpt2.fit(1, 8, 1024, &small);
+    let fit = gpt2.fit(p1, 8, 1024, &small);
     assert_eq!((fit.train, fit.generate), (None, true));
     // RL as the lesson runs it holds two models beside the one it trains (its start, the one
     // before SFT). The recipe's 8 answers to each of 8 problems do not fit 4 GiB: the most
@@ -139,10 +141,11 @@ fn a_gpt2_sized_model_is_offered_the_largest_batch_and_context_that_fit() {
     let rl = RlSettings::default();
     let (rows, context) = rl.rows(&gpt2, &tokenizer, &[]);
     assert_eq!((rows, context), (64, RL_PROMPT_TOKENS + rl.grpo.max_new_tokens));
-    let rl_fits = |g: usize, p: usize, kept: usize, l: &MemoryLimits| fits_in(gpt2.stage_memory(kept, g * p, context), l);
-    let fit = rl.fit(&gpt2, &tokenizer, &[], 2, &roomy);
+    let rl_fits = |g: usize, p: usize, kept: usize, l: &MemoryLimits| fits_in(gpt2.stage_memory(kept * p1, g * p, context), l);
+    let two = [p1, p1];
+    let fit = rl.fit(&gpt2, &tokenizer, &[], &two, &roomy);
     let problem = fit.fit.problem.as_deref().unwrap();
-    assert!(problem.contains("to train on 8 answers to each of 8 problems (64 rows of ~74 tokens, with 2 more copies of the model kept)"), "{problem}");
+    assert!(problem.contains("to train on 8 answers to each of 8 problems a step (64 rows of ~74 tokens, beside 2 other models held)"), "{problem}");
     let (g, p) = (fit.group_size.unwrap(), fit.prompts_per_step.unwrap());
     assert!(rl_fits(g, p, 2, &roomy) && (MIN_GROUP..=8).contains(&g) && p <= 8, "{g} × {p}");
     assert_eq!(fit.fit.train.unwrap().batch, g * p);
@@ -153,30 +156,33 @@ fn a_gpt2_sized_model_is_offered_the_largest_batch_and_context_that_fit() {
     // What fits, asked again, is as asked.
     let mut smaller = rl.clone();
     (smaller.grpo.group_size, smaller.grpo.prompts_per_step) = (g, p);
-    let again = smaller.fit(&gpt2, &tokenizer, &[], 2, &roomy);
+    let again = smaller.fit(&gpt2, &tokenizer, &[], &two, &roomy);
     assert_eq!((again.fit.problem, again.group_size, again.prompts_per_step), (None, Some(g), Some(p)));
     // In the page's CPU engine (3 GiB) GPT-2 small fine-tunes, but RL with two models beside it
     // (six copies of its weights, ~2.8 GiB) does not fit even 2 answers to 1 problem; with one
     // (RL on a model that came fine-tuned) it does. distilgpt2's RL fits with two.
     let cpu = MemoryLimits { max_buffer_bytes: 2 * GIB, max_total_bytes: 3 * GIB };
-    assert!(gpt2.fit(1, 8, 1024, &cpu).train.is_some());
-    let fit = rl.fit(&gpt2, &tokenizer, &[], 2, &cpu);
+    assert!(gpt2.fit(p1, 8, 1024, &cpu).train.is_some());
+    let fit = rl.fit(&gpt2, &tokenizer, &[], &two, &cpu);
     assert_eq!((fit.fit.train, fit.group_size, fit.fit.generate, fit.smallest.as_str()), (None, None, true, "2 answers to 1 problem"));
-    assert!(rl.fit(&gpt2, &tokenizer, &[], 1, &cpu).group_size.is_some());
+    assert!(rl.fit(&gpt2, &tokenizer, &[], &[p1], &cpu).group_size.is_some());
     let distilgpt2 = GptConfig::new(50257).with_n_layer(6).with_n_head(12).with_n_embd(768).with_block_size(1024);
-    assert!(rl.fit(&distilgpt2, &tokenizer, &[], 2, &cpu).group_size.is_some());
+    let d = distilgpt2.num_params();
+    assert!(rl.fit(&distilgpt2, &tokenizer, &[], &[d, d], &cpu).group_size.is_some());
+    // A small model held beside (one loaded to compare) costs its own size, not the big one's.
+    assert!(rl.fit(&gpt2, &tokenizer, &[], &[p1, 1_000_000], &cpu).group_size.is_some());
     // A group that is not a power of two still goes down to the smallest (6, 3, then 2): in
     // 2.75 GiB three rows do not fit, two do.
     let mut six = rl.clone();
     six.grpo.group_size = 6;
     let tight = MemoryLimits { max_buffer_bytes: 2 * GIB, max_total_bytes: 11 * GIB / 4 };
     assert!(!rl_fits(3, 1, 1, &tight) && rl_fits(2, 1, 1, &tight));
-    let fit = six.fit(&gpt2, &tokenizer, &[], 1, &tight);
+    let fit = six.fit(&gpt2, &tokenizer, &[], &[p1], &tight);
     assert_eq!((fit.group_size, fit.prompts_per_step), (Some(2), Some(1)), "{fit:?}");
 
     // WebGPU's default 128 MiB per buffer is under its 147 MiB token embedding: not even that.
     let default_webgpu = MemoryLimits { max_buffer_bytes: 128 << 20, max_total_bytes: 4 * GIB };
-    let fit = gpt2.fit(1, 1, 64, &default_webgpu);
+    let fit = gpt2.fit(p1, 1, 64, &default_webgpu);
     assert!(fit.problem.unwrap().contains("per buffer"));
     assert_eq!((fit.train, fit.generate), (None, false));
 }

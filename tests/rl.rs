@@ -237,9 +237,11 @@ fn each_tasks_example_is_answered_by_its_own_checker() {
 
 #[test]
 fn rls_memory_allows_for_the_longest_task_prompt_and_measures_judged_ones() {
-    // Characters are the longest tokens a task's prompt can take: each within RL_PROMPT_TOKENS.
+    // Characters are the longest tokens a task's prompt can take (in ASCII: byte-level BPE takes
+    // no more): each within RL_PROMPT_TOKENS.
     let tokenizer = task_tokenizer();
     for task in Task::ALL {
+        assert!(task.held_out(500, 0).iter().all(|p| p.prompt.is_ascii()), "{task:?}");
         let longest = task.held_out(500, 0).iter().map(|p| llmplay::chat::prompt(&tokenizer, &p.conversation_prompt()).unwrap().len()).max().unwrap();
         assert!(longest <= RL_PROMPT_TOKENS, "{task:?}: a prompt of {longest} tokens");
     }

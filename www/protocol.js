@@ -92,7 +92,8 @@
  * @typedef {{params: number, asked: MemoryEstimate, problem: string | null,
  *   train: {batch: number, context: number, memory: MemoryEstimate} | null, generate: boolean}} Fit
  * RL's fit (`RlSettings::fit`, src/recipe.rs): the answers per problem and problems a step that fit.
- * @typedef {Fit & {group_size: number | null, prompts_per_step: number | null}} RlFit
+ * @typedef {Fit & {group_size: number | null, prompts_per_step: number | null, set_to: string | null,
+ *   smallest: string}} RlFit
  */
 /**
  * @typedef {{temperature: number, top_k: number | null, top_p: number | null, max_new_tokens: number, seed: number,

@@ -320,13 +320,17 @@ impl Engine {
         self.last_val_loss = None;
     }
 
-    /// How many models `stage` holds beside the one it trains, for its memory: those kept now
-    /// (before SFT, before RL, a reward model, one loaded to compare) and the one it keeps when
-    /// it starts.
-    fn kept_beside(&self, stage: Stage) -> usize {
-        let mut held: std::collections::HashSet<Slot> = self.slots.keys().copied().collect();
-        held.extend(stage.keeps());
-        held.len()
+    /// The parameters of each model `stage` holds beside the one it trains, for its memory:
+    /// those kept now (before SFT, before RL, a reward model, one loaded to compare) and the
+    /// current one's copy it keeps when it starts.
+    fn held_beside(&self, stage: Stage) -> Vec<usize> {
+        let mut held: Vec<usize> = self.slots.values().map(|s| s.config.num_params()).collect();
+        if let (Some(slot), Some(config)) = (stage.keeps(), &self.config) {
+            if !self.slots.contains_key(&slot) {
+                held.push(config.num_params());
+            }
+        }
+        held
     }
 
     /// The distinct prompts the user judged, for RL on them.

@@ -167,15 +167,17 @@ impl Engine {
         let limits: MemoryLimits = from_js(limits)?;
         let (config, _, _) = self.parts()?;
         let context = if context == 0 { config.block_size } else { context };
-        to_js(&config.fit(self.kept_beside(stage), batch.max(1), context, &limits))
+        to_js(&config.fit(self.held_beside(stage).iter().sum(), batch.max(1), context, &limits))
     }
 
-    /// Whether the current model fits `limits` to generate (the worker asks before moving a
-    /// big model to WebGPU).
+    /// Whether the current model, with the models held beside it (they move with it), fits
+    /// `limits` to generate (the worker asks before moving a big model to WebGPU).
     #[wasm_bindgen(js_name = fitsToGenerate)]
     pub fn fits_to_generate(&self, limits: JsValue) -> Result<bool, JsError> {
         let limits: MemoryLimits = from_js(limits)?;
-        Ok(limits.fits(&self.parts()?.0.generation_memory()))
+        let need = self.parts()?.0.generation_memory();
+        let held: usize = self.held_beside(Stage::Pretrain).iter().sum();
+        Ok(limits.fits(&crate::model::MemoryEstimate { total_bytes: need.total_bytes + 4 * held as u64, ..need }))
     }
 
     /// A new model with random weights (GPT-2 initialisation) for the current tokenizer.

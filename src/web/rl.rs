@@ -54,7 +54,7 @@ impl Engine {
         let rl: RlSettings = from_js(rl)?;
         let limits = from_js(limits)?;
         let (config, _, tokenizer) = self.parts()?;
-        to_js(&rl.fit(config, tokenizer, &self.judged_prompts(), self.kept_beside(Stage::Rl), &limits))
+        to_js(&rl.fit(config, tokenizer, &self.judged_prompts(), &self.held_beside(Stage::Rl), &limits))
     }
 
     /// Samples the next RL step's groups with the current model, scored by the task's rules,

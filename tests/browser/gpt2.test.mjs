@@ -67,9 +67,9 @@ test("a GPT-2 from the Hub loads by ?hf=, generates, fine-tunes to chat and expo
     // is set to the largest batch and row length that fit, and the page says so.
     assert.match(await page.textContent("#tok-stats"), /^Byte-level BPE: 50,257 tokens in the vocabulary \(no chat tokens yet: fine-tuning adds them\)/);
     const fit = await page.textContent("#model-fit");
-    assert.match(fit, /^124\.44M parameters · it needs about [\d.]+ GiB to train with batch 8 × 1024 tokens, more than the [\d.]+ GiB available here\. Fine-tuning is set to batch \d+ × \d+ tokens a row \(about [\d.]+ GiB\), pretraining to batch \d+ × \d+ tokens a row \(about [\d.]+ GiB\): what fits\.$/);
-    const [, batch, rows] = fit.match(/Fine-tuning is set to batch (\d+) × (\d+)/);
-    const [, preBatch, preRows] = fit.match(/pretraining to batch (\d+) × (\d+)/);
+    assert.match(fit, /^124\.44M parameters · it needs about [\d.]+ GiB to train with batch 8 × 1024 tokens, more than the [\d.]+ GiB available here\. Fine-tuning is now set to batch \d+ of \d+-token rows \(about [\d.]+ GiB\), pretraining is now set to batch \d+ of \d+-token rows \(about [\d.]+ GiB\)\.$/);
+    const [, batch, rows] = fit.match(/Fine-tuning is now set to batch (\d+) of (\d+)/);
+    const [, preBatch, preRows] = fit.match(/pretraining is now set to batch (\d+) of (\d+)/);
     assert.deepEqual([await page.inputValue("#batch"), await page.inputValue("#train-context")], [preBatch, preRows]);
     assert.ok(preBatch * preRows >= batch * rows, "pretraining keeps no model beside it: at least as many tokens a step");
     assert.deepEqual([await page.inputValue("#sft-batch"), await page.inputValue("#sft-context")], [batch, rows]);
@@ -99,7 +99,7 @@ test("a GPT-2 from the Hub loads by ?hf=, generates, fine-tunes to chat and expo
 
     // RL after fine-tuning keeps two more copies of the model (its start, the one before
     // fine-tuning): GPT-2 small's does not fit the CPU engine.
-    assert.match(await page.textContent("#rl-fit"), /^RL is too big for this device with this model: it needs about [\d.]+ GiB to train on \d+ answers to (1 problem|each of \d+ problems) \(\d+ rows of ~74 tokens, with 2 more copies of the model kept\), more than the 3\.00 GiB available here, and even 2 answers to 1 problem does not fit\.$/);
+    assert.match(await page.textContent("#rl-fit"), /^RL is too big for this device with this model: it needs about [\d.]+ GiB to train on 8 answers to each of 8 problems a step \(64 rows of ~74 tokens, beside 2 other models held\), more than the 3\.00 GiB available here, and even 2 answers to 1 problem a step would not\.$/);
     await page.click("#rl-start");
     await page.waitForSelector("#rl-error:not([hidden])");
     assert.match(await page.textContent("#rl-error"), /RL is too big for this device with this model/);
@@ -143,14 +143,14 @@ test("a distilgpt2 from the Hub fine-tunes, then practises with RL at the answer
     for (const [id, v] of [["#rl-steps", 2], ["#rl-eval-every", 0], ["#rl-autosave-every", 0], ["#rl-lr", 1e-5]]) await page.fill(id, String(v));
 
     // RL's 8 × 8 answers a step do not fit the CPU engine: the page sets what does.
-    const setTo = async (copies) => {
+    const setTo = async (held) => {
       const fit = await page.textContent("#rl-fit");
-      assert.match(fit, new RegExp(`^RL as set needs about [\\d.]+ GiB to train on \\d+ answers to (1 problem|each of \\d+ problems) \\(\\d+ rows of ~74 tokens, with ${copies} of the model kept\\), more than the 3\\.00 GiB available here: it is set to \\d+ answers to (1 problem|each of \\d+ problems) a step \\(about [\\d.]+ GiB\\): what fits\\.$`));
-      const [, group, , prompts] = fit.match(/set to (\d+) answers to (each of )?(\d+|1)/);
+      assert.match(fit, new RegExp(`^RL as set needs about [\\d.]+ GiB to train on 8 answers to each of 8 problems a step \\(64 rows of ~74 tokens, beside ${held}\\), more than the 3\\.00 GiB available here\\. It is now set to \\d+ answers to (1 problem|each of \\d+ problems) a step \\(about [\\d.]+ GiB\\), which fits\\.$`));
+      const [, group, , prompts] = fit.match(/now set to (\d+) answers to (each of )?(\d+)/);
       assert.deepEqual([await page.inputValue("#rl-group"), await page.inputValue("#rl-prompts")], [group, prompts]);
       return [Number(group), Number(prompts)];
     };
-    const [g1, p1] = await setTo("1 more copy");
+    const [g1, p1] = await setTo("1 other model held");
     assert.ok(g1 >= 2 && g1 * p1 < 64);
 
     // A base GPT-2 has no chat tokens: RL asks for fine-tuning first.
@@ -163,7 +163,7 @@ test("a distilgpt2 from the Hub fine-tunes, then practises with RL at the answer
     await page.click("#sft-start");
     await page.waitForFunction(() => window.llmplay.app.sft.history.length === 1 && document.body.dataset.trainState === "done", null, { timeout: 600_000 });
     // RL now also keeps the model from before fine-tuning: set again, no more than before.
-    const [group, prompts] = await setTo("2 more copies");
+    const [group, prompts] = await setTo("2 other models held");
     assert.ok(group * prompts <= g1 * p1);
 
     const started = Date.now();

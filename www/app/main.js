@@ -23,7 +23,7 @@ import { appendChatPiece, refreshModels } from "./stages/chat.js";
 import { setPrefs, setRewardModelState } from "./stages/reward_model.js";
 import "./stages/rl.js";
 import "./stages/inspect.js";
-import { loadBundleUrl, loadHub, refit } from "./stages/share.js";
+import { loadBundleUrl, loadHub, refit, fitRl } from "./stages/share.js";
 import "./stages/ready.js";
 
 /** The worker's events (see ../protocol.js), each to the part of the page it is about. */
@@ -32,7 +32,11 @@ function onEvent(msg) {
     case "train": return panel(msg.stage).push(msg.data, msg.groups);
     case "state":
       // The reward model trains beside the main run, with a state of its own.
-      if (msg.stage === "reward_model") return setRewardModelState(msg.state, msg.message);
+      if (msg.stage === "reward_model") {
+        // RL now also holds the reward model: what fits is said again.
+        if (msg.state === "done" && app.model) fitRl();
+        return setRewardModelState(msg.state, msg.message);
+      }
       setRunState(msg.state, msg.stage);
       if (msg.state === "error") showError(panel(msg.stage).spec.ids.error, msg.message);
       if (msg.state === "done" || msg.state === "stopped" || msg.state === "paused") {

@@ -58,6 +58,8 @@ export async function resumeRun(id) {
   if (app.state === "running") return toast("Pause or stop training before resuming another run.");
   const before = tabs.runId();
   if (!(await tabs.own(id))) return toast("That run is open in another tab: continue it there, or close that tab first.");
+  // A model is being replaced: the engine's move to the backend that suits it waits for it.
+  app.loading = true;
   try {
     const r = await call("resume_saved", { run_id: id });
     forgetFit(); // before the run's own settings come back
@@ -92,6 +94,8 @@ export async function resumeRun(id) {
     // The tab keeps the run it had; the one that failed to come back is left as it was.
     if (before && !(await tabs.own(before))) await tabs.fresh();
     toast(`The saved run could not be restored: ${e.message}`);
+  } finally {
+    app.loading = false;
   }
   refreshSavedRuns();
 }

@@ -22,10 +22,9 @@ export const app = {
   stage: "pretrain",
   /** Why the size check refuses the model's shape, if it does. */
   sizeProblem: null,
-  /** Whether the forms' sizes (batch and row length, RL's answers) were set to what fits a big model. */
-  fitted: false,
-  /** RL's answers and problems a step as the page last set them ([group, problems]), or null. */
-  rlFitted: null,
+  /** The form fields set to what fits a big model (batch and row length, RL's answers and
+   * problems a step): id → the value the page set. */
+  fitted: {},
   /** Whether a model is being downloaded or loaded (one at a time). */
   loading: false,
   /** Pretraining's events (the loss chart's data). */

@@ -5,6 +5,7 @@ import { call } from "../rpc.js";
 import { show, showError, human, num, onFilePicked, schoolingText } from "../ui.js";
 import { addPrefs } from "./reward_model.js";
 import { loadChatData } from "./sft.js";
+import { fitRl } from "./share.js";
 
 $("chat-temperature").oninput = () => { $("chat-temperature-out").value = $("chat-temperature").value; };
 
@@ -151,6 +152,7 @@ onFilePicked("chat-load-file", async (name, buffer) => {
   try {
     await call("load_slot", { key: "loaded", bytes: buffer }, [buffer]);
     await refreshModels();
+    fitRl(); // RL would hold it too
     $("chat-compare").checked = true;
     $("chat-compare").onchange();
     $("chat-model-b").value = "loaded";

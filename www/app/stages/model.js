@@ -60,15 +60,15 @@ $("model-create").onclick = async () => {
 };
 
 /** What was said and set for the last big model (share.js `fitTraining`) is for it alone: the
- * notes go, and the sizes it set go back to the recipes'. */
+ * notes go, and the sizes it set (still as it set them: not the user's own) go back to the
+ * recipes'. */
 export function forgetFit() {
   for (const id of ["model-fit", "sft-fit", "sft-note", "rl-fit"]) $(id).hidden = true;
-  if (!app.fitted) return;
-  app.fitted = false;
-  app.rlFitted = null;
-  for (const [stage, ids] of [["pretrain", ["batch", "train-context"]], ["sft", ["sft-batch", "sft-context"]], ["rl", ["rl-group", "rl-prompts"]]]) {
-    for (const id of ids) $(id).value = recipeValue(stage, id);
+  const stageOf = { "batch": "pretrain", "train-context": "pretrain", "sft-batch": "sft", "sft-context": "sft", "rl-group": "rl", "rl-prompts": "rl" };
+  for (const [id, value] of Object.entries(app.fitted)) {
+    if ($(id).value === value) $(id).value = recipeValue(stageOf[id], id);
   }
+  app.fitted = {};
 }
 
 /** A new model (created or loaded): every stage starts over from it. */

@@ -11,7 +11,7 @@ import { readForm, uiState } from "../forms.js";
 import { askPersistence } from "../saved.js";
 import { refreshModels, modelLabel } from "./chat.js";
 import { lookInside } from "./inspect.js";
-import { checkRlFit } from "./share.js";
+import { checkRlFit, fitRl } from "./share.js";
 
 const RULE_KINDS = {
   correct: { label: "is exactly right", field: null },
@@ -63,13 +63,17 @@ export function renderRules() {
   });
 }
 $("rl-rule-add").onclick = () => { app.rl.rules.push({ kind: "contains", text: "", weight: 1 }); renderRules(); };
+// What RL's rows hold changed: what fits is said again.
+for (const id of ["rl-prompts-from", "rl-max-tokens"]) $(id).addEventListener("change", () => app.model && fitRl());
+
 $("rl-reward").onchange = () => {
   show($("rl-rules"), $("rl-reward").value === "rules");
   show($("rl-js-box"), $("rl-reward").value === "js");
 };
 renderRules();
 
-function rlSettings() {
+/** RL's settings as the form and the rules say. */
+export function rlSettings() {
   return {
     ...readForm("rl"),
     seed: num("seed"),

@@ -6,7 +6,8 @@ import { $, app } from "../state.js";
 import { call } from "../rpc.js";
 import { show, showError, enable, onFilePicked, download, schoolingSlug, schoolingText, num, human, bytes } from "../ui.js";
 import { onRunState } from "../run_panel.js";
-import { readForm, recipeValue } from "../forms.js";
+import { recipeValue } from "../forms.js";
+import { rlSettings } from "./rl.js";
 import { newRun } from "../saved.js";
 import { renderTokenizer } from "./tokenizer.js";
 import { shapeFields, updateSize, modelReplaced, forgetFit } from "./model.js";
@@ -134,55 +135,66 @@ async function loadModel(name, load) {
  */
 export async function fitTraining() {
   const shown = [$("model-fit"), $("sft-fit")];
-  const ask = (stage, batch, context) => call("fit", { stage, batch: num(batch), context: num(context), limits: app.limits }).catch(() => null);
-  const sft = await ask("sft", "sft-batch", "sft-context");
-  const pre = await ask("pretrain", "batch", "train-context");
-  const f = sft?.problem ? sft : pre;
-  for (const el of shown) show(el, !!f?.problem);
-  if (f?.problem) {
-    const set = [];
-    for (const [fit, batch, context, name] of [[sft, "sft-batch", "sft-context", "fine-tuning"], [pre, "batch", "train-context", "pretraining"]]) {
-      if (!fit?.problem || !fit.train) continue;
-      $(batch).value = fit.train.batch;
-      $(context).value = fit.train.context;
-      app.fitted = true;
-      set.push([set.length ? `, ${name} to ` : `${name[0].toUpperCase()}${name.slice(1)} is set to `, fit.train]);
+  const limits = app.limits;
+  const ask = (stage, batch, context) => call("fit", { stage, batch: num(batch), context: num(context), limits }).catch(() => null);
+  const stages = [["fine-tuning", await ask("sft", "sft-batch", "sft-context"), "sft-batch", "sft-context"], ["pretraining", await ask("pretrain", "batch", "train-context"), "batch", "train-context"]];
+  const f = stages.map((s) => s[1]).find((fit) => fit?.problem);
+  for (const el of shown) show(el, !!f);
+  if (f) {
+    for (const [, fit, batch, context] of stages) {
+      if (fit?.problem && fit.train) setFitted({ [batch]: fit.train.batch, [context]: fit.train.context });
     }
     // New nodes for each place the note is shown.
-    const rows = (t) => [b(`batch ${t.batch} × ${t.context}`), " tokens a row (about ", b(bytes(t.memory.total_bytes)), ")"];
-    const parts = () => [b(human(f.params)), ` parameters · it ${f.problem}. `,
-      set.length ? [...set.map(([words, t]) => [words, ...rows(t)]), ": what fits."] : `Too big to train here: it ${f.generate ? "can still generate and chat" : "does not fit even to generate"}.`];
+    const said = (name, fit) => !fit.train
+      ? `${name} does not fit even batch 1 of short rows`
+      : [`${name} is now set to `, b(`batch ${fit.train.batch} of ${fit.train.context}-token rows`), " (about ", b(bytes(fit.train.memory.total_bytes)), ")"];
+    const parts = () => {
+      const set = stages.filter(([, fit]) => fit?.problem).map(([name, fit], i) => [i ? ", " : "", said(i ? name : `${name[0].toUpperCase()}${name.slice(1)}`, fit)]);
+      const trains = stages.some(([, fit]) => fit && (!fit.problem || fit.train));
+      return [b(human(f.params)), ` parameters · it ${f.problem}. `,
+        trains ? [...set, "."] : `Too big to train here: it ${f.generate ? "can still generate and chat" : "does not fit even to generate"}.`];
+    };
     for (const el of shown) fill(el, ...parts());
   }
   return fitRl();
 }
 
+/** Sets form fields to sizes that fit, remembering them: the page's own, not the user's. */
+function setFitted(values) {
+  for (const [id, v] of Object.entries(values)) {
+    $(id).value = v;
+    app.fitted[id] = $(id).value;
+  }
+}
+
 /** fitTraining's part for RL, which keeps more models and trains on every answer at once;
- * again when fine-tuning starts (RL then also keeps the model from before it). */
+ * again when what RL holds or its rows change (fine-tuning starts, a reward model arrives). */
 export async function fitRl() {
   const el = $("rl-fit");
   let f = null;
   try {
-    const settings = readForm("rl");
+    const settings = rlSettings();
     const { grpo } = settings;
     // Sizes this page set (not the user's own) are fitted again from the recipe's.
-    if (app.rlFitted?.join() === [grpo.group_size, grpo.prompts_per_step].join()) {
-      [grpo.group_size, grpo.prompts_per_step] = ["rl-group", "rl-prompts"].map((id) => recipeValue("rl", id));
-    }
+    const ids = ["rl-group", "rl-prompts"];
+    const again = ids.every((id) => app.fitted[id] === $(id).value);
+    if (again) [grpo.group_size, grpo.prompts_per_step] = ids.map((id) => recipeValue("rl", id));
     f = await call("fit_rl", { settings, limits: app.limits });
+    // The recipe's sizes fit now: they come back.
+    if (again && !f.problem) {
+      for (const id of ids) delete app.fitted[id];
+      [$("rl-group").value, $("rl-prompts").value] = [grpo.group_size, grpo.prompts_per_step];
+    }
   } catch {
     // No model, or an RL form not filled in yet (no length): RL says so itself when it starts.
   }
   show(el, !!f?.problem);
   if (!f?.problem) return;
   if (f.group_size) {
-    $("rl-group").value = f.group_size;
-    $("rl-prompts").value = f.prompts_per_step;
-    app.fitted = true;
-    app.rlFitted = [f.group_size, f.prompts_per_step];
-    fill(el, `RL as set ${f.problem}: it is set to `, b(f.set_to), " a step (about ", b(bytes(f.train.memory.total_bytes)), "): what fits.");
+    setFitted({ "rl-group": f.group_size, "rl-prompts": f.prompts_per_step });
+    fill(el, `RL as set ${f.problem}. It is now set to `, b(f.set_to), " a step (about ", b(bytes(f.train.memory.total_bytes)), "), which fits.");
   } else {
-    fill(el, `RL is too big for this device with this model: it ${f.problem}, and even ${f.smallest} does not fit.`);
+    fill(el, `RL is too big for this device with this model: it ${f.problem}, and even ${f.smallest} a step would not.`);
   }
 }
 
@@ -206,7 +218,7 @@ export async function checkRlFit(settings) {
   if (!app.limits) return;
   const f = await call("fit_rl", { settings, limits: app.limits });
   if (!f.problem) return;
-  throw new Error(f.group_size ? `RL ${f.problem}: use ${f.set_to}, which fits` : `RL is too big for this device with this model: it ${f.problem}, and even ${f.smallest} does not fit`);
+  throw new Error(f.group_size ? `RL ${f.problem}: use ${f.set_to} a step, which fits` : `RL is too big for this device with this model: it ${f.problem}, and even ${f.smallest} a step would not`);
 }
 
 /** The file name in a URL's path ("m.safetensors" for https://host/dir/m.safetensors?x=1). */
