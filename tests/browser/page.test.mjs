@@ -108,6 +108,10 @@ test("every form starts from its stage's recipe, the same defaults as the comman
   }
   assert.equal(await page.inputValue("#steps"), "");
   assert.equal(await page.getAttribute("#steps", "placeholder"), "auto");
+  // Rows of the whole context (0) show empty, "whole".
+  for (const id of ["#train-context", "#sft-context"]) {
+    assert.deepEqual([await page.inputValue(id), await page.getAttribute(id, "placeholder")], ["", "whole"]);
+  }
   assert.equal(Number(await page.inputValue("#minutes")), cli.pretrain.minutes);
   assert.deepEqual(await page.$$eval("#sft-tasks input:checked", (i) => i.map((x) => x.value)), cli.sft.tasks);
   assert.deepEqual(await page.$$eval("#preset option", (o) => o.map((x) => x.value)), [...cli.presets.map((p) => p.name), "custom"]);

@@ -27,8 +27,12 @@ export const FORMS = {
 
 const getPath = (o, path) => path.split(".").reduce((v, k) => (v == null ? v : v[k]), o);
 
-/** The recipe's value for form field `id` of `stage`. */
-export const recipeValue = (stage, id) => getPath(app.recipes[stage], FORMS[stage][id]);
+/** Form field `id` of `stage` as the recipe fills it (a row length of 0, the whole context,
+ * shows empty: "whole"). */
+export function recipeValue(stage, id) {
+  const v = getPath(app.recipes[stage], FORMS[stage][id]);
+  return FORMS[stage][id] === "context" && v === 0 ? "" : v;
+}
 function setPath(o, path, value) {
   const keys = path.split(".");
   const last = keys.pop();
@@ -60,6 +64,7 @@ export function fillForm(stage, settings) {
     if (v == null) continue;
     // A time budget shows no step count (empty = "auto").
     if (path === "steps" && settings.minutes > 0) v = "";
+    if (path === "context" && v === 0) v = "";
     $(id).value = v;
     $(id).dispatchEvent(new Event("input"));
   }
